@@ -1,0 +1,72 @@
+# The one entry point: setup, demo, test, build, deploy. Everything installs itself into .venv
+# (project and tools, Python 3.11+) and .venv-sam (AWS SAM CLI, kept apart so its pins cannot clash).
+
+PYTHON ?= $(shell command -v python3.11 >/dev/null 2>&1 && echo python3.11 || echo python3)
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+SAM := $(SAM_VENV)/bin/sam
+SAM_CLI_VERSION := 1.170.0
+export SAM_CLI_TELEMETRY := 0
+export PYTHONPATH := layers/common:.
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test lint format unit integration validate build deploy clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
+	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	touch $@
+
+setup: $(VENV)/.installed $(SAM_VENV)/.installed  ## create the virtualenvs and install pinned dependencies
+
+demo: $(VENV)/.installed  ## run the whole system locally: moto + provider simulators + real handlers
+	$(PY) -m devstack.demo
+
+test: setup lint  ## every check: ruff, cfn-lint, unit + integration tests, sam validate --lint, sam build
+	$(PY) -m pytest
+	$(MAKE) --no-print-directory validate build
+
+lint: $(VENV)/.installed  ## ruff (lint + format check) and cfn-lint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/cfn-lint template.yaml
+
+format: $(VENV)/.installed  ## apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+unit: $(VENV)/.installed  ## only the fast tests without servers
+	$(PY) -m pytest tests/unit
+
+integration: $(VENV)/.installed  ## only the tests against moto and the simulators
+	$(PY) -m pytest tests/integration
+
+validate: $(SAM_VENV)/.installed  ## sam validate --lint
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(SAM) validate --lint
+
+build: $(SAM_VENV)/.installed  ## sam build (needs a python3.13; skipped, saying so, without one)
+	@if dir=$$(scripts/python313-dir); then \
+		echo "sam build with $$dir/python3.13"; \
+		PATH="$$dir:$$PATH" $(SAM) build; \
+	else \
+		echo "SKIPPED: sam build needs a python3.13 for the functions' runtime and none was found" \
+		     "(try: pyenv install 3.13). Nothing was built." >&2; \
+	fi
+
+deploy: build  ## sam deploy --guided (needs AWS credentials)
+	$(SAM) deploy --guided
+
+clean:  ## remove build output and virtualenvs
+	rm -rf .aws-sam .demo $(VENV) $(SAM_VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,101 @@
+"""Invoke the real handler files locally, with the environment template.yaml gives each function."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, TextIO
+
+from credit_monitor import poller
+from devstack import ROOT
+from devstack.moto_stack import LocalStack
+from devstack.template import function_setting
+
+HANDLER_FILES = {"poller": ROOT / "functions" / "poller" / "poll_handler.py"}
+_loaded: dict[str, ModuleType] = {}
+
+
+def load_handler(name: str) -> ModuleType:
+    """Import a function's handler module from its file (each function's code is its own folder)."""
+    if name not in _loaded:
+        spec = importlib.util.spec_from_file_location(f"{name}_handler", HANDLER_FILES[name])
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _loaded[name] = module
+    return _loaded[name]
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    timeout_seconds: float
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
+
+
+@contextlib.contextmanager
+def function_environment(env: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def captured_output(stream: TextIO) -> Iterator[None]:
+    """Send the handler's JSON logs and EMF metrics (both written to stdout in Lambda) to ``stream``."""
+    handlers = [
+        h for h in logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "")).handlers if isinstance(h, logging.StreamHandler)
+    ]
+    previous = [h.setStream(stream) for h in handlers]
+    try:
+        with contextlib.redirect_stdout(stream):
+            yield
+    finally:
+        for handler, old in zip(handlers, previous, strict=True):
+            handler.setStream(old)
+
+
+def invoke_poller(
+    stack: LocalStack,
+    provider: str,
+    event: Any,
+    *,
+    base_url: str,
+    timeout: float | None = None,
+    output: TextIO | None = None,
+) -> dict[str, Any]:
+    """Run ``provider``'s poller as Lambda would: its template environment, pointed at ``base_url``."""
+    function_id = stack.pollers()[provider]
+    env = stack.environment(function_id, PROVIDER_BASE_URL=base_url)
+    timeout = timeout or float(function_setting(stack.template, function_id, "Timeout"))
+    with function_environment(env):
+        poller.settings.cache_clear()
+        handler = load_handler("poller")
+        context = LambdaContext(function_name=function_id, timeout_seconds=timeout)
+        with captured_output(output if output is not None else io.StringIO()):
+            return handler.lambda_handler(event, context)

@@ -1,0 +1,56 @@
+"""Command line: try a real key against a provider before deploying.
+
+    python -m credit_monitor check crun --key-env CRUN_KEY
+
+The key is read from an environment variable (never from the command line, where shells keep history
+and other users can read process lists) and is never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from credit_monitor.model import ConfigurationError
+from credit_monitor.poll import poll_accounts
+from credit_monitor.providers import PROVIDERS
+from credit_monitor.settings import validate_base_url
+from credit_monitor.store import reading_fields
+from credit_monitor.transport import Deadline
+
+CHECK_SECONDS = 30.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m credit_monitor", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check", help="poll one account of a provider and print its normalized balance")
+    check.add_argument("provider", choices=sorted(PROVIDERS), help="provider id")
+    check.add_argument("--key-env", required=True, metavar="VAR", help="environment variable holding the API key")
+    check.add_argument("--base-url", help="provider base URL (default: the production host)")
+    check.add_argument("--account", default="default", help="account name shown in the output (default: default)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    provider = PROVIDERS[args.provider]
+    key = os.environ.get(args.key_env, "").strip()
+    if not key:
+        print(f"error: environment variable {args.key_env} is empty or not set; export the API key there", file=sys.stderr)
+        return 2
+    try:
+        base_url = validate_base_url(args.base_url or provider.default_base_url, variable="--base-url")
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    [result] = poll_accounts(provider, base_url, {args.account: key}, Deadline(CHECK_SECONDS))
+    output = {"provider": provider.id, "account": result.account}
+    if result.reading is not None:
+        print(json.dumps({**output, **reading_fields(result.reading, result.polled_at), "status": "ok"}, indent=2))
+        return 0
+    print(json.dumps({**output, "status": "error", "error_kind": result.failure.kind.value, "error": result.failure.message}, indent=2))
+    print(f"poll failed: {result.failure.kind.summary}", file=sys.stderr)
+    return 1
