@@ -206,7 +206,7 @@ class ProviderSimulator:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name=f"sim-{self.provider}", daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name=f"sim-{self.provider}", daemon=True).start()
         return self
 
     def stop(self) -> None:

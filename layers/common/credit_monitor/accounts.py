@@ -29,7 +29,7 @@ def parse_api_keys(secret_name: str, raw: str | bytes | None) -> dict[str, str]:
     text = (raw or "").strip()
     if not text:
         raise ConfigurationError(f'secret {secret_name} is empty; store {{"<account>": "<api key>"}} or a plain key')
-    if not text.startswith("{"):
+    if text[0] not in '{["':
         if any(c.isspace() for c in text):
             raise ConfigurationError(f"secret {secret_name} holds a plain key with whitespace inside; keys have none")
         return {DEFAULT_ACCOUNT: text}
@@ -38,6 +38,8 @@ def parse_api_keys(secret_name: str, raw: str | bytes | None) -> dict[str, str]:
     except json.JSONDecodeError as exc:
         # exc.msg and the position say where it broke without quoting the value.
         raise ConfigurationError(f"secret {secret_name} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    if not isinstance(document, dict):
+        raise ConfigurationError(f'secret {secret_name} must be a JSON object {{"<account>": "<api key>"}} or a plain key')
     keys: dict[str, str] = {}
     for name, key in document.items():
         if not valid_account_name(name):

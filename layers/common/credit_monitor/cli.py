@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 
+from credit_monitor import poll
 from credit_monitor.model import ConfigurationError
-from credit_monitor.poll import poll_accounts
 from credit_monitor.providers import PROVIDERS
 from credit_monitor.settings import validate_base_url
 from credit_monitor.store import reading_fields
@@ -36,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    handler = poll.logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(sys.stderr)  # stdout carries only the JSON result, so it can be piped
     provider = PROVIDERS[args.provider]
     key = os.environ.get(args.key_env, "").strip()
     if not key:
@@ -46,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    [result] = poll_accounts(provider, base_url, {args.account: key}, Deadline(CHECK_SECONDS))
+    [result] = poll.poll_accounts(provider, base_url, {args.account: key}, Deadline(CHECK_SECONDS))
     output = {"provider": provider.id, "account": result.account}
     if result.reading is not None:
         print(json.dumps({**output, **reading_fields(result.reading, result.polled_at), "status": "ok"}, indent=2))

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ResponseError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.retry import Retry
 
@@ -182,7 +182,11 @@ def _chain(exc: BaseException):
 
 
 def _caused_by_timeout(exc: BaseException) -> bool:
-    return any(isinstance(e, requests.exceptions.Timeout | Urllib3Timeout | TimeoutError) for e in _chain(exc))
+    # urllib3's NewConnectionError (refused, unresolvable) subclasses its ConnectTimeoutError: not a timeout.
+    chain = list(_chain(exc))
+    if any(isinstance(e, NewConnectionError) for e in chain):
+        return False
+    return any(isinstance(e, requests.exceptions.Timeout | Urllib3Timeout | TimeoutError) for e in chain)
 
 
 def _reason(exc: BaseException) -> str:

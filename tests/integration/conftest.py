@@ -1,0 +1,86 @@
+"""A moto server (resources from template.yaml) for the session, emptied before each test, and the
+five provider simulators on loopback."""
+
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from boto3.dynamodb.conditions import Key
+
+from credit_monitor import aws
+from credit_monitor.store import BalanceStore, history_pk
+from devstack.invoke import invoke_poller
+from devstack.moto_stack import LocalStack
+from devstack.simulators import SPECS, ProviderSimulator
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def local_stack():
+    with LocalStack(stack_name="credit-monitor-test") as stack:
+        stack.create_resources()
+        yield stack
+
+
+@pytest.fixture
+def stack(local_stack):
+    local_stack.reset()
+    aws.clear_caches()
+    return local_stack
+
+
+@pytest.fixture
+def sims():
+    started = {provider: ProviderSimulator(provider).start() for provider in SPECS}
+    yield started
+    for sim in started.values():
+        sim.stop()
+
+
+@dataclass
+class PollRun:
+    summary: dict[str, Any]
+    output: str  # everything the handler wrote: JSON log lines and EMF metric records
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.output.splitlines() if line.strip()]
+
+    def logs(self) -> list[dict[str, Any]]:
+        return [r for r in self.records() if "level" in r]
+
+    def metrics(self, name: str) -> list[dict[str, Any]]:
+        return [r for r in self.records() if "_aws" in r and name in r]
+
+
+@pytest.fixture
+def poll(stack, sims):
+    """Run a provider's real poller handler against its simulator (or ``base_url``)."""
+
+    def run(provider: str, event: Any = None, *, timeout: float | None = None, base_url: str | None = None) -> PollRun:
+        output = io.StringIO()
+        summary = invoke_poller(
+            stack, provider, {} if event is None else event, base_url=base_url or sims[provider].base_url, timeout=timeout, output=output
+        )
+        return PollRun(summary, output.getvalue())
+
+    return run
+
+
+@pytest.fixture
+def balances(stack):
+    """Read back what was stored: latest items by account, and an account's history."""
+
+    class Balances:
+        def latest(self, provider: str) -> dict[str, dict[str, Any]]:
+            return BalanceStore(stack.table()).latest_for_provider(provider)
+
+        def history(self, provider: str, account: str) -> list[dict[str, Any]]:
+            return stack.table().query(KeyConditionExpression=Key("pk").eq(history_pk(provider, account)))["Items"]
+
+        def everything(self) -> list[dict[str, Any]]:
+            return stack.table().scan()["Items"]
+
+    return Balances()
