@@ -256,6 +256,8 @@ def test_an_unreachable_provider_is_recorded_for_every_account(stack, sims, poll
         run = poll("crun", base_url=f"http://127.0.0.1:{port}")
 
     assert run.summary["failed"] == 2
+    retries = [r for r in run.logs() if r["message"].startswith("Retrying")]
+    assert retries, "connection errors are retried, and urllib3 logs that as JSON like every other line"
     for item in balances.latest("crun").values():
         assert item["error_kind"] == "unreachable"
         assert "could not connect to 127.0.0.1" in item["error"]
