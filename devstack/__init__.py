@@ -3,7 +3,16 @@
 Development tooling only; it is not part of the Lambda layer.
 """
 
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
+
+# As in Lambda, Powertools reads these when the project's modules are first imported.
+for _name, _value in {
+    "POWERTOOLS_SERVICE_NAME": "credit-monitor",
+    "POWERTOOLS_METRICS_NAMESPACE": "CreditMonitor",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}.items():
+    os.environ.setdefault(_name, _value)

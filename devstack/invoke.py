@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, TextIO
 
-from credit_monitor import poller
+from credit_monitor import aggregator, aws, poller
 from devstack import ROOT
 from devstack.moto_stack import LocalStack
 from devstack.template import function_setting
 
-HANDLER_FILES = {"poller": ROOT / "functions" / "poller" / "poll_handler.py"}
+HANDLER_FILES = {
+    "poller": ROOT / "functions" / "poller" / "poll_handler.py",
+    "aggregator": ROOT / "functions" / "aggregator" / "aggregate_handler.py",
+}
 _loaded: dict[str, ModuleType] = {}
 
 
@@ -99,3 +102,22 @@ def invoke_poller(
         context = LambdaContext(function_name=function_id, timeout_seconds=timeout)
         with captured_output(output if output is not None else io.StringIO()):
             return handler.lambda_handler(event, context)
+
+
+def invoke_aggregator(stack: LocalStack, event: Any, *, output: TextIO | None = None) -> dict[str, Any]:
+    """Run the aggregator's real handler with its template environment (stream batch or schedule event)."""
+    env = stack.environment("Aggregator")
+    with function_environment(env):
+        handler = load_handler("aggregator")
+        context = LambdaContext(
+            function_name="Aggregator", timeout_seconds=float(function_setting(stack.template, "Aggregator", "Timeout"))
+        )
+        with captured_output(output if output is not None else io.StringIO()):
+            return handler.lambda_handler(event, context)
+
+
+def reset_warm_state() -> None:
+    """Forget what a warm container would remember (settings, clients, caches): a fresh 'deploy'."""
+    poller.settings.cache_clear()
+    aggregator.aggregator.cache_clear()
+    aws.clear_caches()

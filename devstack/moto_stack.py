@@ -34,7 +34,8 @@ class LocalStack:
         self.stack_name = stack_name
         self.template = load_template()
         self.physical_ids: dict[str, str] = {}
-        self.resolver = Resolver(self.template, stack_name, self.physical_ids)
+        self.attributes: dict[str, dict[str, str]] = {}
+        self.resolver = Resolver(self.template, stack_name, self.physical_ids, attributes=self.attributes)
         self._server: ThreadedMotoServer | None = None
         self.endpoint = ""
 
@@ -57,6 +58,7 @@ class LocalStack:
     def reset(self) -> None:
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
         self.physical_ids.clear()
+        self.attributes.clear()
         self.create_resources()
 
     def __enter__(self) -> LocalStack:
@@ -67,10 +69,22 @@ class LocalStack:
 
     # -- resources from the template ---------------------------------------------------------------
     def create_resources(self) -> None:
-        for logical_id, resource in resources_of_type(self.template, "AWS::DynamoDB::Table").items():
-            self._create_table(logical_id, resource["Properties"])
-        for logical_id, resource in resources_of_type(self.template, "AWS::SecretsManager::Secret").items():
-            self._create_secret(logical_id, resource["Properties"])
+        """Create every resource of the types below that the template deploys with its default parameters.
+
+        Functions, layers and subscriptions are not created: functions run in-process through
+        devstack.invoke, and the local stack has no email or phone to subscribe.
+        """
+        creators = {
+            "AWS::DynamoDB::Table": self._create_table,
+            "AWS::SecretsManager::Secret": self._create_secret,
+            "AWS::SSM::Parameter": self._create_parameter,
+            "AWS::SNS::Topic": self._create_topic,
+            "AWS::SQS::Queue": self._create_queue,
+        }
+        for resource_type, create in creators.items():
+            for logical_id, resource in resources_of_type(self.template, resource_type).items():
+                if self.resolver.deployed(resource):
+                    create(logical_id, resource.get("Properties", {}))
 
     def _create_table(self, logical_id: str, props: dict[str, Any]) -> None:
         name = f"{self.stack_name}-{logical_id}"
@@ -78,11 +92,29 @@ class LocalStack:
         kwargs = {key: self.resolver.resolve(props[key]) for key in ("KeySchema", "AttributeDefinitions", "BillingMode") if key in props}
         if "StreamSpecification" in props:
             kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
-        client.create_table(TableName=name, **kwargs)
+        table = client.create_table(TableName=name, **kwargs)["TableDescription"]
         ttl = props.get("TimeToLiveSpecification")
         if ttl:
             client.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
         self.physical_ids[logical_id] = name
+        self.attributes[logical_id] = {"Arn": table["TableArn"], "StreamArn": table.get("LatestStreamArn", "")}
+
+    def _create_parameter(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = self.resolver.resolve(props["Name"])
+        boto3.client("ssm").put_parameter(Name=name, Value=str(self.resolver.resolve(props["Value"])), Type=props.get("Type", "String"))
+        self.physical_ids[logical_id] = name
+
+    def _create_topic(self, logical_id: str, props: dict[str, Any]) -> None:
+        arn = boto3.client("sns").create_topic(Name=f"{self.stack_name}-{logical_id}")["TopicArn"]
+        self.physical_ids[logical_id] = arn  # Ref of a topic is its ARN
+        self.attributes[logical_id] = {"TopicArn": arn, "TopicName": arn.rsplit(":", 1)[1]}
+
+    def _create_queue(self, logical_id: str, props: dict[str, Any]) -> None:
+        sqs = boto3.client("sqs")
+        url = sqs.create_queue(QueueName=f"{self.stack_name}-{logical_id}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.physical_ids[logical_id] = url  # Ref of a queue is its URL
+        self.attributes[logical_id] = {"Arn": arn, "QueueName": url.rsplit("/", 1)[1]}
 
     def _create_secret(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self.resolver.resolve(props["Name"])
@@ -109,3 +141,45 @@ class LocalStack:
 
     def table(self) -> Any:
         return boto3.resource("dynamodb").Table(self.physical_ids["BalancesTable"])
+
+    def set_thresholds(self, document: str) -> None:
+        """Change the thresholds parameter, as an operator would with `aws ssm put-parameter`."""
+        boto3.client("ssm").put_parameter(Name=self.physical_ids["ThresholdsParameter"], Value=document, Type="String", Overwrite=True)
+
+    def subscribe_inbox(self, name: str = "alert-inbox", filter_policy: dict[str, Any] | None = None) -> AlertInbox:
+        """An SQS queue subscribed to the alert topic, to read what subscribers would receive."""
+        sqs = boto3.client("sqs")
+        url = sqs.create_queue(QueueName=f"{self.stack_name}-{name}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        attributes = {"FilterPolicy": json.dumps(filter_policy), "FilterPolicyScope": "MessageAttributes"} if filter_policy else {}
+        boto3.client("sns").subscribe(TopicArn=self.physical_ids["AlertTopic"], Protocol="sqs", Endpoint=arn, Attributes=attributes)
+        return AlertInbox(url)
+
+
+class AlertInbox:
+    """Messages delivered to an SQS subscription of the alert topic, as subscribers see them."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.received: list[dict[str, Any]] = []
+
+    def fetch(self) -> list[dict[str, Any]]:
+        """Everything delivered since the last fetch, appended to ``received``; returns the new ones."""
+        sqs = boto3.client("sqs")
+        new = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get("Messages", [])
+            if not batch:
+                break
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                new.append(
+                    {
+                        "subject": envelope.get("Subject"),
+                        "message": envelope.get("Message"),
+                        "attributes": {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()},
+                    }
+                )
+                sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+        self.received.extend(new)
+        return new

@@ -46,12 +46,23 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
 class Resolver:
     """Resolves Ref, Fn::Sub, Fn::GetAtt, Fn::If and Fn::Equals against local values."""
 
-    def __init__(self, template: dict[str, Any], stack_name: str, physical_ids: dict[str, str], parameters: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        template: dict[str, Any],
+        stack_name: str,
+        physical_ids: dict[str, str],
+        parameters: dict[str, Any] | None = None,
+        attributes: dict[str, dict[str, str]] | None = None,
+    ):
         self.template = template
         self.stack_name = stack_name
         self.physical_ids = physical_ids
+        self.attributes = attributes if attributes is not None else {}
         self.parameters = {name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()}
         self.parameters.update(parameters or {})
+        for name, spec in template.get("Parameters", {}).items():
+            if spec.get("Type") == "CommaDelimitedList" and isinstance(self.parameters[name], str):
+                self.parameters[name] = self.parameters[name].split(",")  # Ref of such a parameter is a list
 
     def ref(self, name: str) -> Any:
         pseudo = {"AWS::StackName": self.stack_name, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID, "AWS::Partition": "aws"}
@@ -76,6 +87,9 @@ class Resolver:
                 return self._sub(value)
             if key == "Fn::GetAtt":
                 logical, attribute = value
+                known = self.attributes.get(logical, {})
+                if attribute in known:
+                    return known[attribute]
                 return f"arn:aws:local:{REGION}:{ACCOUNT_ID}:{self.ref(logical)}/{attribute}"
             if key == "Fn::If":
                 condition, when_true, when_false = value
@@ -83,12 +97,18 @@ class Resolver:
             if key == "Fn::Equals":
                 left, right = self.resolve(value)
                 return str(left) == str(right)
+            if key == "Fn::Not":
+                return not self.resolve(value[0])
             if key.startswith("Fn::"):
                 raise NotImplementedError(f"template.yaml uses {key}, which the local stack does not resolve yet")
         return {key: self.resolve(value) for key, value in node.items()}
 
     def condition(self, name: str) -> bool:
         return bool(self.resolve(self.template["Conditions"][name]))
+
+    def deployed(self, resource: dict[str, Any]) -> bool:
+        """Whether a resource exists with these parameters (its Condition, if any, holds)."""
+        return "Condition" not in resource or self.condition(resource["Condition"])
 
     def _sub(self, value: Any) -> str:
         text, variables = (value, {}) if isinstance(value, str) else (value[0], self.resolve(value[1]))

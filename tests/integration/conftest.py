@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from boto3.dynamodb.conditions import Key
 
-from credit_monitor import aws
 from credit_monitor.store import BalanceStore, history_pk
-from devstack.invoke import invoke_poller
+from devstack.invoke import invoke_aggregator, invoke_poller, reset_warm_state
 from devstack.moto_stack import LocalStack
 from devstack.simulators import SPECS, ProviderSimulator
+from devstack.streams import StreamPump
 
 pytestmark = pytest.mark.integration
 
@@ -28,8 +28,37 @@ def local_stack():
 @pytest.fixture
 def stack(local_stack):
     local_stack.reset()
-    aws.clear_caches()
+    reset_warm_state()
     return local_stack
+
+
+@pytest.fixture
+def inbox(stack):
+    """What an SNS subscriber receives (an SQS queue subscribed to the alert topic)."""
+    return stack.subscribe_inbox()
+
+
+@pytest.fixture
+def aggregate(stack):
+    """The stream, delivered to the real aggregator handler as Lambda's event source mapping would."""
+
+    class Aggregate:
+        def __init__(self) -> None:
+            self.pump = StreamPump(stack)
+            self.output = io.StringIO()
+            self.delivered: list[Any] = []
+
+        def stream(self, retries: int | None = None) -> int:
+            return self.pump.deliver(self.invoke, retries)
+
+        def invoke(self, event: Any) -> dict[str, Any]:
+            self.delivered.append(event)
+            return invoke_aggregator(stack, event, output=self.output)
+
+        def check(self) -> dict[str, Any]:
+            return self.invoke({"task": "check"})
+
+    return Aggregate()
 
 
 @pytest.fixture

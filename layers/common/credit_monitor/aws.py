@@ -28,6 +28,18 @@ def _dynamodb() -> Any:
     return boto3.resource("dynamodb")
 
 
+@functools.cache
+def sns() -> Any:
+    import boto3  # noqa: PLC0415 - see _dynamodb
+
+    return boto3.client("sns")
+
+
+def get_parameter(name: str, max_age: int) -> str:
+    """An SSM parameter's value, cached for ``max_age`` seconds."""
+    return parameters.get_parameter(name, max_age=max_age)
+
+
 def table(name: str) -> Any:
     return _dynamodb().Table(name)
 
@@ -47,4 +59,5 @@ def get_secret(name: str) -> str:
 def clear_caches() -> None:
     """Forget cached clients and values (tests, and the local stack between runs)."""
     _dynamodb.cache_clear()
+    sns.cache_clear()
     parameters.clear_caches()

@@ -77,6 +77,42 @@ class BalanceStore:
                 return items
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def account_items(self) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+        """Every account's items (latest balance, alert state...) by (provider, account), in one Query."""
+        grouped: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        query: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(ACCOUNTS_PK)}
+        while True:
+            page = self._table.query(**query)
+            for item in page.get("Items", []):
+                grouped.setdefault((item["provider"], item["account"]), {})[item["kind"]] = from_dynamodb(item)
+            if "LastEvaluatedKey" not in page:
+                return grouped
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def history_since(self, provider: str, account: str, since: str) -> list[dict[str, Any]]:
+        """History items from ``since`` (ISO-8601 UTC) on, oldest first."""
+        items: list[dict[str, Any]] = []
+        query: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(history_pk(provider, account)) & Key("sk").gte(since),
+            "ProjectionExpression": "fetched_at, available, breakdown",
+        }
+        while True:
+            page = self._table.query(**query)
+            items.extend(from_dynamodb(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def history_at(self, provider: str, account: str, moment: str) -> dict[str, Any] | None:
+        """The newest history item at or before ``moment``: what the balance was then."""
+        page = self._table.query(
+            KeyConditionExpression=Key("pk").eq(history_pk(provider, account)) & Key("sk").lte(moment),
+            ScanIndexForward=False,
+            Limit=1,
+        )
+        items = page.get("Items", [])
+        return from_dynamodb(items[0]) if items else None
+
     def record_round(self, provider: str, results: list[AccountResult], *, history_days: int) -> None:
         """Write the round: every account's latest state, and history for each good reading.
 

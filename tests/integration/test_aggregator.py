@@ -1,0 +1,317 @@
+"""The aggregator end to end: real pollers write balances, the stream reaches the real aggregator
+handler, and alerts are read back from an SQS subscription of the SNS topic on the moto server.
+"""
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from credit_monitor.aggregator import Aggregator, AggregatorSettings
+from credit_monitor.alert_store import alert_key
+from credit_monitor.model import Reading
+from credit_monitor.store import BalanceStore, balance_key, history_item, to_dynamodb
+from devstack.invoke import function_environment
+
+pytestmark = pytest.mark.integration
+
+KEY = "sk-crun-prod-0123456789"
+
+
+@pytest.fixture
+def crun(stack, sims, poll, aggregate):
+    """crun/prod polled through the real poller, its stream record handed to the real aggregator."""
+
+    class Crun:
+        def poll_with(self, credits: float):
+            sims["crun"].set_balance(KEY, credits)
+            run = poll("crun")
+            aggregate.stream()
+            return run
+
+    stack.put_api_keys("crun", {"prod": KEY})
+    return Crun()
+
+
+def subjects(inbox):
+    return [m["subject"] for m in inbox.fetch()]
+
+
+def test_every_transition_publishes_exactly_one_message(crun, inbox):
+    crun.poll_with(1000)
+    assert subjects(inbox) == []
+    crun.poll_with(450)
+    assert subjects(inbox) == ["crun/prod WARNING: 450 credits left"]
+    crun.poll_with(400)
+    assert subjects(inbox) == []
+    crun.poll_with(90)
+    assert subjects(inbox) == ["crun/prod CRITICAL: 90 credits left"]
+    crun.poll_with(0)
+    assert subjects(inbox) == ["crun/prod DEPLETED: 0 credits left"]
+    crun.poll_with(5000)
+    assert subjects(inbox) == ["crun/prod recovered to OK: 5,000 credits"]
+
+
+def test_messages_carry_filterable_attributes_and_a_readable_body(crun, inbox):
+    crun.poll_with(90)
+    [message] = inbox.fetch()
+    assert message["attributes"] == {"provider": "crun", "account": "prod", "level": "critical", "event": "threshold"}
+    body = message["message"]
+    assert body.startswith("crun/prod CRITICAL: 90 credits left (alert at 100)\n")
+    assert "Thresholds:     warning at 500, critical at 100" in body
+    assert "What to do:" in body
+
+
+def test_a_balance_hovering_at_the_threshold_does_not_flap(crun, inbox):
+    for credits in (1000, 99, 101, 98, 105, 100, 109, 95):
+        crun.poll_with(credits)
+    assert subjects(inbox) == ["crun/prod CRITICAL: 99 credits left"]
+    crun.poll_with(111)  # past 100 + 10%
+    assert subjects(inbox) == ["crun/prod recovered to WARNING: 111 credits"]
+
+
+def test_a_drop_across_levels_sends_one_message_for_the_lowest(crun, inbox):
+    crun.poll_with(1000)
+    crun.poll_with(20)
+    assert subjects(inbox) == ["crun/prod CRITICAL: 20 credits left"]
+
+
+def test_a_redelivered_batch_publishes_nothing_more(crun, aggregate, inbox):
+    crun.poll_with(1000)
+    crun.poll_with(80)
+    assert len(inbox.fetch()) == 1
+    batch = aggregate.delivered[-1]
+
+    for _ in range(3):  # Lambda delivers a batch again after a timeout or a throttle
+        assert aggregate.invoke(batch) == {"batchItemFailures": []}
+
+    assert inbox.fetch() == []
+
+
+def test_twenty_concurrent_aggregators_on_the_same_record_publish_once(stack, crun, inbox):
+    crun.poll_with(1000)
+    latest = BalanceStore(stack.table()).latest_for_provider("crun")["prod"]
+    item = {**latest, "available": 40, "polled_at": "2099-01-01T00:00:00Z"}
+    with function_environment(stack.environment("Aggregator")):
+        settings = AggregatorSettings.from_env()
+    # Twenty containers: each its own Aggregator, clients and lease owner, racing on one record.
+    containers = [Aggregator(settings, boto3.resource("dynamodb").Table(settings.table_name)) for _ in range(20)]
+    barrier = threading.Barrier(len(containers))
+    published, errors = [], []
+
+    def run(container):
+        try:
+            barrier.wait()
+            published.append(container.handle_balance_item(item))
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in containers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    assert sorted(published) == [0] * 19 + [1]
+    assert subjects(inbox) == ["crun/prod CRITICAL: 40 credits left"]
+
+
+def break_sns(stack):
+    """Delete the topic: every publish now fails, as during an SNS outage or a broken policy."""
+    boto3.client("sns").delete_topic(TopicArn=stack.physical_ids["AlertTopic"])
+
+
+def mend_sns(stack):
+    topic = stack.physical_ids["AlertTopic"]
+    assert boto3.client("sns").create_topic(Name=topic.rsplit(":", 1)[1])["TopicArn"] == topic
+    return stack.subscribe_inbox("inbox-after-outage")
+
+
+def test_when_sns_fails_the_message_waits_and_is_sent_once_on_redelivery(stack, sims, poll, crun, aggregate):
+    crun.poll_with(1000)
+    break_sns(stack)
+    sims["crun"].set_balance(KEY, 60)
+    poll("crun")
+
+    aggregate.stream(retries=0)
+
+    [failed] = aggregate.pump.dead_letters
+    alert = stack.table().get_item(Key=alert_key("crun", "prod"))["Item"]
+    assert (alert["level"], len(alert["outbox"])) == ("critical", 1)  # decided once, message kept queued
+    inbox = mend_sns(stack)
+    assert aggregate.invoke({"Records": [failed]}) == {"batchItemFailures": []}  # Lambda's retry
+    assert aggregate.invoke({"Records": [failed]}) == {"batchItemFailures": []}  # and a duplicate delivery
+    assert subjects(inbox) == ["crun/prod CRITICAL: 60 credits left"]
+    assert stack.table().get_item(Key=alert_key("crun", "prod"))["Item"]["outbox"] == {}
+
+
+def test_a_message_stranded_by_a_failed_publish_is_sent_by_the_scheduled_check(stack, sims, poll, crun, aggregate):
+    crun.poll_with(1000)
+    break_sns(stack)
+    sims["crun"].set_balance(KEY, 60)
+    poll("crun")
+    aggregate.stream(retries=0)  # the record ends in the dead-letter queue
+    inbox = mend_sns(stack)
+
+    aggregate.check()
+    aggregate.check()
+
+    assert subjects(inbox) == ["crun/prod CRITICAL: 60 credits left"]
+
+
+# -- thresholds --------------------------------------------------------------------------------
+
+
+def test_thresholds_changed_in_ssm_apply_without_a_redeploy(stack, crun, inbox):
+    crun.poll_with(1000)
+    stack.set_thresholds('{"default": {"warning": 500, "critical": 100}, "crun/prod": {"warning": 2000, "critical": 800}}')
+    reset_caches()
+    crun.poll_with(990)
+    assert subjects(inbox) == ["crun/prod WARNING: 990 credits left"]
+
+
+def test_malformed_thresholds_alert_once_and_the_last_good_ones_stay_in_force(stack, crun, aggregate, inbox):
+    crun.poll_with(1000)
+    stack.set_thresholds('{"default": {"warning": "lots", "critical": 100}}')
+    reset_caches()
+    crun.poll_with(900)
+    crun.poll_with(800)
+    aggregate.check()
+    messages = inbox.fetch()
+    assert [m["subject"] for m in messages] == ["Credit monitor: alert thresholds rejected"]
+    assert "thresholds['default'].warning must be a number" in messages[0]["message"]
+    assert messages[0]["attributes"]["event"] == "configuration"
+    assert any("thresholds rejected" in line for line in aggregate.output.getvalue().splitlines())
+
+    crun.poll_with(450)  # the last good thresholds (warning at 500) still decide
+    assert subjects(inbox) == ["crun/prod WARNING: 450 credits left"]
+
+    stack.set_thresholds('{"default": {"warning": 500, "critical": 100}}')
+    reset_caches()
+    crun.poll_with(440)
+    assert subjects(inbox) == ["Credit monitor: alert thresholds accepted again"]
+
+
+def reset_caches():
+    """Let the parameter's new value be read now rather than after its one-minute cache."""
+    from credit_monitor import aws  # noqa: PLC0415
+
+    aws.clear_caches()
+
+
+# -- failures, staleness, forecast ----------------------------------------------------------------
+
+
+def test_failing_polls_alert_once_naming_the_cause_and_recover_once(sims, crun, poll, aggregate, inbox):
+    crun.poll_with(1000)
+    sims["crun"].fail(KEY, "auth")
+    for _ in range(5):
+        poll("crun")
+        aggregate.stream()
+    messages = inbox.fetch()
+    assert [m["subject"] for m in messages] == ["crun/prod polls failing: API key rejected"]
+    assert messages[0]["attributes"]["event"] == "failure"
+    assert "5 polls in a row" not in messages[0]["message"]  # sent on the third failure
+    assert "3 polls in a row" in messages[0]["message"]
+
+    sims["crun"].clear_fault(KEY)
+    crun.poll_with(1000)
+    assert subjects(inbox) == ["crun/prod polls succeed again: 1,000 credits"]
+
+
+def age_balance(stack, minutes):
+    """Make the stored balance look as if the last good poll was ``minutes`` ago (the poller stopped)."""
+    moment = (datetime.now(UTC) - timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stack.table().update_item(
+        Key=balance_key("crun", "prod"),
+        UpdateExpression="SET fetched_at = :t, polled_at = :t",
+        ExpressionAttributeValues={":t": moment},
+    )
+
+
+def test_a_stale_balance_alerts_once_and_recovers_once(stack, crun, aggregate, inbox):
+    crun.poll_with(1000)
+    age_balance(stack, 16)  # window: 3 polls x 5 minutes
+    aggregate.pump.read()  # that edit is not a poll; Lambda's filter would pass it, but it proves nothing here
+    aggregate.check()
+    aggregate.check()
+    messages = inbox.fetch()
+    assert [m["subject"] for m in messages] == ["crun/prod balance stale: last good poll 16 min ago"]
+    assert messages[0]["attributes"]["event"] == "stale"
+
+    crun.poll_with(1000)
+    aggregate.check()
+    assert subjects(inbox) == ["crun/prod balance is fresh again: 1,000 credits"]
+
+
+def test_the_forecast_is_stored_and_alerts_once_despite_a_top_up_and_a_reset(stack, crun, aggregate, inbox):
+    crun.poll_with(1000)
+    now = datetime.now(UTC)
+    store = stack.table()
+    # Three days of history: 100 credits a day, a top-up on day two, an allowance reset (srtgen-style
+    # plan marker) on day three. Only the steady spending counts.
+    values = [1400, 1375, 1350, 1325, 3000, 2975, 2950, 2925, 0, 250, 225, 200]
+    for i, credits in enumerate(values):
+        fetched = (now - timedelta(hours=6 * (len(values) - i))).strftime("%Y-%m-%dT%H:%M:%SZ")
+        plan = "2026-11-01" if i < 8 else "2026-12-01"
+        reading = Reading(available=credits, breakdown={"plans": [{"resets_at": plan}]})
+        store.put_item(Item=to_dynamodb(history_item("crun", "prod", fetched, reading, 400)))
+    stack.table().update_item(Key=balance_key("crun", "prod"), UpdateExpression="SET available = :a", ExpressionAttributeValues={":a": 200})
+
+    aggregate.check()
+    aggregate.check()
+
+    alert = store.get_item(Key=alert_key("crun", "prod"))["Item"]
+    assert float(alert["burn_per_day"]) == pytest.approx(100)
+    assert float(alert["days_left"]) == pytest.approx(2.0)
+    messages = inbox.fetch()
+    assert [m["subject"] for m in messages] == ["crun/prod FORECAST: credits run out in 2.0 days"]
+    assert messages[0]["attributes"]["event"] == "forecast"
+
+
+# -- subscriptions and digest --------------------------------------------------------------------
+
+
+def test_the_sms_subscription_filter_passes_only_critical_depleted_and_failure(stack, sims, poll, crun, aggregate):
+    # The template's SMS filter policy, with its default levels, on a subscription we can read.
+    sms_filter = stack.resolver.resolve(stack.template["Resources"]["AlertSmsSubscription"]["Properties"]["FilterPolicy"])
+    assert sms_filter == {"$or": [{"level": ["critical", "depleted"]}, {"event": ["failure"]}]}
+    phone = stack.subscribe_inbox("sms-like", filter_policy=sms_filter)
+
+    for credits in (1000, 450, 90, 0, 2000):
+        crun.poll_with(credits)
+    sims["crun"].fail(KEY, "auth")
+    for _ in range(3):
+        poll("crun")
+        aggregate.stream()
+
+    assert [(m["attributes"]["event"], m["attributes"]["level"]) for m in phone.fetch()] == [
+        ("threshold", "critical"),
+        ("threshold", "depleted"),
+        ("failure", "ok"),
+    ]
+    assert all(len(m["message"]) <= 1000 for m in phone.received)
+
+
+def test_the_digest_summarizes_every_account_in_one_message(stack, sims, poll, crun, aggregate, inbox):
+    crun.poll_with(1000)
+    sims["sunor"].set_balance("sk-sunor-1", 80)
+    stack.put_api_keys("sunor", {"team": "sk-sunor-1"})
+    poll("sunor")
+    aggregate.stream()
+    inbox.fetch()
+
+    assert aggregate.invoke({"task": "digest"}) == {"task": "digest", "accounts": 2}
+
+    [digest] = inbox.fetch()
+    assert digest["subject"] == "Credit balances: 2 accounts, 1 below warning"
+    assert digest["attributes"] == {"provider": "all", "account": "all", "level": "critical", "event": "digest"}
+    assert "crun/prod: 1,000 credits (no 24 h history), ok, no forecast" in digest["message"]
+    assert "sunor/team: 80 credits (no 24 h history), critical, no forecast" in digest["message"]
+
+
+def test_an_unknown_task_is_refused(aggregate):
+    with pytest.raises(ValueError, match="unknown aggregator task 'dance'"):
+        aggregate.invoke({"task": "dance"})

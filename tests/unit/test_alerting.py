@@ -1,0 +1,210 @@
+"""The alert state machine: every transition, hysteresis, failures, staleness, forecasts, reminders."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from credit_monitor.alerting import (
+    AlertSettings,
+    AlertState,
+    evaluate_balance,
+    evaluate_configuration,
+    evaluate_forecast,
+    evaluate_staleness,
+    next_level,
+    raw_level,
+)
+from credit_monitor.forecast import Forecast
+from credit_monitor.thresholds import Threshold
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+TH = Threshold(warning=500, critical=100)
+SETTINGS = AlertSettings()
+_polls = iter(range(10**6))
+
+
+def poll(available=None, status="ok", failures=0, kind=None, fetched_at="2026-11-21T11:59:00Z"):
+    """A latest-balance item as a poller writes it; each one polled a second after the previous."""
+    n = next(_polls)
+    polled_at = f"2026-11-21T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z"
+    item = {"status": status, "consecutive_failures": failures, "polled_at": polled_at}
+    if available is not None:
+        item.update(available=available, fetched_at=fetched_at)
+    if kind:
+        item["error_kind"] = kind
+    return item
+
+
+def run(balances, state=None, settings=SETTINGS, threshold=TH):
+    """Feed a sequence of balances; return the final state and every event as (event, level)."""
+    state = state or AlertState()
+    seen = []
+    for i, available in enumerate(balances):
+        item = {"available": available, "status": "ok", "polled_at": f"2026-11-21T10:{i:02d}:00Z", "fetched_at": "x"}
+        state, events = evaluate_balance(state, item, threshold, settings, NOW)
+        seen += [(e.event, e.level) for e in events]
+    return state, seen
+
+
+@pytest.mark.parametrize(
+    ("available", "level"),
+    [
+        (501, "ok"),
+        (500, "warning"),
+        (101, "warning"),
+        (100, "critical"),
+        (1, "critical"),
+        (0.5, "critical"),
+        (0, "depleted"),
+        (-3, "depleted"),
+    ],
+)
+def test_levels_by_threshold(available, level):
+    assert raw_level(available, TH) == level
+
+
+def test_each_fall_publishes_once_and_staying_publishes_nothing():
+    _, events = run([1000, 400, 400, 350, 90, 90, 0, 0])
+    assert events == [("threshold", "warning"), ("threshold", "critical"), ("threshold", "depleted")]
+
+
+def test_a_fall_across_several_levels_sends_one_message_for_the_lowest():
+    _, events = run([1000, 50])
+    assert events == [("threshold", "critical")]
+    _, events = run([1000, 0])
+    assert events == [("threshold", "depleted")]
+
+
+def test_the_first_reading_already_below_a_threshold_alerts():
+    assert run([80])[1] == [("threshold", "critical")]
+
+
+def test_a_balance_hovering_at_the_threshold_does_not_flap():
+    # critical at 100, 10% hysteresis: back to warning only above 110
+    state, events = run([1000, 99, 101, 98, 105, 110, 99, 109])
+    assert events == [("threshold", "critical")]
+    assert state.level == "critical"
+
+
+def test_rising_past_threshold_plus_hysteresis_recovers_once():
+    _, events = run([1000, 90, 111, 111, 120])
+    assert events == [("threshold", "critical"), ("recovery", "warning")]
+
+
+def test_a_top_up_from_depleted_recovers_straight_to_ok():
+    _, events = run([0, 2000])
+    assert events == [("threshold", "depleted"), ("recovery", "ok")]
+
+
+def test_a_partial_top_up_stops_at_the_level_whose_margin_it_clears():
+    # from depleted: above 0 + 10% of critical (10) leaves depleted; above 110 leaves critical; 550 leaves warning
+    assert next_level("depleted", 5, TH, 0.1) == "depleted"
+    assert next_level("depleted", 50, TH, 0.1) == "critical"
+    assert next_level("depleted", 200, TH, 0.1) == "warning"
+    assert next_level("depleted", 549, TH, 0.1) == "warning"
+    assert next_level("depleted", 551, TH, 0.1) == "ok"
+
+
+def test_hysteresis_is_configurable():
+    assert next_level("critical", 104, TH, 0.0) == "warning"
+    assert next_level("critical", 140, TH, 0.5) == "critical"
+
+
+def test_an_older_record_arriving_late_changes_nothing():
+    state, _ = evaluate_balance(AlertState(), {"available": 50, "status": "ok", "polled_at": "2026-11-21T10:05:00Z"}, TH, SETTINGS, NOW)
+    late = {"available": 1000, "status": "ok", "polled_at": "2026-11-21T10:00:00Z"}
+    assert evaluate_balance(state, late, TH, SETTINGS, NOW) == (state, [])
+
+
+def test_a_redelivered_record_changes_nothing():
+    item = {"available": 50, "status": "ok", "polled_at": "2026-11-21T10:05:00Z"}
+    state, events = evaluate_balance(AlertState(), item, TH, SETTINGS, NOW)
+    assert len(events) == 1
+    assert evaluate_balance(state, item, TH, SETTINGS, NOW) == (state, [])
+
+
+def test_failures_alert_once_after_n_in_a_row_and_recover_once():
+    state, seen = AlertState(), []
+    for item in [
+        poll(800, "error", 1, "auth"),
+        poll(800, "error", 2, "auth"),
+        poll(800, "error", 3, "auth"),
+        poll(800, "error", 4, "timeout"),
+        poll(800, "ok"),
+        poll(800, "ok"),
+    ]:
+        state, events = evaluate_balance(state, item, TH, SETTINGS, NOW)
+        seen += [(e.event, e.about) for e in events]
+    assert seen == [("failure", "auth"), ("recovery", "polls")]
+
+
+def test_the_failure_count_is_configurable():
+    settings = replace(SETTINGS, failure_after=1)
+    _, events = evaluate_balance(AlertState(), poll(800, "error", 1, "unreachable"), TH, settings, NOW)
+    assert [(e.event, e.about) for e in events] == [("failure", "unreachable")]
+
+
+def test_staleness_alerts_once_and_recovers_once():
+    item = {"available": 800, "fetched_at": "2026-11-21T11:40:00Z"}  # 20 minutes old, window 15
+    state, events = evaluate_staleness(AlertState(), item, SETTINGS, NOW)
+    assert [e.event for e in events] == ["stale"]
+    assert evaluate_staleness(state, item, SETTINGS, NOW) == (state, [])
+    fresh = {"available": 800, "fetched_at": "2026-11-21T11:58:00Z"}
+    state, events = evaluate_staleness(state, fresh, SETTINGS, NOW)
+    assert [(e.event, e.about) for e in events] == [("recovery", "staleness")]
+    assert not state.stale
+
+
+def test_a_fresh_good_poll_on_the_stream_also_ends_staleness():
+    state = AlertState(stale=True)
+    state, events = evaluate_balance(state, poll(800), TH, SETTINGS, NOW)
+    assert [(e.event, e.about) for e in events] == [("recovery", "staleness")]
+
+
+def test_an_account_already_failing_is_not_also_reported_stale():
+    item = {"available": 800, "fetched_at": "2026-11-21T09:00:00Z"}
+    assert evaluate_staleness(AlertState(failure="timeout"), item, SETTINGS, NOW)[1] == []
+
+
+def test_forecast_alerts_once_when_days_left_fall_under_the_limit_and_re_arms_with_margin():
+    state, events = evaluate_forecast(AlertState(level="warning"), Forecast(100, 2.5, "2026-11-23T00:00:00Z"), SETTINGS, NOW)
+    assert [e.event for e in events] == ["forecast"]
+    assert (state.days_left, state.burn_per_day, state.forecast_at) == (2.5, 100, "2026-11-21T12:00:00Z")
+    state, events = evaluate_forecast(state, Forecast(100, 2.0, "x"), SETTINGS, NOW)
+    assert events == []
+    state, _ = evaluate_forecast(state, Forecast(100, 3.1, "x"), SETTINGS, NOW)
+    assert state.forecast_alerted  # 3.1 days is inside the 10% margin above 3 days
+    state, _ = evaluate_forecast(state, Forecast(100, 3.5, "x"), SETTINGS, NOW)
+    assert not state.forecast_alerted
+    assert [e.event for e in evaluate_forecast(state, Forecast(100, 1, "x"), SETTINGS, NOW)[1]] == ["forecast"]
+
+
+def test_no_forecast_alert_for_a_depleted_account():
+    assert evaluate_forecast(AlertState(level="depleted"), Forecast(100, 0, "x"), SETTINGS, NOW)[1] == []
+
+
+def test_reminders_repeat_while_below_when_enabled():
+    settings = replace(SETTINGS, reminder=timedelta(hours=24))
+    state, events = evaluate_balance(AlertState(), poll(50), TH, settings, NOW)
+    assert len(events) == 1
+    state, events = evaluate_balance(state, poll(50), TH, settings, NOW + timedelta(hours=23))
+    assert events == []
+    state, events = evaluate_balance(state, poll(50), TH, settings, NOW + timedelta(hours=24))
+    assert [(e.event, e.reminder) for e in events] == [("threshold", True)]
+
+
+def test_no_reminders_by_default():
+    state, _ = evaluate_balance(AlertState(), poll(50), TH, SETTINGS, NOW)
+    assert evaluate_balance(state, poll(50), TH, SETTINGS, NOW + timedelta(days=30))[1] == []
+
+
+def test_a_rejected_configuration_alerts_once_per_document_and_recovers_once():
+    state, events = evaluate_configuration(AlertState(), "digest-a")
+    assert [e.event for e in events] == ["configuration"]
+    assert evaluate_configuration(state, "digest-a")[1] == []
+    state, events = evaluate_configuration(state, "digest-b")
+    assert [e.event for e in events] == ["configuration"]
+    state, events = evaluate_configuration(state, None)
+    assert [(e.event, e.about) for e in events] == [("recovery", "configuration")]
+    assert evaluate_configuration(state, None)[1] == []
