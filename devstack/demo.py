@@ -1,66 +1,105 @@
 """`make demo`: the whole system on this machine, with no AWS account.
 
-A moto server gets the table and secrets from template.yaml; five provider simulators answer as the
-providers' docs show; demo keys go into the secrets; then every poller runs through its real handler
-with a scheduled event, twice, and the stored balances are printed.
+A moto server gets the table, secrets, thresholds parameter, alert topic and queues from template.yaml;
+five provider simulators answer as the providers' docs show; demo keys go into the secrets. Then three
+rounds: every poller runs through its real handler with a scheduled event, the table's stream is
+delivered to the real aggregator handler, and the alerts it publishes are read back from an SQS
+subscription of the SNS topic. The stored balances and every message are printed at the end.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import time
 
 from credit_monitor.store import BalanceStore
 from devstack import ROOT
-from devstack.invoke import invoke_poller
-from devstack.moto_stack import LocalStack
+from devstack.invoke import invoke_aggregator, invoke_poller
+from devstack.moto_stack import AlertInbox, LocalStack
 from devstack.simulators import SPECS, ProviderSimulator
+from devstack.streams import StreamPump
 
 LOG_FILE = ROOT / ".demo" / "handler-output.jsonl"
 
-# Two healthy accounts per provider, and one sunor key the provider no longer accepts.
+# Two accounts per provider (available, or (available, frozen)), and one sunor key the provider revoked.
 DEMO_ACCOUNTS = {
-    "crun": {"prod": 1000, "staging": 240},
-    "sunor": {"prod": (950, 10), "staging": 75},
-    "srtgen": {"prod": 1250, "staging": 300},
-    "apimall": {"prod": 120, "staging": 60},
-    "pixverse": {"prod": 1072650, "staging": 8000},
+    "crun": {"prod": 1000, "staging": 2400},
+    "sunor": {"prod": (950, 10), "staging": 600},
+    "srtgen": {"prod": 1250, "staging": 3000},
+    "apimall": {"prod": 1200, "staging": 900},
+    "pixverse": {"prod": 1072650, "staging": 80000},
 }
-REVOKED = {"sunor": "legacy"}
+REVOKED = ("sunor", "legacy")
+THRESHOLDS = {"default": {"warning": 500, "critical": 100}, "pixverse": {"warning": 20000, "critical": 5000}}
 
 
 def demo_key(provider: str, account: str) -> str:
     return f"demo-{provider}-{account}-key"
 
 
-def poll_everything(stack: LocalStack, sims: dict[str, ProviderSimulator], log) -> None:
-    event = json.loads((ROOT / "events" / "poller-schedule.json").read_text())
-    for provider, sim in sims.items():
-        summary = invoke_poller(stack, provider, event, base_url=sim.base_url, output=log)
-        print(f"  {provider:<9} polled {summary['polled']}: {summary['succeeded']} ok, {summary['failed']} failed")
+class Demo:
+    def __init__(self, stack: LocalStack, sims: dict[str, ProviderSimulator], inbox: AlertInbox, log: io.TextIOBase) -> None:
+        self.stack, self.sims, self.inbox, self.log = stack, sims, inbox, log
+        self.pump = StreamPump(stack)
+
+    def set_up(self) -> None:
+        self.stack.set_thresholds(json.dumps(THRESHOLDS))
+        for provider, sim in self.sims.items():
+            keys = {}
+            for account, credits in DEMO_ACCOUNTS[provider].items():
+                keys[account] = demo_key(provider, account)
+                sim.set_balance(keys[account], *(credits if isinstance(credits, tuple) else (credits,)))
+            if provider == REVOKED[0]:
+                keys[REVOKED[1]] = demo_key(*REVOKED)  # unknown to the simulator: every poll is rejected
+            self.stack.put_api_keys(provider, keys)
+
+    def set_balance(self, provider: str, account: str, credits: float) -> None:
+        key = demo_key(provider, account)
+        self.sims[provider].set_balance(key, credits, self.sims[provider].reading(key).frozen)
+
+    def round(self, title: str) -> None:
+        print(f"\n{title}")
+        event = json.loads((ROOT / "events" / "poller-schedule.json").read_text())
+        for provider, sim in self.sims.items():
+            summary = invoke_poller(self.stack, provider, event, base_url=sim.base_url, output=self.log)
+            print(f"  poll {provider:<9} {summary['polled']} accounts: {summary['succeeded']} ok, {summary['failed']} failed")
+        delivered = self.pump.deliver(lambda batch: invoke_aggregator(self.stack, batch, output=self.log))
+        alerts = self.inbox.fetch()
+        print(f"  aggregator: {delivered} stream records, {len(alerts)} alert(s)" + "".join(f"\n    -> {a['subject']}" for a in alerts))
 
 
 def print_balances(stack: LocalStack) -> None:
-    store = BalanceStore(stack.table())
-    rows = [("PROVIDER", "ACCOUNT", "AVAILABLE", "FROZEN", "STATUS", "FETCHED AT", "ERROR")]
-    for provider in SPECS:
-        for account, item in sorted(store.latest_for_provider(provider).items()):
-            rows.append(
-                (
-                    provider,
-                    account,
-                    _number(item.get("available")),
-                    _number(item.get("frozen")),
-                    item["status"],
-                    item.get("fetched_at", "never"),
-                    f"{item['error_kind']}: {item['error']}" if item["status"] == "error" else "",
-                )
+    rows = [("PROVIDER", "ACCOUNT", "AVAILABLE", "FROZEN", "LEVEL", "STATUS", "FETCHED AT", "LAST POLL")]
+    for (provider, account), items in sorted(BalanceStore(stack.table()).account_items().items()):
+        item, alert = items.get("balance", {}), items.get("alert", {})
+        rows.append(
+            (
+                provider,
+                account,
+                _number(item.get("available")),
+                _number(item.get("frozen")),
+                alert.get("level", "ok") if item.get("available") is not None else "-",
+                item.get("status", "?"),
+                item.get("fetched_at", "never"),
+                f"{item['error_kind']}: {item['error']}" if item.get("status") == "error" else "ok",
             )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         cells = [cell.rjust(w) if i in (2, 3) else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=False))]
         print("  " + "  ".join(cells) + "  " + row[-1])
+
+
+def print_messages(inbox: AlertInbox) -> None:
+    for message in inbox.received:
+        a = message["attributes"]
+        print(f"  [{a['event']:<9} {a['level']:<8}] {message['subject']}")
+    critical = next((m for m in inbox.received if m["attributes"]["level"] == "critical"), None)
+    if critical:
+        print("\nAs an email subscriber reads the critical one:\n")
+        print("\n".join("  | " + line for line in critical["message"].splitlines()))
 
 
 def _number(value: object) -> str:
@@ -74,30 +113,32 @@ def main() -> int:
     print("Starting the local stack (moto server, resources from template.yaml)...")
     with LocalStack() as stack, open(LOG_FILE, "w", encoding="utf-8") as log:
         stack.create_resources()
-        print(f"  moto at {stack.endpoint}: table {stack.physical_ids['BalancesTable']}, {len(stack.pollers())} secrets")
+        created = ", ".join(sorted(stack.physical_ids))
+        print(f"  moto at {stack.endpoint}: {created}")
         try:
-            for provider, sim in sims.items():
+            for sim in sims.values():
                 sim.start()
-                for account, credits in DEMO_ACCOUNTS[provider].items():
-                    sim.set_balance(demo_key(provider, account), *(credits if isinstance(credits, tuple) else (credits,)))
-                keys = {account: demo_key(provider, account) for account in DEMO_ACCOUNTS[provider]}
-                if provider in REVOKED:
-                    keys[REVOKED[provider]] = demo_key(provider, REVOKED[provider])  # unknown to the simulator
-                stack.put_api_keys(provider, keys)
             print("  simulators: " + ", ".join(f"{p} {s.base_url}" for p, s in sims.items()))
+            print(f"  thresholds: {json.dumps(THRESHOLDS)}")
+            demo = Demo(stack, sims, stack.subscribe_inbox("demo-inbox"), log)
+            demo.set_up()
 
-            print("\nRound 1: every poller, through its real handler, with a scheduled event")
-            poll_everything(stack, sims, log)
-
-            print("\nRound 2: credits spent everywhere; crun/staging is under maintenance")
-            for provider, sim in sims.items():
-                for account in DEMO_ACCOUNTS[provider]:
-                    sim.spend(demo_key(provider, account), 0.2 * sim.available(demo_key(provider, account)))
+            demo.round("Round 1: every poller runs through its real handler; the stream reaches the aggregator")
+            demo.set_balance("crun", "prod", 450)
+            demo.set_balance("sunor", "staging", 80)
+            demo.set_balance("pixverse", "staging", 15000)
             sims["crun"].fail(demo_key("crun", "staging"), "maintenance")
-            poll_everything(stack, sims, log)
+            demo.round("Round 2: credits spent (crun/prod, sunor/staging, pixverse/staging); crun/staging under maintenance")
+            demo.set_balance("crun", "prod", 3000)
+            demo.set_balance("sunor", "staging", 20)
+            demo.round("Round 3: crun/prod topped up; sunor/staging still critical; sunor/legacy rejected a third time")
+            check = invoke_aggregator(stack, {"task": "check"}, output=log)
+            print(f"\nScheduled check (staleness, forecasts, queued messages): {check['accounts']} accounts, {check['published']} sent")
 
             print("\nStored balances (read back from DynamoDB); a failed poll keeps the last good balance:")
             print_balances(stack)
+            print(f"\nSNS messages published ({len(demo.inbox.received)}), read from an SQS subscription of the alert topic:")
+            print_messages(demo.inbox)
         finally:
             for sim in sims.values():
                 sim.stop()

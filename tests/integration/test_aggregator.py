@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
+from credit_monitor import aws
 from credit_monitor.aggregator import Aggregator, AggregatorSettings
 from credit_monitor.alert_store import alert_key
 from credit_monitor.model import Reading
@@ -196,8 +197,6 @@ def test_malformed_thresholds_alert_once_and_the_last_good_ones_stay_in_force(st
 
 def reset_caches():
     """Let the parameter's new value be read now rather than after its one-minute cache."""
-    from credit_monitor import aws  # noqa: PLC0415
-
     aws.clear_caches()
 
 

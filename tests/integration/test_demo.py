@@ -1,4 +1,4 @@
-"""`make demo` runs the whole local system; this runs the same entry point and reads its table."""
+"""`make demo` runs the whole local system; this runs the same entry point and reads what it prints."""
 
 import os
 import subprocess
@@ -11,7 +11,8 @@ from devstack import ROOT
 pytestmark = pytest.mark.integration
 
 
-def test_the_demo_polls_all_five_providers_through_the_real_handlers():
+@pytest.fixture(scope="module")
+def demo():
     result = subprocess.run(
         [sys.executable, "-m", "devstack.demo"],
         capture_output=True,
@@ -21,14 +22,36 @@ def test_the_demo_polls_all_five_providers_through_the_real_handlers():
         env={**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}"},
         check=False,
     )
-
     assert result.returncode == 0, result.stdout + result.stderr
-    table = result.stdout.split("Stored balances", 1)[1]
-    rows = [line.split() for line in table.splitlines() if line.startswith("  ") and "PROVIDER" not in line]
-    assert {row[0] for row in rows} == {"crun", "sunor", "srtgen", "apimall", "pixverse"}
-    statuses = {(row[0], row[1]): row[4] for row in rows}
-    assert statuses[("crun", "staging")] == "error"  # under maintenance in round 2, last balance kept
-    assert statuses[("sunor", "legacy")] == "error"  # a revoked key
-    assert list(statuses.values()).count("ok") == 9
-    assert "maintenance" in table
-    assert "demo-" not in result.stdout + result.stderr  # the demo keys never show
+    return result.stdout
+
+
+def table_rows(output):
+    table = output.split("Stored balances", 1)[1].split("SNS messages", 1)[0]
+    return {(r[0], r[1]): r for r in (line.split() for line in table.splitlines() if line.startswith("  ") and "PROVIDER" not in line)}
+
+
+def test_the_demo_polls_all_five_providers_through_the_real_handlers(demo):
+    rows = table_rows(demo)
+    assert {provider for provider, _ in rows} == {"crun", "sunor", "srtgen", "apimall", "pixverse"}
+    assert rows[("crun", "staging")][5] == "error"  # under maintenance, last good balance kept
+    assert rows[("crun", "staging")][2] == "2,400"
+    assert rows[("sunor", "legacy")][5] == "error"  # a revoked key
+    assert [r[5] for r in rows.values()].count("ok") == 9
+
+
+def test_the_demo_shows_the_alert_story(demo):
+    messages = demo.split("SNS messages published", 1)[1]
+    for line in (
+        "[threshold warning ] crun/prod WARNING: 450 credits left",
+        "[threshold critical] sunor/staging CRITICAL: 80 credits left",
+        "[recovery  ok      ] crun/prod recovered to OK: 3,000 credits",
+        "[failure   ok      ] sunor/legacy polls failing: API key rejected",
+    ):
+        assert line in messages
+    assert "sunor/staging CRITICAL: 20" not in messages  # still critical: no second message
+    assert "What to do:" in messages
+
+
+def test_the_demo_never_shows_a_key(demo):
+    assert "demo-" not in demo

@@ -1,12 +1,15 @@
 """template.yaml says what DESIGN.md promises: resources, contract variables, least privilege."""
 
+import json
 import tomllib
 
 import pytest
 
 from credit_monitor.providers import PROVIDERS
 from credit_monitor.store import TTL_ATTRIBUTE
+from credit_monitor.thresholds import parse_thresholds
 from devstack import ROOT
+from devstack.streams import matches
 from devstack.template import load_template, resources_of_type
 
 TEMPLATE = load_template()
@@ -120,3 +123,71 @@ def test_samconfig_defaults():
     assert deploy["confirm_changeset"] is True
     assert deploy["resolve_s3"] is True
     assert "CAPABILITY_IAM" in deploy["capabilities"]
+
+
+# -- aggregator ----------------------------------------------------------------------------------
+
+AGGREGATOR = RESOURCES["Aggregator"]["Properties"]
+
+
+def test_the_aggregator_is_triggered_by_the_stream_with_retries_bisection_and_a_dead_letter_queue():
+    assert AGGREGATOR["Handler"] == "aggregate_handler.lambda_handler"
+    assert (ROOT / "functions" / "aggregator" / "aggregate_handler.py").is_file()
+    [stream] = [e["Properties"] for e in AGGREGATOR["Events"].values() if e["Type"] == "DynamoDB"]
+    assert stream["Stream"] == {"Fn::GetAtt": ["BalancesTable", "StreamArn"]}
+    assert stream["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert stream["BisectBatchOnFunctionError"] is True
+    assert 0 < stream["MaximumRetryAttempts"] <= 10
+    assert 60 <= stream["MaximumRecordAgeInSeconds"] <= 86400
+    assert 1 <= stream["BatchSize"] <= 1000
+    assert stream["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["AggregatorDeadLetterQueue", "Arn"]}}
+    assert RESOURCES["AggregatorDeadLetterQueue"]["Type"] == "AWS::SQS::Queue"
+
+
+def test_the_stream_filter_admits_balance_items_only():
+    [stream] = [e["Properties"] for e in AGGREGATOR["Events"].values() if e["Type"] == "DynamoDB"]
+    [pattern] = [json.loads(f["Pattern"]) for f in stream["FilterCriteria"]["Filters"]]
+
+    def record(kind):
+        return {"eventName": "MODIFY", "dynamodb": {"NewImage": {"kind": {"S": kind}, "pk": {"S": "ACCOUNTS"}}}}
+
+    assert matches(pattern, record("balance"))
+    assert not matches(pattern, record("alert"))  # the aggregator's own writes must not trigger it
+    assert not matches(pattern, record("config"))
+    assert not matches(pattern, {"eventName": "REMOVE", "dynamodb": {"OldImage": {"kind": {"S": "balance"}}}})
+
+
+def test_the_aggregator_runs_a_check_on_the_poll_rate_and_an_optional_digest():
+    schedules = {name: e["Properties"] for name, e in AGGREGATOR["Events"].items() if e["Type"] == "ScheduleV2"}
+    assert schedules["Check"]["ScheduleExpression"] == {"Fn::Sub": "rate(${PollIntervalMinutes} minutes)"}
+    assert schedules["Check"]["Input"] == '{"task": "check"}'
+    assert schedules["Digest"]["Input"] == '{"task": "digest"}'
+    assert schedules["Digest"]["State"] == {"Ref": "DigestEnabled"}
+    assert TEMPLATE["Parameters"]["DigestEnabled"]["Default"] == "DISABLED"
+
+
+def test_thresholds_live_in_ssm_created_from_a_valid_default():
+    parameter = RESOURCES["ThresholdsParameter"]["Properties"]
+    assert parameter["Type"] == "String"
+    assert parameter["Value"] == {"Ref": "Thresholds"}
+    parse_thresholds(TEMPLATE["Parameters"]["Thresholds"]["Default"])  # raises if the default is malformed
+    variables = AGGREGATOR["Environment"]["Variables"]
+    assert variables["THRESHOLDS_PARAMETER"] == {"Ref": "ThresholdsParameter"}
+    assert variables["ALERT_TOPIC_ARN"] == {"Ref": "AlertTopic"}
+
+
+def test_email_and_sms_subscriptions_are_optional_and_sms_is_filtered():
+    email, sms = RESOURCES["AlertEmailSubscription"], RESOURCES["AlertSmsSubscription"]
+    assert (email["Condition"], sms["Condition"]) == ("HasAlertEmail", "HasAlertSms")
+    assert TEMPLATE["Parameters"]["AlertEmail"]["Default"] == ""
+    assert sms["Properties"]["FilterPolicyScope"] == "MessageAttributes"
+    assert sms["Properties"]["FilterPolicy"] == {"$or": [{"level": {"Ref": "SmsAlertLevels"}}, {"event": ["failure"]}]}
+    assert TEMPLATE["Parameters"]["SmsAlertLevels"]["Default"] == "critical,depleted"
+
+
+def test_the_aggregator_may_publish_to_its_topic_and_read_its_parameter_but_touch_no_secret():
+    policies = {next(iter(p)): next(iter(p.values())) for p in AGGREGATOR["Policies"]}
+    assert policies["SNSPublishMessagePolicy"] == {"TopicName": {"Fn::GetAtt": ["AlertTopic", "TopicName"]}}
+    assert policies["SSMParameterReadPolicy"] == {"ParameterName": {"Fn::Sub": "${AWS::StackName}/thresholds"}}
+    assert RESOURCES["ThresholdsParameter"]["Properties"]["Name"] == {"Fn::Sub": "/${AWS::StackName}/thresholds"}
+    assert not any("Secret" in name for name in policies)
