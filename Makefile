@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := layers/common:.
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint format unit integration validate build deploy clean
+.PHONY: help setup demo serve openapi test lint format unit integration validate build deploy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,12 @@ setup: $(VENV)/.installed $(SAM_VENV)/.installed  ## create the virtualenvs and 
 
 demo: $(VENV)/.installed  ## run the whole system locally: moto + provider simulators + real handlers
 	$(PY) -m devstack.demo
+
+serve: $(VENV)/.installed  ## keep the local stack running with the balance API on http://127.0.0.1:8080 (Ctrl-C stops)
+	$(PY) -m devstack.serve
+
+openapi: $(VENV)/.installed  ## regenerate openapi.json from the API's routes and models
+	$(PY) -m devstack.openapi
 
 test: setup lint  ## every check: ruff, cfn-lint, unit + integration tests, sam validate --lint, sam build
 	$(PY) -m pytest

@@ -16,7 +16,7 @@ import time
 
 from credit_monitor.store import BalanceStore
 from devstack import ROOT
-from devstack.invoke import invoke_aggregator, invoke_poller
+from devstack.invoke import invoke_aggregator, invoke_api, invoke_poller
 from devstack.moto_stack import AlertInbox, LocalStack
 from devstack.simulators import SPECS, ProviderSimulator
 from devstack.streams import StreamPump
@@ -102,6 +102,48 @@ def print_messages(inbox: AlertInbox) -> None:
         print("\n".join("  | " + line for line in critical["message"].splitlines()))
 
 
+API_REQUESTS = [
+    ("/balances", None),
+    ("/balances/sunor/staging", None),
+    ("/balances/crun/prod/check", {"required": "2500", "margin": "10"}),
+    ("/balances/sunor/staging/check", {"required": "50"}),
+    ("/balances/crun/prod/history", {"limit": "2"}),
+    ("/balances/openai", None),
+    ("/balances/crun/prod/history", {"limit": "0"}),
+]
+
+
+def print_api(stack: LocalStack) -> None:
+    for path, query in API_REQUESTS:
+        response = invoke_api(stack, path, query)
+        shown = path + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+        body = response.body
+        if path == "/balances":
+            summary = (
+                f"{len(body['balances'])} balances: "
+                + ", ".join(f"{b['provider']}/{b['account']} {b['alert_level']}" for b in body["balances"] if b["alert_level"] != "ok")
+                + " not ok"
+            )
+        elif path.endswith("/history"):
+            summary = (
+                json.dumps(body)[:150] if response.status != 200 else f"{len(body['items'])} items, newest {body['items'][0]['fetched_at']}"
+            )
+        else:
+            keep = (
+                "available",
+                "status",
+                "alert_level",
+                "error_kind",
+                "sufficient",
+                "required_with_margin",
+                "shortfall",
+                "error",
+                "message",
+            )
+            summary = json.dumps({k: v for k, v in body.items() if k in keep and v is not None})
+        print(f"  GET {shown:<50} {response.status}  {summary}")
+
+
 def _number(value: object) -> str:
     return "-" if value is None else f"{value:,}"
 
@@ -139,6 +181,8 @@ def main() -> int:
             print_balances(stack)
             print(f"\nSNS messages published ({len(demo.inbox.received)}), read from an SQS subscription of the alert topic:")
             print_messages(demo.inbox)
+            print("\nThe balance API, through its real handler (deployed, it requires SigV4 or an API key):")
+            print_api(stack)
         finally:
             for sim in sims.values():
                 sim.stop()

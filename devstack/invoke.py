@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import json
 import logging
 import os
 import time
@@ -22,6 +23,7 @@ from devstack.template import function_setting
 HANDLER_FILES = {
     "poller": ROOT / "functions" / "poller" / "poll_handler.py",
     "aggregator": ROOT / "functions" / "aggregator" / "aggregate_handler.py",
+    "api": ROOT / "functions" / "api" / "api_handler.py",
 }
 _loaded: dict[str, ModuleType] = {}
 
@@ -118,6 +120,61 @@ def invoke_aggregator(stack: LocalStack, event: Any, *, output: TextIO | None = 
 
 def reset_warm_state() -> None:
     """Forget what a warm container would remember (settings, clients, caches): a fresh 'deploy'."""
+    from credit_monitor import api  # noqa: PLC0415 - pydantic and the resolver load only where the API is used
+
+    api.queries.cache_clear()
     poller.settings.cache_clear()
     aggregator.aggregator.cache_clear()
     aws.clear_caches()
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+def rest_api_event(method: str, path: str, query: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """An API Gateway REST (v1) proxy event, as the deployed API hands a request to the function."""
+    headers = {"Accept": "application/json", **(headers or {})}
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": path,
+            "httpMethod": method,
+            "path": f"/v1{path}",
+            "stage": "v1",
+            "requestId": str(uuid.uuid4()),
+            "accountId": "123456789012",
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent", "local")},
+        },
+        "body": None,
+        "isBase64Encoded": False,
+    }
+
+
+def invoke_api(
+    stack: LocalStack, path: str, query: dict[str, str] | None = None, *, method: str = "GET", output: TextIO | None = None, **headers: str
+) -> ApiResponse:
+    """Run the API function's real handler on a request, with its template environment."""
+    env = stack.environment("BalanceApiFunction")
+    with function_environment(env):
+        handler = load_handler("api")
+        context = LambdaContext(function_name="BalanceApiFunction", timeout_seconds=10)
+        with captured_output(output if output is not None else io.StringIO()):
+            result = handler.lambda_handler(rest_api_event(method, path, query, headers), context)
+    body = result.get("body")
+    try:
+        decoded = json.loads(body) if body else None
+    except ValueError:
+        decoded = body
+    return ApiResponse(result["statusCode"], decoded, dict(result.get("headers") or {}))

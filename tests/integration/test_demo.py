@@ -55,3 +55,15 @@ def test_the_demo_shows_the_alert_story(demo):
 
 def test_the_demo_never_shows_a_key(demo):
     assert "demo-" not in demo
+
+
+def test_the_demo_ends_with_the_api_answering(demo):
+    api = demo.split("The balance API", 1)[1]
+    assert "GET /balances " in api
+    assert "11 balances" in api
+    assert "GET /balances/crun/prod/check?required=2500&margin=10" in api
+    assert '"sufficient": true' in api  # 3,000 available covers 2,750
+    assert '"sufficient": false' in api  # sunor/staging has 20 for 50
+    assert "GET /balances/openai" in api
+    assert "404" in api
+    assert "422" in api

@@ -191,3 +191,56 @@ def test_the_aggregator_may_publish_to_its_topic_and_read_its_parameter_but_touc
     assert policies["SSMParameterReadPolicy"] == {"ParameterName": {"Fn::Sub": "${AWS::StackName}/thresholds"}}
     assert RESOURCES["ThresholdsParameter"]["Properties"]["Name"] == {"Fn::Sub": "/${AWS::StackName}/thresholds"}
     assert not any("Secret" in name for name in policies)
+
+
+# -- balance API ---------------------------------------------------------------------------------
+
+API = RESOURCES["BalanceApi"]["Properties"]
+API_ROUTES = {"/balances", "/balances/{provider}", "/balances/{provider}/{account}",
+              "/balances/{provider}/{account}/history", "/balances/{provider}/{account}/check"}  # fmt: skip
+
+
+def test_the_api_serves_exactly_the_contract_routes_read_only():
+    paths = API["DefinitionBody"]["paths"]
+    assert set(paths) == API_ROUTES
+    for operations in paths.values():
+        assert set(operations) <= {"get", "options"}
+
+
+def test_every_route_requires_sigv4_or_an_api_key_never_nothing():
+    schemes = API["DefinitionBody"]["components"]["securitySchemes"]
+    assert schemes["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    assert (schemes["api_key"]["name"], schemes["api_key"]["in"]) == ("x-api-key", "header")
+    for route, operations in API["DefinitionBody"]["paths"].items():
+        assert operations["get"]["security"] == {"Fn::If": ["UseApiKeys", [{"api_key": []}], [{"sigv4": []}]]}, route
+        # The only unauthenticated method is the CORS preflight, and it exists only when origins are configured.
+        options = operations["options"]
+        assert options["Fn::If"][0] == "HasCors"
+        assert options["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+    assert TEMPLATE["Parameters"]["ApiAuth"]["Default"] == "IAM"
+    assert TEMPLATE["Conditions"]["UseApiKeys"] == {"Fn::Equals": [{"Ref": "ApiAuth"}, "API_KEY"]}
+    assert TEMPLATE["Parameters"]["CorsAllowedOrigins"]["Default"] == ""
+
+
+def test_api_keys_mode_creates_a_key_and_a_throttled_usage_plan():
+    for name in ("BalanceApiKey", "BalanceApiUsagePlan", "BalanceApiUsagePlanKey"):
+        assert RESOURCES[name]["Condition"] == "UseApiKeys"
+    plan = RESOURCES["BalanceApiUsagePlan"]["Properties"]
+    assert plan["Throttle"] == {"RateLimit": {"Ref": "ApiThrottleRate"}, "BurstLimit": {"Ref": "ApiThrottleBurst"}}
+    [settings] = API["MethodSettings"]
+    assert (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == ({"Ref": "ApiThrottleRate"}, {"Ref": "ApiThrottleBurst"})
+
+
+def test_the_api_role_can_only_query_the_table():
+    function = RESOURCES["BalanceApiFunction"]["Properties"]
+    assert function["Handler"] == "api_handler.lambda_handler"
+    assert (ROOT / "functions" / "api" / "api_handler.py").is_file()
+    [policy] = function["Policies"]
+    assert policy == {
+        "Statement": [
+            {"Sid": "ReadBalances", "Effect": "Allow", "Action": "dynamodb:Query", "Resource": {"Fn::GetAtt": ["BalancesTable", "Arn"]}}
+        ]
+    }
+    permission = RESOURCES["BalanceApiInvokePermission"]["Properties"]
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    assert "${BalanceApi}/" in permission["SourceArn"]["Fn::Sub"]

@@ -1,0 +1,120 @@
+"""`make serve`: the local stack kept running, with the balance API on http://127.0.0.1:8080.
+
+Pollers run every POLL_SECONDS (default 30) against the simulators, the stream goes to the aggregator,
+and each HTTP request is turned into an API Gateway event for the real API handler. Like the deployed
+API in API-key mode, every request needs the x-api-key header printed at start. Stop with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from devstack.demo import Demo
+from devstack.invoke import invoke_aggregator, invoke_api, invoke_poller
+from devstack.moto_stack import LocalStack
+from devstack.simulators import SPECS, ProviderSimulator
+
+# The handlers run one request at a time, as one Lambda container does.
+_invocations = threading.Lock()
+
+
+class LocalApi:
+    def __init__(self, stack: LocalStack, api_key: str) -> None:
+        self.stack, self.api_key = stack, api_key
+
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                api.answer(self, "GET")
+
+            def do_OPTIONS(self) -> None:
+                api.answer(self, "OPTIONS")
+
+            def log_message(self, format: str, *args: object) -> None:
+                sys.stderr.write(f"  {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")
+
+        return Handler
+
+    def answer(self, request: BaseHTTPRequestHandler, method: str) -> None:
+        if request.headers.get("x-api-key") != self.api_key:
+            self._send(request, 403, {"message": "Forbidden"}, {})  # what API Gateway answers without a valid key
+            return
+        url = urlsplit(request.path)
+        path = unquote(url.path)
+        path = path[3:] if path.startswith("/v1/") else path  # accept the stage prefix, as the deployed URL has it
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        headers = {name: value for name, value in request.headers.items() if name.lower() != "x-api-key"}
+        with _invocations:
+            response = invoke_api(self.stack, path, query, method=method, **headers)
+        self._send(request, response.status, response.body, response.headers)
+
+    @staticmethod
+    def _send(request: BaseHTTPRequestHandler, status: int, body: object, headers: dict[str, str]) -> None:
+        payload = (json.dumps(body, indent=2) + "\n").encode() if body is not None else b""
+        request.send_response(status)
+        request.send_header("Content-Type", "application/json")
+        request.send_header("Content-Length", str(len(payload)))
+        for name, value in headers.items():
+            if name.lower() not in ("content-type", "content-length"):
+                request.send_header(name, value)
+        request.end_headers()
+        request.wfile.write(payload)
+
+
+def poll_forever(demo: Demo, stop: threading.Event, interval: float) -> None:
+    log = io.StringIO()
+    while not stop.is_set():
+        with _invocations:
+            for provider, sim in demo.sims.items():
+                invoke_poller(demo.stack, provider, {}, base_url=sim.base_url, output=log)
+            demo.pump.deliver(lambda batch: invoke_aggregator(demo.stack, batch, output=log))
+            for alert in demo.inbox.fetch():
+                print(f"  alert: {alert['subject']}")
+        log.seek(0)
+        log.truncate()
+        stop.wait(interval)
+
+
+def main() -> int:
+    port = int(os.environ.get("PORT", "8080"))
+    interval = float(os.environ.get("POLL_SECONDS", "30"))
+    api_key = os.environ.get("LOCAL_API_KEY") or secrets.token_urlsafe(18)
+    sims = {provider: ProviderSimulator(provider).start() for provider in SPECS}
+    stop = threading.Event()
+    with LocalStack() as stack:
+        stack.create_resources()
+        demo = Demo(stack, sims, stack.subscribe_inbox("serve-inbox"), io.StringIO())
+        demo.set_up()
+        server = ThreadingHTTPServer(("127.0.0.1", port), LocalApi(stack, api_key).handler_class())
+        poller = threading.Thread(target=poll_forever, args=(demo, stop, interval), daemon=True)
+        poller.start()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        print(f"Balance API on {base} (polling every {interval:g}s; Ctrl-C stops everything)\n")
+        print(f"  export KEY={api_key}")
+        for route in ("/balances", "/balances/crun", "/balances/crun/prod", "/balances/crun/prod/history?limit=5",
+                      "/balances/sunor/staging/check?required=500&margin=10"):  # fmt: skip
+            print(f"  curl -s -H \"x-api-key: $KEY\" '{base}{route}'")
+        print()
+        try:
+            server.serve_forever(poll_interval=0.2)
+        except KeyboardInterrupt:
+            print("\nStopping.")
+        finally:
+            stop.set()
+            server.server_close()
+            for sim in sims.values():
+                sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""The balance API through its real handler, on data the real poller and aggregator wrote."""
+
+import base64
+import json
+
+import pytest
+
+from credit_monitor import aws
+from credit_monitor.model import Reading
+from credit_monitor.store import history_item, to_dynamodb
+from devstack.invoke import invoke_api
+from devstack.openapi import OPENAPI_FILE
+from devstack.openapi import current as current_openapi
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def accounts(stack, sims, poll, aggregate):
+    """crun prod (healthy) and staging (critical), sunor team with a failing last poll."""
+    sims["crun"].set_balance("sk-crun-prod", 1000)
+    sims["crun"].set_balance("sk-crun-staging", 80)
+    stack.put_api_keys("crun", {"prod": "sk-crun-prod", "staging": "sk-crun-staging"})
+    sims["sunor"].set_balance("sk-sunor-team", 700, 30)
+    stack.put_api_keys("sunor", {"team": "sk-sunor-team"})
+    poll("crun")
+    poll("sunor")
+    sims["sunor"].fail("sk-sunor-team", "auth")
+    poll("sunor")
+    aggregate.stream()
+
+
+@pytest.fixture
+def api(stack):
+    def get(path, **query):
+        return invoke_api(stack, path, {k: str(v) for k, v in query.items()} or None)
+
+    return get
+
+
+@pytest.fixture
+def dynamodb_calls():
+    """Every DynamoDB operation the API's client makes, counted at the client."""
+    calls = []
+    client = aws._dynamodb().meta.client
+    handler = lambda model, **kwargs: calls.append(model.name)  # noqa: E731
+    client.meta.events.register("before-call.dynamodb", handler)
+    yield calls
+    client.meta.events.unregister("before-call.dynamodb", handler)
+
+
+def test_all_balances_in_one_query(accounts, api, dynamodb_calls):
+    response = api("/balances")
+
+    assert response.status == 200
+    balances = {(b["provider"], b["account"]): b for b in response.body["balances"]}
+    assert set(balances) == {("crun", "prod"), ("crun", "staging"), ("sunor", "team")}
+    assert dynamodb_calls == ["Query"]
+
+
+def test_a_balance_carries_the_contract_fields(accounts, api):
+    balance = api("/balances/crun/staging").body
+    assert balance["provider"] == "crun"
+    assert balance["account"] == "staging"
+    assert (balance["available"], balance["frozen"], balance["total"]) == (80, 0, 80)
+    assert balance["status"] == "ok"
+    assert balance["alert_level"] == "critical"
+    assert balance["fetched_at"].endswith("Z")
+    assert balance["breakdown"] == {}
+
+
+def test_a_failed_last_poll_shows_its_error_and_keeps_the_last_good_balance(accounts, api):
+    balance = api("/balances/sunor/team").body
+    assert (balance["status"], balance["error_kind"]) == ("error", "auth")
+    assert "sunor code 401" in balance["error"]
+    assert (balance["available"], balance["frozen"], balance["total"]) == (700, 30, 730)
+
+
+def test_one_providers_balances(accounts, api, dynamodb_calls):
+    response = api("/balances/crun")
+    assert [b["account"] for b in response.body["balances"]] == ["prod", "staging"]
+    assert dynamodb_calls == ["Query"]
+
+
+def test_a_known_provider_without_accounts_is_an_empty_list(accounts, api):
+    assert api("/balances/pixverse").body == {"balances": []}
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        ("/balances/openai", "unknown provider 'openai'"),
+        ("/balances/crun/ghost", "no account 'ghost' for provider 'crun'"),
+        ("/balances/crun/ghost/history", "no account 'ghost'"),
+        ("/balances/crun/ghost/check?required=1", "no account 'ghost'"),
+        ("/balances/crun/prod/unknown", "no route GET"),
+    ],
+)
+def test_unknown_things_are_404_naming_them(accounts, stack, path, says):
+    route, _, query = path.partition("?")
+    response = invoke_api(stack, route, dict([query.split("=")]) if query else None)
+    assert response.status == 404
+    assert says in response.body["message"]
+
+
+def test_check_answers_whether_there_is_enough(accounts, api):
+    assert api("/balances/crun/prod/check", required=900).body == {
+        "sufficient": True,
+        "available": 1000,
+        "required": 900,
+        "shortfall": 0,
+        "margin_percent": 0,
+        "required_with_margin": 900,
+        "status": "ok",
+        "fetched_at": api("/balances/crun/prod").body["fetched_at"],
+    }
+    short = api("/balances/crun/prod/check", required=900, margin=20).body
+    assert (short["sufficient"], short["required_with_margin"], short["shortfall"]) == (False, 1080, 80)
+    assert api("/balances/crun/staging/check", required=80).body["sufficient"] is True
+    assert api("/balances/crun/staging/check", required=80.5).body["shortfall"] == 0.5
+
+
+def write_history(stack, count, provider="crun", account="prod"):
+    table = stack.table()
+    with table.batch_writer() as batch:
+        for i in range(count):
+            fetched = f"2026-10-{1 + i // 1440:02d}T{i // 60 % 24:02d}:{i % 60:02d}:00Z"
+            batch.put_item(Item=to_dynamodb(history_item(provider, account, fetched, Reading(available=10_000 - i), 400)))
+
+
+def test_history_pages_through_everything_newest_first_without_gaps(accounts, stack, api):
+    write_history(stack, 250)
+    seen, token, pages = [], None, 0
+    while True:
+        page = api("/balances/crun/prod/history", limit=100, **({"next_token": token} if token else {})).body
+        seen += [item["fetched_at"] for item in page["items"]]
+        pages += 1
+        token = page["next_token"]
+        if token is None:
+            break
+    assert pages == 3
+    assert len(seen) == 251  # 250 written + the poller's own reading
+    assert seen == sorted(seen, reverse=True)
+    assert len(set(seen)) == len(seen)
+
+
+def test_history_time_range(accounts, stack, api):
+    write_history(stack, 120)  # 2026-10-01 00:00 to 01:59, one a minute
+    page = api("/balances/crun/prod/history", since="2026-10-01T01:00:00Z", until="2026-10-01T01:09:00+00:00").body
+    assert [i["fetched_at"] for i in page["items"]] == [f"2026-10-01T01:{m:02d}:00Z" for m in range(9, -1, -1)]
+    assert page["items"][0]["available"] == 10_000 - 69
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "status", "names"),
+    [
+        ("/balances/crun/prod/history", {"limit": "0"}, 422, "'limit'"),
+        ("/balances/crun/prod/history", {"limit": "1001"}, 422, "'limit'"),
+        ("/balances/crun/prod/history", {"limit": "ten"}, 422, "'limit'"),
+        ("/balances/crun/prod/history", {"since": "yesterday"}, 422, "'since'"),
+        ("/balances/crun/prod/history", {"until": "2026-13-45"}, 422, "'until'"),
+        ("/balances/crun/prod/history", {"since": "2026-11-02", "until": "2026-11-01"}, 400, "since must not be after until"),
+        ("/balances/crun/prod/history", {"next_token": "garbage!"}, 400, "next_token"),
+        ("/balances/crun/prod/history", {"next_token": "x" * 600}, 422, "'next_token'"),
+        ("/balances/crun/prod/check", {}, 422, "'required'"),
+        ("/balances/crun/prod/check", {"required": "lots"}, 422, "'required'"),
+        ("/balances/crun/prod/check", {"required": "-5"}, 422, "'required'"),
+        ("/balances/crun/prod/check", {"required": "nan"}, 422, "'required'"),
+        ("/balances/crun/prod/check", {"required": "1e400"}, 422, "'required'"),
+        ("/balances/crun/prod/check", {"required": "5", "margin": "-1"}, 422, "'margin'"),
+        ("/balances/Crun%20X", {}, 400, "provider"),
+        ("/balances/crun/" + "a" * 65, {}, 400, "account"),
+        ("/balances/crun/bad%23name", {}, 404, "no route GET /balances/crun/bad#name"),  # '#' can match no route
+    ],
+)
+def test_bad_input_is_a_4xx_naming_the_parameter(accounts, stack, path, query, status, names):
+    from urllib.parse import unquote  # noqa: PLC0415
+
+    response = invoke_api(stack, unquote(path), query or None)
+    assert response.status == status, response.body
+    assert names in response.body["message"]
+    assert response.body["error"] in ("bad_request", "invalid_parameter", "not_found")
+
+
+def test_a_token_from_another_account_cannot_read_its_items(accounts, stack, api):
+    write_history(stack, 5, account="staging")
+    page = api("/balances/crun/staging/history", limit=2).body
+    assert page["next_token"]
+
+    replayed = api("/balances/crun/prod/history", limit=2, next_token=page["next_token"])
+    assert replayed.status == 400
+    assert "another account" in replayed.body["message"]
+
+    # A forged token naming this account but crafted to resume elsewhere still reads only this account.
+    forged = base64.urlsafe_b64encode(json.dumps({"p": "crun", "a": "prod", "k": "2099-01-01T00:00:00Z"}).encode()).decode()
+    items = api("/balances/crun/prod/history", next_token=forged).body["items"]
+    assert all(item["available"] == 1000 for item in items)  # prod's own reading, none of staging's
+
+
+def test_openapi_json_is_current():
+    assert OPENAPI_FILE.read_text() == current_openapi(), "openapi.json is stale: run `make openapi`"
