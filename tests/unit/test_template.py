@@ -188,7 +188,9 @@ def test_email_and_sms_subscriptions_are_optional_and_sms_is_filtered():
 def test_the_aggregator_may_publish_to_its_topic_and_read_its_parameter_but_touch_no_secret():
     policies = {next(iter(p)): next(iter(p.values())) for p in AGGREGATOR["Policies"]}
     assert policies["SNSPublishMessagePolicy"] == {"TopicName": {"Fn::GetAtt": ["AlertTopic", "TopicName"]}}
-    assert policies["SSMParameterReadPolicy"] == {"ParameterName": {"Fn::Sub": "${AWS::StackName}/thresholds"}}
+    [read_thresholds] = policies["Statement"]
+    assert read_thresholds["Action"] == "ssm:GetParameter"
+    assert read_thresholds["Resource"]["Fn::Sub"].endswith(":parameter/${AWS::StackName}/thresholds")
     assert RESOURCES["ThresholdsParameter"]["Properties"]["Name"] == {"Fn::Sub": "/${AWS::StackName}/thresholds"}
     assert not any("Secret" in name for name in policies)
 

@@ -212,6 +212,19 @@ class Aggregator:
         since = format_time(now - self.settings.forecast_window)
         return [point_from_item(item) for item in self.balances.history_since(provider, account, since)]
 
+    def run_reevaluate(self) -> dict[str, Any]:
+        """Apply every account's current latest balance again, as if its stream record were redelivered.
+
+        This is how a dead-lettered stream batch is replayed: the alert state ignores what it has
+        already applied, so only a transition that was missed produces a message.
+        """
+        published = 0
+        accounts = self.balances.account_items()
+        for items in accounts.values():
+            if BALANCE_KIND in items:
+                published += self.handle_balance_item(items[BALANCE_KIND])
+        return {"task": "reevaluate", "accounts": len(accounts), "published": published}
+
     # -- digest ------------------------------------------------------------------------------------
     def run_digest(self) -> dict[str, Any]:
         """One summary message: every account's balance, its change over 24 h, days left."""
@@ -262,8 +275,7 @@ def handle_stream_record(record: DynamoDBRecord) -> None:
 
 def run_task(event: Any) -> dict[str, Any]:
     task = event.get("task", "check") if isinstance(event, dict) else "check"
-    if task == "digest":
-        return aggregator().run_digest()
-    if task != "check":
-        raise ValueError(f'unknown aggregator task {task!r}; expected "check" or "digest"')
-    return aggregator().run_check()
+    tasks = {"check": aggregator().run_check, "digest": aggregator().run_digest, "reevaluate": aggregator().run_reevaluate}
+    if task not in tasks:
+        raise ValueError(f"unknown aggregator task {task!r}; expected one of: {', '.join(tasks)}")
+    return tasks[task]()

@@ -32,11 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--key-env", required=True, metavar="VAR", help="environment variable holding the API key")
     check.add_argument("--base-url", help="provider base URL (default: the production host)")
     check.add_argument("--account", default="default", help="account name shown in the output (default: default)")
+    replay = commands.add_parser("replay", help="re-drive a deployed stack's dead-letter queues (needs AWS credentials)")
+    replay.add_argument("--stack-name", required=True, help="the deployed stack (its outputs name the queues)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "replay":
+        return run_replay(args.stack_name)
     handler = poll.logger.registered_handler
     if isinstance(handler, logging.StreamHandler):
         handler.setStream(sys.stderr)  # stdout carries only the JSON result, so it can be piped
@@ -58,3 +62,20 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({**output, "status": "error", "error_kind": result.failure.kind.value, "error": result.failure.message}, indent=2))
     print(f"poll failed: {result.failure.kind.summary}", file=sys.stderr)
     return 1
+
+
+def run_replay(stack_name: str) -> int:
+    import boto3  # noqa: PLC0415 - only this command talks to a deployed stack
+
+    from credit_monitor.replay import lambda_invoker, replay, stack_outputs  # noqa: PLC0415
+
+    outputs = stack_outputs(boto3.client("cloudformation"), stack_name)
+    summary = replay(
+        sqs=boto3.client("sqs"),
+        invoke=lambda_invoker(boto3.client("lambda")),
+        async_queue_url=outputs["AsyncDeadLetterQueueUrl"],
+        stream_queue_url=outputs["AggregatorDeadLetterQueueUrl"],
+        aggregator=outputs["AggregatorName"],
+    )
+    print(summary)
+    return 1 if summary.failures else 0

@@ -1,0 +1,108 @@
+"""Least privilege, checked on the IAM roles SAM generates from template.yaml (not only on its source).
+
+The SAM translator turns policy templates (AWSSecretsManagerGetSecretValuePolicy, ...) and event
+sources into the roles CloudFormation will create; each role is read back here.
+"""
+
+import copy
+import os
+
+import pytest
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+from devstack import TEMPLATE
+
+MANAGED = {
+    "AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "AWSXrayWriteOnlyAccess": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    "AWSLambdaDynamoDBExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
+}
+
+
+class _ManagedPolicies:
+    def load(self):
+        return MANAGED
+
+
+@pytest.fixture(scope="module")
+def roles():
+    template = yaml_parse(TEMPLATE.read_text())
+    for resource in template["Resources"].values():
+        for key in ("CodeUri", "ContentUri"):
+            if key in resource.get("Properties", {}):
+                resource["Properties"][key] = "s3://bucket/key"  # what sam package would put there
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    translated = transform(copy.deepcopy(template), {}, _ManagedPolicies())
+    return {name[: -len("Role")]: res["Properties"] for name, res in translated["Resources"].items() if res["Type"] == "AWS::IAM::Role"}
+
+
+def statements(role):
+    found = []
+    for policy in role.get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            found.append((sorted(actions), resources))
+    return found
+
+
+def actions_on(role, predicate):
+    return sorted({a for actions, resources in statements(role) for a in actions if any(predicate(r) for r in resources)})
+
+
+def refers_to(resource, logical_id):
+    text = str(resource)
+    return f"'{logical_id}'" in text or f"${{{logical_id}}}" in text or f"{logical_id}." in text
+
+
+POLLERS = ["CrunPoller", "SunorPoller", "SrtgenPoller", "ApimallPoller", "PixversePoller"]
+
+
+@pytest.mark.parametrize("poller", POLLERS)
+def test_a_poller_reads_only_its_own_secret(roles, poller):
+    own = poller.replace("Poller", "ApiKeys")
+    role = roles[poller]
+    secret_statements = [(a, r) for a, r in statements(role) if any(x.startswith("secretsmanager:") for x in a)]
+    assert secret_statements, "the poller must be able to read its secret"
+    for actions, resources in secret_statements:
+        assert set(actions) <= {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+        assert all(refers_to(r, own) for r in resources), resources
+        others = [p.replace("Poller", "ApiKeys") for p in POLLERS if p != poller]
+        assert not any(refers_to(r, o) for r in resources for o in others)
+
+
+@pytest.mark.parametrize("poller", POLLERS)
+def test_a_poller_writes_only_the_table_and_its_dead_letter_queue(roles, poller):
+    role = roles[poller]
+    for actions, resources in statements(role):
+        if any(a.startswith("dynamodb:") for a in actions):
+            assert all(refers_to(r, "BalancesTable") for r in resources)
+        if any(a.startswith("sqs:") for a in actions):
+            assert actions == ["sqs:SendMessage"]
+            assert all(refers_to(r, "AsyncDeadLetterQueue") for r in resources)
+    assert not any(a.startswith(("sns:", "ssm:")) for actions, _ in statements(role) for a in actions)
+
+
+def test_the_api_role_can_only_query_the_table(roles):
+    role = roles["BalanceApiFunction"]
+    assert statements(role) == [(["dynamodb:Query"], [{"Fn::GetAtt": ["BalancesTable", "Arn"]}])]
+    assert sorted(role["ManagedPolicyArns"]) == sorted([MANAGED["AWSLambdaBasicExecutionRole"], MANAGED["AWSXrayWriteOnlyAccess"]])
+
+
+def test_only_the_aggregator_publishes_alerts_and_reads_the_thresholds(roles):
+    for name, role in roles.items():
+        publishes = actions_on(role, lambda r: refers_to(r, "AlertTopic"))
+        reads_thresholds = [a for actions, _ in statements(role) for a in actions if a.startswith("ssm:")]
+        if name == "Aggregator":
+            assert publishes == ["sns:Publish"]
+            assert reads_thresholds
+        else:
+            assert publishes == [], name
+            assert reads_thresholds == [], name
+
+
+def test_no_inline_statement_grants_every_resource(roles):
+    for name, role in roles.items():
+        for actions, resources in statements(role):
+            assert "*" not in resources, f"{name}: {actions} on *"
