@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := layers/common:.
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo serve openapi replay test lint format unit integration validate build deploy clean
+.PHONY: help setup demo serve openapi replay cost test lint format unit integration validate build deploy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ openapi: $(VENV)/.installed  ## regenerate openapi.json from the API's routes an
 replay: $(VENV)/.installed  ## re-drive a deployed stack's dead-letter queues: make replay STACK=credit-monitor
 	@test -n "$(STACK)" || { echo "usage: make replay STACK=<deployed stack name>" >&2; exit 2; }
 	$(PY) -m credit_monitor replay --stack-name $(STACK)
+
+cost: $(VENV)/.installed  ## itemized monthly cost of the default configuration (see --help for others)
+	$(PY) -m devstack.cost $(ARGS)
 
 test: setup lint  ## every check: ruff, cfn-lint, unit + integration tests, sam validate --lint, sam build
 	$(PY) -m pytest

@@ -115,7 +115,11 @@ class Resolver:
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
-            return str(variables[name] if name in variables else self.ref(name))
+            if name in variables:
+                return str(variables[name])
+            if "." in name and not name.startswith("AWS::"):  # ${Resource.Attribute} is a GetAtt
+                return str(self.resolve({"Fn::GetAtt": name.split(".", 1)}))
+            return str(self.ref(name))
 
         return re.sub(r"\$\{([^}!]+)\}", replace, text)
 

@@ -10,7 +10,7 @@ from credit_monitor.store import TTL_ATTRIBUTE
 from credit_monitor.thresholds import parse_thresholds
 from devstack import ROOT
 from devstack.streams import matches
-from devstack.template import load_template, resources_of_type
+from devstack.template import Resolver, load_template, resources_of_type
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
@@ -246,3 +246,77 @@ def test_the_api_role_can_only_query_the_table():
     permission = RESOURCES["BalanceApiInvokePermission"]["Properties"]
     assert permission["Principal"] == "apigateway.amazonaws.com"
     assert "${BalanceApi}/" in permission["SourceArn"]["Fn::Sub"]
+
+
+# -- operations ----------------------------------------------------------------------------------
+
+ASYNC_FUNCTIONS = [
+    name for name, f in FUNCTIONS.items() if any(e["Type"] == "ScheduleV2" for e in f["Properties"].get("Events", {}).values())
+]
+
+
+def test_every_function_logs_json_to_its_own_group_with_retention():
+    assert TEMPLATE["Globals"]["Function"]["LoggingConfig"]["LogFormat"] == "JSON"
+    assert TEMPLATE["Globals"]["Function"]["LoggingConfig"]["ApplicationLogLevel"] == {"Ref": "LogLevel"}
+    groups = set()
+    for name, function in FUNCTIONS.items():
+        group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert RESOURCES[group]["Type"] == "AWS::Logs::LogGroup", name
+        assert RESOURCES[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        groups.add(group)
+    assert len(groups) == len(FUNCTIONS)
+    assert TEMPLATE["Parameters"]["LogRetentionDays"]["Default"] == 30
+
+
+def test_every_function_that_can_fail_asynchronously_has_an_on_failure_destination():
+    assert set(ASYNC_FUNCTIONS) == {"CrunPoller", "SunorPoller", "SrtgenPoller", "ApimallPoller", "PixversePoller", "Aggregator"}
+    for name in ASYNC_FUNCTIONS:
+        config = FUNCTIONS[name]["Properties"]["EventInvokeConfig"]
+        assert config["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["AsyncDeadLetterQueue", "Arn"]}}
+        assert config["MaximumRetryAttempts"] == 2
+    assert "EventInvokeConfig" not in FUNCTIONS["BalanceApiFunction"]["Properties"]  # invoked synchronously only
+
+
+def test_every_alarm_notifies_the_topic_and_says_what_to_do():
+    alarms = resources_of_type(TEMPLATE, "AWS::CloudWatch::Alarm")
+    assert {"PollerErrorsAlarm", "AggregatorErrorsAlarm", "ApiErrorsAlarm", "AsyncDeadLetterAlarm", "StreamDeadLetterAlarm",
+            "StreamIteratorAgeAlarm"} <= set(alarms)  # fmt: skip
+    for provider in ("Crun", "Sunor", "Srtgen", "Apimall", "Pixverse"):
+        alarm = alarms[f"{provider}NoSuccessfulPollAlarm"]
+        assert alarm["Condition"] == f"{provider}PollingOn"  # a disabled provider does not alarm
+        [query] = alarm["Properties"]["Metrics"]
+        assert "COUNT(AvailableCredits)" in query["Expression"]
+        assert f"Provider = '{provider.lower()}'" in query["Expression"]
+        assert alarm["Properties"]["TreatMissingData"] == "breaching"
+    for name, alarm in alarms.items():
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == [{"Ref": "AlertTopic"}], name
+        assert len(props["AlarmDescription"]) > 60, name
+
+
+def test_the_dashboard_is_valid_json_with_a_graph_per_provider():
+    attributes = {
+        "AlertTopic": {"TopicName": "topic"},
+        "AsyncDeadLetterQueue": {"QueueName": "q1"},
+        "AggregatorDeadLetterQueue": {"QueueName": "q2"},
+    }
+    resolver = Resolver(TEMPLATE, "stack", {name: name for name in RESOURCES}, attributes=attributes)
+    body = json.loads(resolver.resolve(RESOURCES["Dashboard"]["Properties"]["DashboardBody"]))
+    titles = [w["properties"]["title"] for w in body["widgets"]]
+    for provider in PROVIDERS:
+        assert f"{provider}: available credits per account" in titles
+    for expected in (
+        "Poll failures per provider",
+        "Alerts sent (SNS messages published)",
+        "Function errors",
+        "Function duration (p95, ms)",
+    ):
+        assert expected in titles
+    assert "DashboardUrl" in TEMPLATE["Outputs"]
+
+
+def test_poll_interval_choices_all_map_to_alarm_periods():
+    choices = TEMPLATE["Parameters"]["PollIntervalMinutes"]["AllowedValues"]
+    mapping = TEMPLATE["Mappings"]["PollInterval"]
+    assert {str(c) for c in choices} == set(mapping)
+    assert all(mapping[str(c)]["Seconds"] == c * 60 for c in choices)
