@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := layers/common:.
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo serve openapi replay cost test lint format unit integration validate build deploy clean
+.PHONY: help setup demo serve openapi replay cost bench test lint format unit integration validate build deploy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ replay: $(VENV)/.installed  ## re-drive a deployed stack's dead-letter queues: m
 
 cost: $(VENV)/.installed  ## itemized monthly cost of the default configuration (see --help for others)
 	$(PY) -m devstack.cost $(ARGS)
+
+bench: setup  ## benchmarks: fan-out, cold start, CPU, memory, calls, bundle size -> bench/results.json
+	$(PY) -m bench.run
 
 test: setup lint  ## every check: ruff, cfn-lint, unit + integration tests, sam validate --lint, sam build
 	$(PY) -m pytest

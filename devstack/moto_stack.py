@@ -5,14 +5,19 @@ boto3 is pointed at it through AWS_ENDPOINT_URL, exactly as the functions' own c
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
+import threading
+from collections import Counter
 from typing import Any
+from urllib.parse import parse_qs
 
 import boto3
 import requests
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from devstack.template import REGION, Resolver, function_environment, load_template, resources_of_type
 
@@ -27,6 +32,67 @@ LOCAL_ENV = {
 }
 
 
+class CountingMiddleware:
+    """Counts AWS API calls as they reach the moto server, as ``"<service>:<Operation>"``."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        operation = self._operation(environ)
+        if operation:
+            with self._lock:
+                self.calls[operation] += 1
+        return self.app(environ, start_response)
+
+    @staticmethod
+    def _operation(environ: dict[str, Any]) -> str | None:
+        if environ.get("PATH_INFO", "").startswith("/moto-api"):
+            return None
+        service = _service_of(environ.get("HTTP_AUTHORIZATION", ""))
+        target = environ.get("HTTP_X_AMZ_TARGET")  # JSON protocols: DynamoDB_20120810.Query, secretsmanager.GetSecretValue
+        if target:
+            return f"{service}:{target.rsplit('.', 1)[-1]}"
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        if environ.get("REQUEST_METHOD") == "POST":  # query protocol: the action is in the form body
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            query.update(parse_qs(body.decode("utf-8", "replace")))
+        action = query.get("Action", [None])[0]
+        return f"{service}:{action}" if action else f"{service}:{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
+
+
+def _service_of(authorization: str) -> str:
+    # "AWS4-HMAC-SHA256 Credential=KEY/20261121/us-east-1/dynamodb/aws4_request, ..."
+    parts = authorization.split("Credential=", 1)[-1].split("/")
+    return parts[3] if len(parts) > 3 else "unknown"
+
+
+class MotoServer:
+    """moto's server on a free loopback port, with every call counted (``calls``)."""
+
+    def __init__(self) -> None:
+        self.counter = CountingMiddleware(DomainDispatcherApplication(create_backend_app))
+        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, self.counter, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
 class LocalStack:
     """Start with :meth:`start`, then :meth:`create_resources`; :meth:`reset` empties and recreates."""
 
@@ -36,16 +102,15 @@ class LocalStack:
         self.physical_ids: dict[str, str] = {}
         self.attributes: dict[str, dict[str, str]] = {}
         self.resolver = Resolver(self.template, stack_name, self.physical_ids, attributes=self.attributes)
-        self._server: ThreadedMotoServer | None = None
+        self._server: MotoServer | None = None
         self.endpoint = ""
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server = MotoServer()
         self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
+        self.endpoint = self._server.endpoint
         os.environ.update(LOCAL_ENV)
         os.environ["AWS_ENDPOINT_URL"] = self.endpoint
         return self
@@ -54,6 +119,11 @@ class LocalStack:
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+    @property
+    def calls(self) -> Counter[str]:
+        """AWS calls the server has received, by ``"<service>:<Operation>"``; ``calls.clear()`` restarts the count."""
+        return self._server.counter.calls
 
     def reset(self) -> None:
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()

@@ -151,6 +151,7 @@ class ProviderSimulator:
         self._accounts: dict[str, dict[str, Any]] = {}
         self._faults: dict[str, Fault] = {}
         self.requests: list[SeenRequest] = []
+        self.latency = 0.0  # seconds every answer waits, as a distant provider would
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -204,7 +205,7 @@ class ProviderSimulator:
         class Handler(_Handler):
             sim = simulator
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, args=(0.05,), name=f"sim-{self.provider}", daemon=True).start()
         return self
@@ -244,6 +245,12 @@ class ProviderSimulator:
             return None, 200, copy.deepcopy(self._accounts[key])
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a burst of concurrent polls would overflow it and wait
+    # for TCP's one-second SYN retry, which a real provider's load balancer never makes them do.
+    request_queue_size = 1024
+
+
 class _Handler(BaseHTTPRequestHandler):
     sim: ProviderSimulator
     protocol_version = "HTTP/1.1"  # keep-alive, so pooled connections are exercised
@@ -252,8 +259,8 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {name.lower(): value for name, value in self.headers.items()}
         fault, status, body = self.sim.answer(self.path, headers)
         fault = fault or Fault()
-        if fault.delay:
-            time.sleep(fault.delay)
+        if fault.delay or self.sim.latency:
+            time.sleep(fault.delay or self.sim.latency)
         if fault.drop:
             self._close_hard()
             return

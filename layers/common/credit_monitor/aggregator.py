@@ -11,10 +11,9 @@ import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from botocore.exceptions import ClientError
 
 from credit_monitor import aws
@@ -35,6 +34,9 @@ from credit_monitor.messages import SMS_LIMIT, SUBJECT_LIMIT, AccountContext, Me
 from credit_monitor.model import ConfigurationError
 from credit_monitor.store import BALANCE_KIND, BalanceStore
 from credit_monitor.thresholds import DEFAULT_DOCUMENT, Thresholds, ThresholdsError, document_digest, parse_thresholds
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 logger = Logger()
 
@@ -263,6 +265,24 @@ def aggregator() -> Aggregator:
     """One per container, created on first use (clients and settings are reused while warm)."""
     settings = AggregatorSettings.from_env()
     return Aggregator(settings, aws.table(settings.table_name))
+
+
+@functools.cache
+def _stream_processor() -> Any:
+    # Only stream deliveries need the batch processor (and the asyncio it imports); schedules do not.
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType  # noqa: PLC0415
+
+    return BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def handle_event(event: Any, context: Any) -> dict[str, Any]:
+    """The aggregator's entry point: a stream batch (partial failures reported per record) or a task."""
+    if isinstance(event, dict) and "Records" in event:
+        from aws_lambda_powertools.utilities.batch import process_partial_response  # noqa: PLC0415
+
+        # Failed records are reported individually; the stream retries from the first of them.
+        return process_partial_response(event=event, record_handler=handle_stream_record, processor=_stream_processor(), context=context)
+    return run_task(event)
 
 
 def handle_stream_record(record: DynamoDBRecord) -> None:

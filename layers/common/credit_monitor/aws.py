@@ -9,7 +9,6 @@ import functools
 import os
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import ClientError
 
 from credit_monitor.model import ConfigurationError
@@ -35,9 +34,17 @@ def sns() -> Any:
     return boto3.client("sns")
 
 
+def _parameters() -> Any:
+    # Powertools Parameters loads a provider per service; only functions that read secrets or SSM
+    # parameters pay for it (the API never does).
+    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415
+
+    return parameters
+
+
 def get_parameter(name: str, max_age: int) -> str:
     """An SSM parameter's value, cached for ``max_age`` seconds."""
-    return parameters.get_parameter(name, max_age=max_age)
+    return _parameters().get_parameter(name, max_age=max_age)
 
 
 def table(name: str) -> Any:
@@ -46,6 +53,7 @@ def table(name: str) -> Any:
 
 def get_secret(name: str) -> str:
     """The secret's value, cached. A missing or unreadable secret is a ConfigurationError naming it."""
+    parameters = _parameters()
     try:
         return parameters.get_secret(name, max_age=SECRET_CACHE_SECONDS)
     except parameters.exceptions.GetParameterError as exc:
@@ -60,4 +68,4 @@ def clear_caches() -> None:
     """Forget cached clients and values (tests, and the local stack between runs)."""
     _dynamodb.cache_clear()
     sns.cache_clear()
-    parameters.clear_caches()
+    _parameters().clear_caches()
