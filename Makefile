@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := layers/common:.
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo serve openapi replay cost bench test lint format unit integration validate build deploy clean
+.PHONY: help setup demo serve openapi replay cost bench validate-providers test lint format unit integration validate build deploy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,7 +50,10 @@ cost: $(VENV)/.installed  ## itemized monthly cost of the default configuration 
 bench: setup  ## benchmarks: fan-out, cold start, CPU, memory, calls, bundle size -> bench/results.json
 	$(PY) -m bench.run
 
-test: setup lint  ## every check: ruff, cfn-lint, unit + integration tests, sam validate --lint, sam build
+validate-providers: $(VENV)/.installed  ## check provider definitions (FILES="a.json b.json", default: the bundled ones)
+	$(PY) -m credit_monitor validate-providers $(FILES)
+
+test: setup lint validate-providers  ## every check: ruff, cfn-lint, provider definitions, tests, sam validate --lint, sam build
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory validate build
 

@@ -30,9 +30,14 @@ DEMO_ACCOUNTS = {
     "srtgen": {"prod": 1250, "staging": 3000},
     "apimall": {"prod": 1200, "staging": 900},
     "pixverse": {"prod": 1072650, "staging": 80000},
+    "openrouter": {"prod": 37.5},  # defined by configuration only: providers/definitions/openrouter.json
 }
 REVOKED = ("sunor", "legacy")
-THRESHOLDS = {"default": {"warning": 500, "critical": 100}, "pixverse": {"warning": 20000, "critical": 5000}}
+THRESHOLDS = {
+    "default": {"warning": 500, "critical": 100},
+    "pixverse": {"warning": 20000, "critical": 5000},
+    "openrouter": {"warning": 20, "critical": 5},  # USD
+}
 
 
 def demo_key(provider: str, account: str) -> str:
@@ -153,7 +158,8 @@ def main() -> int:
     LOG_FILE.parent.mkdir(exist_ok=True)
     sims = {provider: ProviderSimulator(provider) for provider in SPECS}
     print("Starting the local stack (moto server, resources from template.yaml)...")
-    with LocalStack() as stack, open(LOG_FILE, "w", encoding="utf-8") as log:
+    # OpenRouter is the sixth provider, added by a definition file and the template's copyable block.
+    with LocalStack(parameters={"OpenrouterPolling": "ENABLED"}) as stack, open(LOG_FILE, "w", encoding="utf-8") as log:
         stack.create_resources()
         created = ", ".join(sorted(stack.physical_ids))
         print(f"  moto at {stack.endpoint}: {created}")
@@ -169,8 +175,9 @@ def main() -> int:
             demo.set_balance("crun", "prod", 450)
             demo.set_balance("sunor", "staging", 80)
             demo.set_balance("pixverse", "staging", 15000)
+            demo.set_balance("openrouter", "prod", 12.25)
             sims["crun"].fail(demo_key("crun", "staging"), "maintenance")
-            demo.round("Round 2: credits spent (crun/prod, sunor/staging, pixverse/staging); crun/staging under maintenance")
+            demo.round("Round 2: credits spent (crun/prod, sunor/staging, pixverse/staging, openrouter/prod); crun/staging in maintenance")
             demo.set_balance("crun", "prod", 3000)
             demo.set_balance("sunor", "staging", 20)
             demo.round("Round 3: crun/prod topped up; sunor/staging still critical; sunor/legacy rejected a third time")

@@ -33,18 +33,27 @@ LOCAL_ENV = {
 
 
 class CountingMiddleware:
-    """Counts AWS API calls as they reach the moto server, as ``"<service>:<Operation>"``."""
+    """Counts AWS API calls as they reach the moto server, as ``"<service>:<Operation>"``.
+
+    It also runs DynamoDB requests one at a time. DynamoDB applies each conditional write atomically;
+    moto checks the condition and then writes, unlocked, so two concurrent requests could both pass a
+    condition that only one would pass on AWS. The race tests depend on the real guarantee.
+    """
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._dynamodb = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         operation = self._operation(environ)
         if operation:
             with self._lock:
                 self.calls[operation] += 1
+        if operation and operation.startswith("dynamodb:"):
+            with self._dynamodb:
+                return list(self.app(environ, start_response))  # the whole response, inside the lock
         return self.app(environ, start_response)
 
     @staticmethod
@@ -96,12 +105,13 @@ class MotoServer:
 class LocalStack:
     """Start with :meth:`start`, then :meth:`create_resources`; :meth:`reset` empties and recreates."""
 
-    def __init__(self, stack_name: str = "credit-monitor-local") -> None:
+    def __init__(self, stack_name: str = "credit-monitor-local", parameters: dict[str, str] | None = None) -> None:
+        """``parameters`` override the template's defaults, as `sam deploy --parameter-overrides` would."""
         self.stack_name = stack_name
         self.template = load_template()
         self.physical_ids: dict[str, str] = {}
         self.attributes: dict[str, dict[str, str]] = {}
-        self.resolver = Resolver(self.template, stack_name, self.physical_ids, attributes=self.attributes)
+        self.resolver = Resolver(self.template, stack_name, self.physical_ids, parameters, attributes=self.attributes)
         self._server: MotoServer | None = None
         self.endpoint = ""
 
@@ -200,7 +210,7 @@ class LocalStack:
         found = {}
         for logical_id, resource in resources_of_type(self.template, "AWS::Serverless::Function").items():
             provider = resource["Properties"].get("Environment", {}).get("Variables", {}).get("PROVIDER")
-            if provider:
+            if provider and self.resolver.deployed(resource):
                 found[provider] = logical_id
         return found
 

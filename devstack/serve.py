@@ -90,7 +90,7 @@ def main() -> int:
     api_key = os.environ.get("LOCAL_API_KEY") or secrets.token_urlsafe(18)
     sims = {provider: ProviderSimulator(provider).start() for provider in SPECS}
     stop = threading.Event()
-    with LocalStack() as stack:
+    with LocalStack(parameters={"OpenrouterPolling": "ENABLED"}) as stack:
         stack.create_resources()
         demo = Demo(stack, sims, stack.subscribe_inbox("serve-inbox"), io.StringIO())
         demo.set_up()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from credit_monitor.model import Reading
-from credit_monitor.providers import PROVIDERS, parse_response
+from credit_monitor.providers import get_provider, parse_response
 
 SEED_RESPONSES = Path(__file__).with_name("seed_responses")
 
@@ -65,6 +65,10 @@ def _set_apimall(body, available, frozen):
 def _set_pixverse(body, available, frozen):
     package = min(body["Resp"]["credit_package"], available)
     body["Resp"].update(credit_monthly=available - package, credit_package=package)
+
+
+def _set_openrouter(body, available, frozen):
+    body["data"]["total_credits"] = round(body["data"]["total_usage"] + available, 6)
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,18 @@ SPECS: dict[str, SimSpec] = {
         },
         required_headers=("Ai-trace-id",),
     ),
+    # Defined by configuration only (providers/definitions/openrouter.json): the sixth provider.
+    "openrouter": SimSpec(
+        "/api/v1/credits",
+        "Authorization",
+        _set_openrouter,
+        {
+            "auth": (401, {"error": {"code": 401, "message": "No auth credentials found"}}),
+            "insufficient": (402, {"error": {"code": 402, "message": "Insufficient credits"}}),
+            "server": (500, {"error": {"code": 500, "message": "Internal Server Error"}}),
+        },
+        key_prefix="Bearer ",
+    ),
 }
 
 
@@ -170,7 +186,7 @@ class ProviderSimulator:
     def reading(self, key: str) -> Reading:
         """What ``key``'s current answer says, read with the project's own adapter."""
         with self._lock:
-            return parse_response(PROVIDERS[self.provider], 200, copy.deepcopy(self._accounts[key]))
+            return parse_response(get_provider(self.provider), 200, copy.deepcopy(self._accounts[key]))
 
     def available(self, key: str) -> float:
         return self.reading(key).available

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="session")
 def local_stack():
-    with LocalStack(stack_name="credit-monitor-test") as stack:
+    with LocalStack(stack_name="credit-monitor-test", parameters={"OpenrouterPolling": "ENABLED"}) as stack:
         stack.create_resources()
         yield stack
 

@@ -70,3 +70,43 @@ def test_an_unknown_provider_lists_the_known_ones():
     result = check("openai", "--key-env", "K", env={"K": "sk-1"})
     assert result.returncode == 2
     assert "crun" in result.stderr
+
+
+def test_a_definition_file_can_be_tried_with_a_real_key_before_deploying(tmp_path):
+    with ProviderSimulator("openrouter") as sim:
+        sim.set_balance("sk-or-1", 30)
+        definition = tmp_path / "openrouter.json"
+        definition.write_text((ROOT / "layers/common/credit_monitor/providers/definitions/openrouter.json").read_text())
+
+        result = check("--definition", str(definition), "--key-env", "OR_KEY", "--base-url", sim.base_url, env={"OR_KEY": "sk-or-1"})
+
+    assert result.returncode == 0, result.stderr
+    balance = json.loads(result.stdout)
+    assert (balance["provider"], balance["available"], balance["unit"]) == ("openrouter", 30, "USD")
+
+
+def test_a_broken_definition_is_refused_naming_the_field(tmp_path):
+    definition = tmp_path / "acme.json"
+    definition.write_text(json.dumps({"id": "acme", "base_url": "https://acme.example", "path": "/credits",
+                                      "auth": {"header": "X-Key", "value": "{key}"}, "success": "ok", "fields": {}}))  # fmt: skip
+    result = check("--definition", str(definition), "--key-env", "K", env={"K": "sk-1"})
+    assert result.returncode == 2
+    assert "acme.json: fields.available: is required" in result.stderr
+
+
+def validate(*files):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "common")}
+    command = [sys.executable, "-m", "credit_monitor", "validate-providers", *files]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=60, check=False)
+
+
+def test_validate_providers_checks_the_bundle_and_given_files(tmp_path):
+    ok = validate()
+    assert ok.returncode == 0, ok.stderr
+    assert "openrouter" in ok.stdout
+    definition = json.loads((ROOT / "layers/common/credit_monitor/providers/definitions/openrouter.json").read_text())
+    bad = tmp_path / "typo.json"
+    bad.write_text(json.dumps({**definition, "sucess": "x"}))
+    result = validate(str(bad))
+    assert result.returncode == 1
+    assert "typo.json: sucess: unknown key" in result.stderr

@@ -33,11 +33,12 @@ def table_rows(output):
 
 def test_the_demo_polls_all_five_providers_through_the_real_handlers(demo):
     rows = table_rows(demo)
-    assert {provider for provider, _ in rows} == {"crun", "sunor", "srtgen", "apimall", "pixverse"}
+    assert {provider for provider, _ in rows} == {"crun", "sunor", "srtgen", "apimall", "pixverse", "openrouter"}
     assert rows[("crun", "staging")][5] == "error"  # under maintenance, last good balance kept
     assert rows[("crun", "staging")][2] == "2,400"
     assert rows[("sunor", "legacy")][5] == "error"  # a revoked key
-    assert [r[5] for r in rows.values()].count("ok") == 9
+    assert [r[5] for r in rows.values()].count("ok") == 10
+    assert rows[("openrouter", "prod")][2] == "12.25"  # USD, from a provider defined by configuration alone
 
 
 def test_the_demo_shows_the_alert_story(demo):
@@ -60,10 +61,14 @@ def test_the_demo_never_shows_a_key(demo):
 def test_the_demo_ends_with_the_api_answering(demo):
     api = demo.split("The balance API", 1)[1]
     assert "GET /balances " in api
-    assert "11 balances" in api
+    assert "12 balances" in api
     assert "GET /balances/crun/prod/check?required=2500&margin=10" in api
     assert '"sufficient": true' in api  # 3,000 available covers 2,750
     assert '"sufficient": false' in api  # sunor/staging has 20 for 50
     assert "GET /balances/openai" in api
     assert "404" in api
     assert "422" in api
+
+
+def test_the_demo_alerts_on_the_provider_defined_by_configuration(demo):
+    assert "openrouter/prod WARNING: 12.25 USD left" in demo

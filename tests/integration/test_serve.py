@@ -52,7 +52,7 @@ def get(base, route, key="local-test-key"):
 
 def test_every_route_answers_over_http(server):
     base, _ = server
-    assert len(get(base, "/balances").json()["balances"]) == 11
+    assert len(get(base, "/balances").json()["balances"]) == 12
     assert {b["account"] for b in get(base, "/balances/crun").json()["balances"]} == {"prod", "staging"}
     assert get(base, "/v1/balances/crun/prod").json()["available"] == 1000  # the deployed URL's stage prefix works too
     history = get(base, "/balances/crun/prod/history?limit=1").json()

@@ -221,5 +221,5 @@ def test_documented_endpoints():
 
 
 def test_unknown_provider_names_the_known_ones():
-    with pytest.raises(LookupError, match="known providers: apimall, crun, pixverse, srtgen, sunor"):
+    with pytest.raises(LookupError, match="known providers: apimall, crun, openrouter, pixverse, srtgen, sunor"):
         get_provider("openai")

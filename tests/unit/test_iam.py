@@ -56,7 +56,7 @@ def refers_to(resource, logical_id):
     return f"'{logical_id}'" in text or f"${{{logical_id}}}" in text or f"{logical_id}." in text
 
 
-POLLERS = ["CrunPoller", "SunorPoller", "SrtgenPoller", "ApimallPoller", "PixversePoller"]
+POLLERS = ["CrunPoller", "SunorPoller", "SrtgenPoller", "ApimallPoller", "PixversePoller", "OpenrouterPoller"]
 
 
 @pytest.mark.parametrize("poller", POLLERS)

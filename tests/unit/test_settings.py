@@ -3,7 +3,8 @@
 import pytest
 
 from credit_monitor.model import ConfigurationError
-from credit_monitor.settings import PollerSettings, validate_base_url
+from credit_monitor.settings import PollerSettings
+from credit_monitor.urls import validate_base_url
 
 
 @pytest.mark.parametrize(
@@ -48,8 +49,8 @@ def test_the_base_url_defaults_to_the_production_host(poller_env):
 
 
 def test_an_unknown_provider_is_named(poller_env):
-    poller_env.setenv("PROVIDER", "openrouter")
-    with pytest.raises(ConfigurationError, match="PROVIDER 'openrouter' is not one of"):
+    poller_env.setenv("PROVIDER", "openai")
+    with pytest.raises(ConfigurationError, match=r"PROVIDER: unknown provider 'openai'; known providers: .*openrouter"):
         PollerSettings.from_env()
 
 

@@ -6,6 +6,7 @@ import tomllib
 import pytest
 
 from credit_monitor.providers import PROVIDERS
+from credit_monitor.providers.declarative import DEFINITIONS
 from credit_monitor.store import TTL_ATTRIBUTE
 from credit_monitor.thresholds import parse_thresholds
 from devstack import ROOT
@@ -40,7 +41,9 @@ def test_globals_set_runtime_architecture_tracing_and_powertools():
 
 
 def test_there_is_one_poller_per_provider_sharing_one_handler():
-    assert set(POLLERS) == {"crun", "sunor", "srtgen", "apimall", "pixverse"}
+    assert set(POLLERS) == {"crun", "sunor", "srtgen", "apimall", "pixverse", "openrouter"}
+    for provider in PROVIDERS:
+        assert "Condition" not in POLLERS[provider][1], "built-in providers are always deployed"
     for _, function in POLLERS.values():
         props = function["Properties"]
         assert props["CodeUri"] == "functions/poller/"
@@ -269,7 +272,8 @@ def test_every_function_logs_json_to_its_own_group_with_retention():
 
 
 def test_every_function_that_can_fail_asynchronously_has_an_on_failure_destination():
-    assert set(ASYNC_FUNCTIONS) == {"CrunPoller", "SunorPoller", "SrtgenPoller", "ApimallPoller", "PixversePoller", "Aggregator"}
+    assert set(ASYNC_FUNCTIONS) == {"CrunPoller", "SunorPoller", "SrtgenPoller", "ApimallPoller", "PixversePoller", "OpenrouterPoller",
+                                    "Aggregator"}  # fmt: skip
     for name in ASYNC_FUNCTIONS:
         config = FUNCTIONS[name]["Properties"]["EventInvokeConfig"]
         assert config["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["AsyncDeadLetterQueue", "Arn"]}}
@@ -320,3 +324,16 @@ def test_poll_interval_choices_all_map_to_alarm_periods():
     mapping = TEMPLATE["Mappings"]["PollInterval"]
     assert {str(c) for c in choices} == set(mapping)
     assert all(mapping[str(c)]["Seconds"] == c * 60 for c in choices)
+
+
+def test_a_provider_defined_by_configuration_has_a_copyable_block_off_by_default():
+    name, poller = POLLERS["openrouter"]
+    variables = poller["Properties"]["Environment"]["Variables"]
+    definition = json.loads((DEFINITIONS / "openrouter.json").read_text())
+    assert TEMPLATE["Parameters"][variables["PROVIDER_BASE_URL"]["Ref"]]["Default"] == definition["base_url"]
+    assert TEMPLATE["Parameters"]["OpenrouterPolling"]["Default"] == "DISABLED"  # nothing deployed, nothing billed
+    secret = variables["API_KEYS_SECRET"]["Ref"]
+    log_group = poller["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    for resource in (name, secret, log_group):
+        assert RESOURCES[resource]["Condition"] == "OpenrouterPollingOn", resource
+    assert poller["Properties"]["Policies"][0] == {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": secret}}}

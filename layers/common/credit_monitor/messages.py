@@ -80,12 +80,13 @@ def ascii_line(text: str, limit: int) -> str:
 
 def render(event: AlertEvent, ctx: AccountContext) -> Message:
     name = f"{ctx.provider}/{ctx.account}"
+    unit = ctx.item.get("unit") or "credits"
     available = credits(ctx.item.get("available"))
     lines = _fact_lines(ctx)
     level = event.level.upper()
     if event.event == THRESHOLD:
         still = "still " if event.reminder else ""
-        headline = f"{name} {still}{level}: {available} credits left"
+        headline = f"{name} {still}{level}: {available} {unit} left"
         limit = ctx.threshold.critical if event.level in ("critical", "depleted") else ctx.threshold.warning
         first = f"{headline} (alert at {credits(limit)})"
         advice = (
@@ -94,20 +95,20 @@ def render(event: AlertEvent, ctx: AccountContext) -> Message:
             else f"Top up {ctx.provider} credits for account {ctx.account} before jobs start failing."
         )
     elif event.event == RECOVERY:
-        headline, first, advice = _recovery(event, ctx, name, available)
+        headline, first, advice = _recovery(event, ctx, name, f"{available} {unit}")
     elif event.event == FAILURE:
         kind = FailureKind(event.about) if event.about in FailureKind.__members__.values() else FailureKind.PROVIDER_ERROR
         headline = f"{name} polls failing: {kind.summary}"
-        first = f"{headline}; last good balance {available}"
+        first = f"{headline}; last good balance {available} {unit}"
         advice = WHAT_TO_DO[kind.value]
     elif event.event == STALE:
         age = _age(ctx.item.get("fetched_at"), ctx.now)
         headline = f"{name} balance stale: last good poll {age} ago"
-        first = f"{headline}; last known {available} credits"
+        first = f"{headline}; last known {available} {unit}"
         advice = "Check that the poller's schedule is enabled and that the poller function is not erroring (its logs and alarms)."
     elif event.event == FORECAST:
         headline = f"{name} FORECAST: credits run out in {ctx.state.days_left:.1f} days"
-        first = f"{headline} ({available} left, ~{credits(ctx.state.burn_per_day)}/day)"
+        first = f"{headline} ({available} {unit} left, ~{credits(ctx.state.burn_per_day)}/day)"
         advice = f"Top up {ctx.provider} credits for account {ctx.account} before {ctx.state.depletes_at}."
     else:
         raise ValueError(f"no account message for event {event.event!r}")
@@ -120,14 +121,14 @@ def render(event: AlertEvent, ctx: AccountContext) -> Message:
     )
 
 
-def _recovery(event: AlertEvent, ctx: AccountContext, name: str, available: str) -> tuple[str, str, str]:
+def _recovery(event: AlertEvent, ctx: AccountContext, name: str, balance: str) -> tuple[str, str, str]:
     if event.about == "polls":
-        headline = f"{name} polls succeed again: {available} credits"
+        headline = f"{name} polls succeed again: {balance}"
         return headline, headline, "Nothing; the failure has cleared."
     if event.about == "staleness":
-        headline = f"{name} balance is fresh again: {available} credits"
+        headline = f"{name} balance is fresh again: {balance}"
         return headline, headline, "Nothing; polls are arriving again."
-    headline = f"{name} recovered to {event.level.upper()}: {available} credits"
+    headline = f"{name} recovered to {event.level.upper()}: {balance}"
     return headline, f"{headline} (was {str(event.previous_level).upper()})", "Nothing, unless the level is still not OK."
 
 
@@ -137,7 +138,7 @@ def _fact_lines(ctx: AccountContext) -> list[str]:
         ("Provider", ctx.provider),
         ("Account", ctx.account),
         ("Level", state.level),
-        ("Balance", f"{credits(item.get('available'))} credits available, {credits(item.get('frozen', 0))} frozen"),
+        ("Balance", f"{credits(item.get('available'))} {item.get('unit') or 'credits'} available, {credits(item.get('frozen', 0))} frozen"),
         ("Thresholds", f"warning at {credits(ctx.threshold.warning)}, critical at {credits(ctx.threshold.critical)}"),
         ("Burn rate", f"{credits(state.burn_per_day)} credits/day" if state.burn_per_day is not None else "not enough history yet"),
         ("Days left", f"{state.days_left:.1f} (runs out around {state.depletes_at})" if state.days_left is not None else "no forecast"),

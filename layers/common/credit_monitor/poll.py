@@ -33,7 +33,8 @@ def poll_accounts(provider: Provider, base_url: str, keys: dict[str, str], deadl
 
 def poll_account(provider, url, account, key, session, deadline) -> AccountResult:
     try:
-        status, body = get_json(session, url, dict(provider.auth_headers(key)), deadline)
+        params = dict(provider.query_params(key)) if provider.query_params else None
+        status, body = get_json(session, url, dict(provider.auth_headers(key)), deadline, params)
         reading = parse_response(provider, status, body)
     except PollFailure as failure:
         failure = PollFailure(failure.kind, redact(failure.message, key))

@@ -13,7 +13,7 @@ from boto3.dynamodb.conditions import Key
 
 from credit_monitor.accounts import valid_account_name
 from credit_monitor.api_models import Balance, BalanceList, Forecast, HistoryEntry, HistoryPage, Sufficiency
-from credit_monitor.providers import PROVIDERS
+from credit_monitor.providers import known_providers
 from credit_monitor.store import ACCOUNTS_PK, BalanceStore, from_dynamodb, history_pk
 from credit_monitor.thresholds import PROVIDER_ID
 
@@ -110,7 +110,7 @@ class BalanceQueries:
     def provider_balances(self, provider: str) -> BalanceList:
         check_provider(provider)
         grouped = self._grouped(f"{provider}#")
-        if not grouped and provider not in PROVIDERS:
+        if not grouped and provider not in known_providers():
             raise NotFound(f"unknown provider {provider!r}")
         return BalanceList(balances=[to_balance(items) for _, items in sorted(grouped.items())])
 

@@ -111,7 +111,9 @@ def _timeouts(deadline: Deadline) -> tuple[float, float]:
     return min(CONNECT_TIMEOUT, remaining), min(READ_TIMEOUT, remaining)
 
 
-def get_json(session: requests.Session, url: str, headers: dict[str, str], deadline: Deadline) -> tuple[int, Any]:
+def get_json(
+    session: requests.Session, url: str, headers: dict[str, str], deadline: Deadline, params: dict[str, str] | None = None
+) -> tuple[int, Any]:
     """GET ``url`` and return ``(status, decoded JSON body)``, or raise a classified PollFailure.
 
     Redirects are not followed: a redirect would carry the API key header to another host.
@@ -119,7 +121,7 @@ def get_json(session: requests.Session, url: str, headers: dict[str, str], deadl
     if deadline.remaining() < MIN_ATTEMPT_SECONDS:
         raise PollFailure(FailureKind.TIMEOUT, "no time left in this run to poll")
     try:
-        with session.get(url, headers=headers, timeout=_timeouts(deadline), stream=True, allow_redirects=False) as response:
+        with session.get(url, headers=headers, params=params, timeout=_timeouts(deadline), stream=True, allow_redirects=False) as response:
             if response.is_redirect:
                 raise status_failure(response.status_code, f"redirected to {response.headers.get('Location', '?')[:100]}; not followed")
             if response.status_code == 429:

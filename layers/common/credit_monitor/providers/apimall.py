@@ -3,6 +3,9 @@
 ``data.api_credits`` is spendable; ``data.credits`` is reported beside it. Errors come as
 ``{"success": false, "error": {"code", "message"}, "request_id"}``; 403 means API access is not
 approved or the host is not the gateway.
+
+Written as code to explain a 403 (API access not approved, or not the gateway host);
+definitions/builtin/apimall.json is tested to agree on the seed example.
 """
 
 from credit_monitor.model import FailureKind, PollFailure, Reading

@@ -32,6 +32,7 @@ class Provider:
     auth_headers: Callable[[str], Mapping[str, str]]
     check: Callable[[int, dict[str, Any]], None]
     extract: Callable[[dict[str, Any]], Reading]
+    query_params: Callable[[str], Mapping[str, str]] | None = None  # for providers that take the key in the URL
 
     def url(self, base_url: str) -> str:
         return base_url.rstrip("/") + self.path

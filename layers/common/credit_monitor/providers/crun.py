@@ -1,6 +1,9 @@
 """crun.ai: ``GET /api/v1/client/account/balance`` with ``x-api-key``.
 
 Success is the body's ``code`` 200 (not 0); any other body code is a failure, whatever the HTTP status.
+
+Written as code because its failure messages name the body code ("crun code 455"); the same
+provider as a definition is definitions/builtin/crun.json, tested to read the seed example alike.
 """
 
 from credit_monitor.model import FailureKind, PollFailure, Reading

@@ -2,6 +2,9 @@
 
 HTTP 200 with ``ErrCode`` 0 is success; any other ErrCode is a failure even with HTTP 200. Spendable
 credit is ``credit_monthly`` (resets each month) + ``credit_package`` (does not).
+
+Written as code for messages that name the ErrCode; definitions/builtin/pixverse.json, with its
+{uuid} trace header, is tested to agree on the seed example.
 """
 
 import uuid

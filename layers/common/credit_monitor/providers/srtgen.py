@@ -3,6 +3,9 @@
 ``credits.totalBalance`` (monthly allowances + extra credits) is spendable. The response also carries
 the user's name and email: personal data. ``extract`` reads only the fields named below, so they never
 leave this module.
+
+Written as code because every plan's balance is checked as a credit amount, which a definition
+cannot express; definitions/builtin/srtgen.json is tested to agree on the seed example.
 """
 
 from credit_monitor.model import FailureKind, PollFailure, Reading, check_credits
