@@ -43,6 +43,7 @@ class CountingMiddleware:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.calls: Counter[str] = Counter()
+        self.throttles: Counter[str] = Counter()  # operation -> calls still to answer with a throttling error
         self._lock = threading.Lock()
         self._dynamodb = threading.Lock()
 
@@ -51,6 +52,11 @@ class CountingMiddleware:
         if operation:
             with self._lock:
                 self.calls[operation] += 1
+                throttled = self.throttles[operation] > 0
+                if throttled:
+                    self.throttles[operation] -= 1
+            if throttled:
+                return _throttling_error(operation, start_response)
         if operation and operation.startswith("dynamodb:"):
             with self._dynamodb:
                 return list(self.app(environ, start_response))  # the whole response, inside the lock
@@ -72,6 +78,22 @@ class CountingMiddleware:
             query.update(parse_qs(body.decode("utf-8", "replace")))
         action = query.get("Action", [None])[0]
         return f"{service}:{action}" if action else f"{service}:{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
+
+
+def _throttling_error(operation: str, start_response: Any) -> list[bytes]:
+    """What AWS answers a throttled call, in the service's own protocol, so botocore's retries apply."""
+    if operation.startswith("sns:"):  # query protocol: XML
+        body = b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>"
+        start_response("400 Bad Request", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+        return [body]
+    body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+    headers = [
+        ("Content-Type", "application/x-amz-json-1.1"),
+        ("x-amzn-ErrorType", "ThrottlingException"),
+        ("Content-Length", str(len(body))),
+    ]
+    start_response("400 Bad Request", headers)
+    return [body]
 
 
 def _service_of(authorization: str) -> str:
@@ -129,6 +151,10 @@ class LocalStack:
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+    def throttle(self, operation: str, times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``operation`` ("dynamodb:BatchWriteItem", "sns:Publish"...) with throttling."""
+        self._server.counter.throttles[operation] += times
 
     @property
     def calls(self) -> Counter[str]:

@@ -2,18 +2,15 @@
 handler, and alerts are read back from an SQS subscription of the SNS topic on the moto server.
 """
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 
 from credit_monitor import aws
-from credit_monitor.aggregator import Aggregator, AggregatorSettings
 from credit_monitor.alert_store import alert_key
 from credit_monitor.model import Reading
-from credit_monitor.store import BalanceStore, balance_key, history_item, to_dynamodb
-from devstack.invoke import function_environment
+from credit_monitor.store import balance_key, history_item, to_dynamodb
 
 pytestmark = pytest.mark.integration
 
@@ -88,35 +85,6 @@ def test_a_redelivered_batch_publishes_nothing_more(crun, aggregate, inbox):
         assert aggregate.invoke(batch) == {"batchItemFailures": []}
 
     assert inbox.fetch() == []
-
-
-def test_twenty_concurrent_aggregators_on_the_same_record_publish_once(stack, crun, inbox):
-    crun.poll_with(1000)
-    latest = BalanceStore(stack.table()).latest_for_provider("crun")["prod"]
-    item = {**latest, "available": 40, "polled_at": "2099-01-01T00:00:00Z"}
-    with function_environment(stack.environment("Aggregator")):
-        settings = AggregatorSettings.from_env()
-    # Twenty containers: each its own Aggregator, clients and lease owner, racing on one record.
-    containers = [Aggregator(settings, boto3.resource("dynamodb").Table(settings.table_name)) for _ in range(20)]
-    barrier = threading.Barrier(len(containers))
-    published, errors = [], []
-
-    def run(container):
-        try:
-            barrier.wait()
-            published.append(container.handle_balance_item(item))
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in containers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-
-    assert errors == []
-    assert sorted(published) == [0] * 19 + [1]
-    assert subjects(inbox) == ["crun/prod CRITICAL: 40 credits left"]
 
 
 def break_sns(stack):

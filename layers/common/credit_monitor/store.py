@@ -123,7 +123,12 @@ class BalanceStore:
         previous = self.latest_for_provider(provider)
         with self._table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
             for result in results:
-                batch.put_item(Item=to_dynamodb(latest_item(provider, result, previous.get(result.account))))
+                before = previous.get(result.account)
+                # An overlapping run that already stored a newer poll keeps its latest state; this run
+                # still adds its history. (BatchWriteItem takes no condition: this narrows the window
+                # between the read above and the write to the time one batch takes.)
+                if not before or before.get("polled_at", "") <= result.polled_at:
+                    batch.put_item(Item=to_dynamodb(latest_item(provider, result, before)))
                 if result.reading is not None:
                     batch.put_item(Item=to_dynamodb(history_item(provider, result.account, result.polled_at, result.reading, history_days)))
 

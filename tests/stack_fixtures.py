@@ -1,5 +1,5 @@
-"""A moto server (resources from template.yaml) for the session, emptied before each test, and the
-five provider simulators on loopback."""
+"""Fixtures of the integration and reliability suites: a moto server with the resources of
+template.yaml (one per session, emptied before each test), and every provider's simulator on loopback."""
 
 import io
 import json
@@ -14,8 +14,6 @@ from devstack.invoke import invoke_aggregator, invoke_poller, reset_warm_state
 from devstack.moto_stack import LocalStack
 from devstack.simulators import SPECS, ProviderSimulator
 from devstack.streams import StreamPump
-
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,180 @@
+"""AWS faults (throttling injected at the moto server), overlapping runs, and a leak scan of the whole story."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import boto3
+import pytest
+from boto3.dynamodb.conditions import Key
+
+from credit_monitor.aggregator import Aggregator, AggregatorSettings
+from credit_monitor.store import BalanceStore, history_pk
+from devstack import ROOT
+from devstack.invoke import function_environment, invoke_api
+from devstack.simulators import Fault, seed_response
+
+pytestmark = pytest.mark.integration
+
+
+def crun_accounts(stack, sims, balances=(("prod", 1000), ("staging", 80))):
+    for account, credits in balances:
+        sims["crun"].set_balance(f"sk-{account}", credits)
+    stack.put_api_keys("crun", {account: f"sk-{account}" for account, _ in balances})
+
+
+# -- AWS faults: retried with backoff, no lost write, no lost or duplicated alert -----------------
+
+
+@pytest.mark.parametrize("operation", ["dynamodb:BatchWriteItem", "dynamodb:Query", "secretsmanager:GetSecretValue"])
+def test_a_throttled_poll_round_still_stores_everything(stack, sims, poll, balances, operation):
+    crun_accounts(stack, sims)
+    stack.throttle(operation, times=2)
+    stack.calls.clear()
+
+    run = poll("crun")
+
+    assert run.summary["succeeded"] == 2
+    assert {a: i["available"] for a, i in balances.latest("crun").items()} == {"prod": 1000, "staging": 80}
+    assert stack.calls[operation] >= 3  # two throttled, then through
+    assert len(balances.history("crun", "prod")) == 1
+
+
+@pytest.mark.parametrize("operation", ["sns:Publish", "ssm:GetParameter", "dynamodb:UpdateItem", "dynamodb:GetItem"])
+def test_a_throttled_alert_path_still_sends_exactly_one_message(stack, sims, poll, aggregate, inbox, operation):
+    crun_accounts(stack, sims)
+    poll("crun")
+    stack.throttle(operation, times=2)
+    stack.calls.clear()
+
+    aggregate.stream()
+
+    assert [m["subject"] for m in inbox.fetch()] == ["crun/staging CRITICAL: 80 credits left"]
+    assert stack.calls[operation] >= 3
+    assert aggregate.pump.dead_letters == []
+
+
+# -- races ----------------------------------------------------------------------------------------
+
+
+def subjects(inbox):
+    return [m["subject"] for m in inbox.fetch()]
+
+
+@pytest.fixture
+def crun(stack, sims, poll, aggregate):
+    class Crun:
+        def poll_with(self, credits):
+            sims["crun"].set_balance("sk-prod", credits)
+            poll("crun")
+            aggregate.stream()
+
+    stack.put_api_keys("crun", {"prod": "sk-prod"})
+    return Crun()
+
+
+def test_twenty_concurrent_aggregators_on_the_same_record_publish_once(stack, crun, inbox):
+    crun.poll_with(1000)
+    latest = BalanceStore(stack.table()).latest_for_provider("crun")["prod"]
+    item = {**latest, "available": 40, "polled_at": "2099-01-01T00:00:00Z"}
+    with function_environment(stack.environment("Aggregator")):
+        settings = AggregatorSettings.from_env()
+    # Twenty containers: each its own Aggregator, clients and lease owner, racing on one record.
+    containers = [Aggregator(settings, boto3.resource("dynamodb").Table(settings.table_name)) for _ in range(20)]
+    barrier = threading.Barrier(len(containers))
+    published, errors = [], []
+
+    def run(container):
+        try:
+            barrier.wait()
+            published.append(container.handle_balance_item(item))
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in containers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    assert sorted(published) == [0] * 19 + [1]
+    assert subjects(inbox) == ["crun/prod CRITICAL: 40 credits left"]
+
+
+def run_child(stack, sims, accounts):
+    env = {**os.environ, **stack.environment(stack.pollers()["crun"], PROVIDER_BASE_URL=sims["crun"].base_url),
+           "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}"}  # fmt: skip
+    return subprocess.Popen([sys.executable, "-m", "bench.child", str(accounts)], env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+
+
+def test_overlapping_poller_runs_leave_a_consistent_latest_state_and_intact_history(stack, sims, balances):
+    crun_accounts(stack, sims, [("prod", 1000)])
+    sims["crun"].inject("sk-prod", Fault(delay=2.5, body=seed_response("crun"), times=1))  # the first run's answer is slow
+    slow = run_child(stack, sims, 1)  # two containers, two processes, as Lambda runs overlapping invocations
+    time.sleep(1.0)
+    sims["crun"].set_balance("sk-prod", 900)
+    fast = run_child(stack, sims, 1)
+
+    assert fast.wait(60) == 0
+    assert slow.wait(60) == 0
+
+    latest = balances.latest("crun")["prod"]
+    history = stack.table().query(KeyConditionExpression=Key("pk").eq(history_pk("crun", "prod")))["Items"]
+    newest = max(history, key=lambda item: item["sk"])
+    assert latest["status"] == "ok"
+    assert latest["polled_at"] == newest["sk"]  # the latest state is the newest poll, whichever run finished last
+    assert latest["available"] == newest["available"]
+    assert {int(item["available"]) for item in history} <= {1000, 900}
+    assert all(item["fetched_at"] == item["sk"] for item in history)
+
+
+# -- leak scan --------------------------------------------------------------------------------------
+
+CANARIES = ("LEAKCANARY", "canary.person@leak-scan.example", "Canary Person")
+
+
+def test_no_key_or_personal_data_leaks_anywhere_in_the_whole_story(stack, sims, poll, aggregate, inbox):
+    stack.set_thresholds(json.dumps({"default": {"warning": 500, "critical": 100}, "openrouter": {"warning": 20, "critical": 5}}))
+    srtgen_example = seed_response("srtgen")
+    srtgen_example["user"] = {"name": "Canary Person", "email": "canary.person@leak-scan.example"}
+    seen = []
+    for provider, sim in sims.items():
+        keys = {account: f"LEAKCANARY-{provider}-{account}-9f3b" for account in ("prod", "low", "revoked")}
+        sim.set_balance(keys["prod"], 1000)
+        sim.set_balance(keys["low"], 3)
+        if provider == "srtgen":
+            sim.set_response(keys["prod"], srtgen_example)
+        # The provider echoes the key in its error message, as some do.
+        echo = f"invalid key {keys['revoked']}"
+        sim.inject(keys["revoked"], Fault(status=401, body={"code": 401, "message": echo, "error": {"code": 401, "message": echo}}))
+        stack.put_api_keys(provider, keys)
+    for _ in range(3):  # three rounds: the revoked keys reach their failure alert
+        for provider in sims:
+            run = poll(provider)
+            seen += [run.output, json.dumps(run.summary)]
+        aggregate.stream()
+    stack.put_api_keys("crun", '{"prod": "LEAKCANARY-broken-secret" ')  # a malformed secret: the error must not quote it
+    from credit_monitor import aws  # noqa: PLC0415
+
+    aws.clear_caches()
+    seen.append(json.dumps(poll("crun").summary))
+    seen.append(json.dumps(aggregate.check()))
+    seen.append(json.dumps(aggregate.invoke({"task": "digest"})))
+    for provider in sims:
+        for path in ("", "/prod", "/revoked", "/low/history", "/low/check?required=10"):
+            route, _, query = f"/balances/{provider}{path}".partition("?")
+            seen.append(json.dumps(invoke_api(stack, route, dict([query.split("=")]) if query else None).body))
+    seen.append(json.dumps(invoke_api(stack, "/balances").body))
+    seen.append(aggregate.output.getvalue())
+    seen.append(json.dumps(inbox.fetch() + inbox.received))
+    seen.append(json.dumps(stack.table().scan()["Items"], default=str))
+    everything = "\n".join(seen)
+
+    leaks = {canary: everything.count(canary) for canary in CANARIES}
+    assert leaks == dict.fromkeys(CANARIES, 0)
+    assert "invalid key ***" in everything  # the echoed key was caught and replaced
+    assert len(inbox.received) >= 6  # alerts really went out: the scan covered them
