@@ -6,6 +6,8 @@ VENV := .venv
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
+SCHEMATHESIS_VENV := .venv-schemathesis
+SCHEMATHESIS_VERSION := 4.32.5
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
@@ -37,7 +39,13 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $@
 
-setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed  ## create the virtualenvs and install pinned dependencies
+$(SCHEMATHESIS_VENV)/.installed:
+	$(PYTHON) -m venv $(SCHEMATHESIS_VENV)
+	$(SCHEMATHESIS_VENV)/bin/pip install --quiet --upgrade pip
+	$(SCHEMATHESIS_VENV)/bin/pip install --quiet schemathesis==$(SCHEMATHESIS_VERSION)
+	touch $@
+
+setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(SCHEMATHESIS_VENV)/.installed  ## create the virtualenvs and install pinned dependencies
 
 demo: $(VENV)/.installed  ## run the whole system locally: moto + provider simulators + real handlers
 	$(PY) -m devstack.demo
@@ -64,7 +72,7 @@ validate-providers: $(VENV)/.installed  ## check provider definitions (FILES="a.
 checkov: $(CHECKOV_VENV)/.installed  ## checkov on template.yaml, offline; skipped checks are justified in .checkov.yaml
 	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
 
-reliability: $(VENV)/.installed  ## the reliability suite (fault matrix, properties, AWS faults, races, leaks) -> README figures
+reliability: $(VENV)/.installed $(SCHEMATHESIS_VENV)/.installed  ## the reliability suite (fault matrix, properties, AWS faults, races, leaks) -> README figures
 	RELIABILITY_RESULTS=reliability/results.json $(PY) -m pytest tests/reliability -q
 	$(PY) -m devstack.reliability_report
 
@@ -103,4 +111,4 @@ deploy: build  ## sam deploy --guided (needs AWS credentials)
 	$(SAM) deploy --guided
 
 clean:  ## remove build output and virtualenvs
-	rm -rf .aws-sam .demo $(VENV) $(SAM_VENV) .pytest_cache .ruff_cache
+	rm -rf .aws-sam .demo $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(SCHEMATHESIS_VENV) .pytest_cache .ruff_cache

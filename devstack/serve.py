@@ -39,6 +39,12 @@ class LocalApi:
             def do_OPTIONS(self) -> None:
                 api.answer(self, "OPTIONS")
 
+            def __getattr__(self, name: str) -> object:
+                # http.server answers 501 for any method without a do_<METHOD>; the API answers 405 to all of them.
+                if name.startswith("do_"):
+                    return lambda: api.method_not_allowed(self)
+                raise AttributeError(name)
+
             def log_message(self, format: str, *args: object) -> None:
                 sys.stderr.write(f"  {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")
 
@@ -56,6 +62,10 @@ class LocalApi:
         with _invocations:
             response = invoke_api(self.stack, path, query, method=method, **headers)
         self._send(request, response.status, response.body, response.headers)
+
+    def method_not_allowed(self, request: BaseHTTPRequestHandler) -> None:
+        body = {"error": "method_not_allowed", "message": f"{request.command} is not supported: the balance API is read-only"}
+        self._send(request, 405, body, {"Allow": "GET, OPTIONS"})
 
     @staticmethod
     def _send(request: BaseHTTPRequestHandler, status: int, body: object, headers: dict[str, str]) -> None:

@@ -168,8 +168,8 @@ def test_history_time_range(accounts, stack, api):
         ("/balances/crun/prod/check", {"required": "nan"}, 422, "'required'"),
         ("/balances/crun/prod/check", {"required": "1e400"}, 422, "'required'"),
         ("/balances/crun/prod/check", {"required": "5", "margin": "-1"}, 422, "'margin'"),
-        ("/balances/Crun%20X", {}, 400, "provider"),
-        ("/balances/crun/" + "a" * 65, {}, 400, "account"),
+        ("/balances/Crun%20X", {}, 422, "path parameter 'provider'"),
+        ("/balances/crun/" + "a" * 65, {}, 422, "path parameter 'account'"),
         ("/balances/crun/bad%23name", {}, 404, "no route GET /balances/crun/bad#name"),  # '#' can match no route
     ],
 )

@@ -14,7 +14,7 @@ from typing import Annotated
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from credit_monitor import __version__, aws
 from credit_monitor.api_models import Balance, BalanceList, ErrorBody, HistoryPage, Sufficiency
@@ -50,31 +50,39 @@ def _error_response(description: str) -> dict:
 
 
 ERRORS = {
-    400: _error_response("A path parameter is malformed, or next_token is not valid here"),
+    400: _error_response("next_token is not valid here, or since is after until"),
     404: _error_response("Unknown provider or account"),
-    422: _error_response("A query parameter is invalid; the message names it"),
+    422: _error_response("A path or query parameter is invalid; the message names it"),
 }
 
 
-@app.get("/balances", summary="Every account's balance", responses=ERRORS)
+def responses(model: type) -> dict:
+    return {200: {"description": "OK", "content": {"application/json": {"model": model}}}, **ERRORS}
+
+
+ProviderId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="Provider id, e.g. crun")]
+AccountName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Account name from the provider's secret")]
+
+
+@app.get("/balances", summary="Every account's balance", responses=responses(BalanceList))
 def list_balances() -> BalanceList:
     return queries().all_balances()
 
 
-@app.get("/balances/<provider>", summary="The balances of one provider's accounts", responses=ERRORS)
-def provider_balances(provider: str) -> BalanceList:
+@app.get("/balances/<provider>", summary="The balances of one provider's accounts", responses=responses(BalanceList))
+def provider_balances(provider: ProviderId) -> BalanceList:
     return queries().provider_balances(provider)
 
 
-@app.get("/balances/<provider>/<account>", summary="One account's balance", responses=ERRORS)
-def account_balance(provider: str, account: str) -> Balance:
+@app.get("/balances/<provider>/<account>", summary="One account's balance", responses=responses(Balance))
+def account_balance(provider: ProviderId, account: AccountName) -> Balance:
     return queries().balance(provider, account)
 
 
-@app.get("/balances/<provider>/<account>/history", summary="An account's balance history, newest first", responses=ERRORS)
+@app.get("/balances/<provider>/<account>/history", summary="An account's balance history, newest first", responses=responses(HistoryPage))
 def account_history(
-    provider: str,
-    account: str,
+    provider: ProviderId,
+    account: AccountName,
     since: Annotated[datetime | None, Query(description="ISO-8601; only readings at or after this time")] = None,
     until: Annotated[datetime | None, Query(description="ISO-8601; only readings at or before this time")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Items per page (1-1000)")] = 100,
@@ -83,10 +91,10 @@ def account_history(
     return queries().history(provider, account, since=since, until=until, limit=limit, next_token=next_token)
 
 
-@app.get("/balances/<provider>/<account>/check", summary="Is there enough for this batch?", responses=ERRORS)
+@app.get("/balances/<provider>/<account>/check", summary="Is there enough for this batch?", responses=responses(Sufficiency))
 def check_sufficient(
-    provider: str,
-    account: str,
+    provider: ProviderId,
+    account: AccountName,
     required: Annotated[float, Query(ge=0, le=MAX_CREDITS, description="Credits the batch needs")],
     margin: Annotated[float, Query(ge=0, le=1000, description="Safety margin, percent of required (default 0)")] = 0,
 ) -> Sufficiency:
@@ -115,7 +123,7 @@ def invalid_parameter(exc: RequestValidationError) -> Response:
     for error in exc.errors():
         where = error.get("loc", ())
         name = where[-1] if where else "request"
-        kind = "query parameter" if "query" in where else "parameter"
+        kind = "query parameter" if "query" in where else "path parameter" if "path" in where else "parameter"
         problems.append(f"{kind} {name!r}: {error.get('msg', 'invalid')}")
     return _error(422, "invalid_parameter", "; ".join(problems) or "invalid request")
 
