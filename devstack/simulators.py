@@ -77,6 +77,7 @@ class SimSpec:
     key_header: str
     set_balance: Callable[[dict, float, float], None]
     errors: dict[str, tuple[int, Any]]  # how this provider reports each kind of failure
+    spendable: tuple[str, str] = ("data", "balance")  # where the seed example keeps the spendable credits
     key_prefix: str = ""
     required_headers: tuple[str, ...] = ()
 
@@ -104,6 +105,7 @@ SPECS: dict[str, SimSpec] = {
             "auth": (401, {"code": 401, "message": "Missing or invalid API key"}),
             "server": (500, {"code": 500, "message": "Internal server error"}),
         },
+        spendable=("data", "available"),
     ),
     "srtgen": SimSpec(
         "/api/v1/balance",
@@ -113,6 +115,7 @@ SPECS: dict[str, SimSpec] = {
             "auth": (401, _srtgen_error("unauthorized", "API key is missing or invalid.")),
             "server": (500, _srtgen_error("server_error", "An unexpected internal error occurred.")),
         },
+        spendable=("credits", "totalBalance"),
     ),
     "apimall": SimSpec(
         "/api/v1/account/balances",
@@ -124,6 +127,7 @@ SPECS: dict[str, SimSpec] = {
             "server": (500, _apimall_error("internal_error", "Internal server error")),
         },
         key_prefix="Bearer ",
+        spendable=("data", "api_credits"),
     ),
     "pixverse": SimSpec(
         "/openapi/v2/account/balance",
@@ -136,6 +140,7 @@ SPECS: dict[str, SimSpec] = {
             "server": (200, {"ErrCode": 500069, "ErrMsg": "high load", "Resp": None}),
         },
         required_headers=("Ai-trace-id",),
+        spendable=("Resp", "credit_monthly"),
     ),
     # Defined by configuration only (providers/definitions/openrouter.json): the sixth provider.
     "openrouter": SimSpec(
@@ -148,6 +153,7 @@ SPECS: dict[str, SimSpec] = {
             "server": (500, {"error": {"code": 500, "message": "Internal Server Error"}}),
         },
         key_prefix="Bearer ",
+        spendable=("data", "total_credits"),
     ),
 }
 

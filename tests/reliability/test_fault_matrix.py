@@ -21,20 +21,12 @@ pytestmark = pytest.mark.integration
 
 PROVIDERS = sorted(SPECS)
 BUDGET_S = 4.0
-SPENDABLE = {
-    "crun": ("data", "balance"),
-    "sunor": ("data", "available"),
-    "srtgen": ("credits", "totalBalance"),
-    "apimall": ("data", "api_credits"),
-    "pixverse": ("Resp", "credit_monthly"),
-    "openrouter": ("data", "total_credits"),
-}
 RESULTS: list[dict] = []
 
 
 def with_value(provider, value):
     body = seed_response(provider)
-    outer, inner = SPENDABLE[provider]
+    outer, inner = SPECS[provider].spendable
     body[outer][inner] = value
     return json.dumps(body, allow_nan=True)
 

@@ -7,7 +7,7 @@ import pytest
 
 from credit_monitor.model import FailureKind, PollFailure
 from credit_monitor.providers import PROVIDERS, get_provider, parse_response
-from devstack.simulators import seed_response
+from devstack.simulators import SPECS, seed_response
 
 
 def parse(provider, body, status=200):
@@ -153,13 +153,7 @@ def test_success_status_with_a_non_object_body_is_a_bad_response(provider):
 
 # -- malformed values where credits should be ------------------------------------------------------
 
-SPENDABLE = {
-    "crun": ("data", "balance"),
-    "sunor": ("data", "available"),
-    "srtgen": ("credits", "totalBalance"),
-    "apimall": ("data", "api_credits"),
-    "pixverse": ("Resp", "credit_monthly"),
-}
+SPENDABLE = {provider: SPECS[provider].spendable for provider in PROVIDERS}
 
 
 @pytest.mark.parametrize("provider", sorted(PROVIDERS))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,7 @@ from credit_monitor.alerting import (
 from credit_monitor.forecast import forecast as make_forecast
 from credit_monitor.forecast import format_time, parse_time, point_from_item
 from credit_monitor.messages import SMS_LIMIT, SUBJECT_LIMIT, AccountContext, Message, ascii_line, configuration_message, credits, render
-from credit_monitor.model import ConfigurationError
+from credit_monitor.settings import env_number, env_required
 from credit_monitor.store import BALANCE_KIND, BalanceStore
 from credit_monitor.thresholds import DEFAULT_DOCUMENT, Thresholds, ThresholdsError, document_digest, parse_thresholds
 
@@ -42,26 +41,6 @@ logger = Logger()
 
 THRESHOLDS_CACHE_SECONDS = 60
 LAST_GOOD_THRESHOLDS_KEY = {"pk": "CONFIG", "sk": "thresholds"}
-
-
-def _number(name: str, default: float, *, minimum: float = 0) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigurationError(f"{name} must be at least {minimum:g}, got {raw!r}")
-    return value
-
-
-def _required(name: str) -> str:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise ConfigurationError(f"environment variable {name} is not set")
-    return value
 
 
 @dataclass(frozen=True)
@@ -75,17 +54,17 @@ class AggregatorSettings:
 
     @classmethod
     def from_env(cls) -> AggregatorSettings:
-        poll_minutes = _number("POLL_INTERVAL_MINUTES", 5, minimum=1)
-        reminder_hours = _number("REMINDER_HOURS", 0)
+        poll_minutes = env_number("POLL_INTERVAL_MINUTES", 5, minimum=1)
+        reminder_hours = env_number("REMINDER_HOURS", 0)
         return cls(
-            table_name=_required("TABLE_NAME"),
-            topic_arn=_required("ALERT_TOPIC_ARN"),
-            thresholds_parameter=_required("THRESHOLDS_PARAMETER"),
+            table_name=env_required("TABLE_NAME"),
+            topic_arn=env_required("ALERT_TOPIC_ARN"),
+            thresholds_parameter=env_required("THRESHOLDS_PARAMETER"),
             alert=AlertSettings(
-                hysteresis=_number("HYSTERESIS_PERCENT", 10) / 100,
-                failure_after=int(_number("FAILURE_ALERT_AFTER", 3, minimum=1)),
-                stale_after=timedelta(minutes=poll_minutes * _number("STALE_AFTER_POLLS", 3, minimum=1)),
-                forecast_days=_number("FORECAST_ALERT_DAYS", 3),
+                hysteresis=env_number("HYSTERESIS_PERCENT", 10) / 100,
+                failure_after=int(env_number("FAILURE_ALERT_AFTER", 3, minimum=1, whole=True)),
+                stale_after=timedelta(minutes=poll_minutes * env_number("STALE_AFTER_POLLS", 3, minimum=1)),
+                forecast_days=env_number("FORECAST_ALERT_DAYS", 3),
                 reminder=timedelta(hours=reminder_hours) if reminder_hours else None,
             ),
         )

@@ -12,19 +12,26 @@ from credit_monitor.urls import validate_base_url
 DEFAULT_HISTORY_DAYS = 400
 
 
-def _positive_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigurationError(f"{name} must be a whole number of at least 1, got {raw!r}")
-    return int(raw)
-
-
-def _required(name: str) -> str:
+def env_required(name: str) -> str:
+    """An environment variable that must be set; the error names it."""
     value = os.environ.get(name, "").strip()
     if not value:
         raise ConfigurationError(f"environment variable {name} is not set")
+    return value
+
+
+def env_number(name: str, default: float, *, minimum: float = 0, whole: bool = False) -> float:
+    """A numeric environment variable (``default`` when unset); the error names it and what it must be."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        kind = "a whole number" if whole else "a number"
+        raise ConfigurationError(f"{name} must be {kind} of at least {minimum:g}, got {raw!r}")
     return value
 
 
@@ -38,7 +45,7 @@ class PollerSettings:
 
     @classmethod
     def from_env(cls) -> PollerSettings:
-        provider = _required("PROVIDER")
+        provider = env_required("PROVIDER")
         try:
             adapter = get_provider(provider)
         except LookupError as exc:
@@ -46,7 +53,7 @@ class PollerSettings:
         return cls(
             provider=provider,
             base_url=validate_base_url(os.environ.get("PROVIDER_BASE_URL") or adapter.default_base_url),
-            secret_name=_required("API_KEYS_SECRET"),
-            table_name=_required("TABLE_NAME"),
-            history_days=_positive_int("HISTORY_TTL_DAYS", DEFAULT_HISTORY_DAYS),
+            secret_name=env_required("API_KEYS_SECRET"),
+            table_name=env_required("TABLE_NAME"),
+            history_days=int(env_number("HISTORY_TTL_DAYS", DEFAULT_HISTORY_DAYS, minimum=1, whole=True)),
         )

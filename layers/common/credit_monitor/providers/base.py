@@ -60,6 +60,22 @@ def status_failure(status: int, detail: str = "") -> PollFailure:
     return PollFailure(kind, f"HTTP {status} {phrase}" + (f": {detail}" if detail else ""))
 
 
+def check_code(
+    provider: str, status: int, body: dict[str, Any], *, field: str, success: int, kinds: dict[int, FailureKind], message_field: str
+) -> None:
+    """For providers whose body carries a numeric code: ``success`` passes, any other code is a failure
+    (whatever the HTTP status) classified by ``kinds``, and a 2xx body without a code is a bad response."""
+    code = body.get(field)
+    is_number = isinstance(code, int) and not isinstance(code, bool)
+    if is_number and code == success:
+        return
+    if is_number:
+        kind = kinds.get(code, FailureKind.PROVIDER_ERROR)
+        raise PollFailure(kind, f"{provider} {field} {code}: {message_of(body.get(message_field))}")
+    if 200 <= status < 300:
+        raise PollFailure(FailureKind.BAD_RESPONSE, f"response has no numeric {field}")
+
+
 def dig(body: Any, path: str) -> Any:
     """The value at a dotted ``path`` in nested objects, or None where any step is missing."""
     value = body

@@ -6,8 +6,8 @@ Written as code because its failure messages name the body code ("crun code 455"
 provider as a definition is definitions/builtin/crun.json, tested to read the seed example alike.
 """
 
-from credit_monitor.model import FailureKind, PollFailure, Reading
-from credit_monitor.providers.base import Provider, credits_at, message_of
+from credit_monitor.model import FailureKind, Reading
+from credit_monitor.providers.base import Provider, check_code, credits_at
 
 # Body codes documented by crun, by what they mean for a balance poll.
 CODE_KINDS = {
@@ -19,14 +19,7 @@ CODE_KINDS = {
 
 
 def check(status, body):
-    code = body.get("code")
-    if code == 200:
-        return
-    if isinstance(code, int) and not isinstance(code, bool):
-        kind = CODE_KINDS.get(code, FailureKind.PROVIDER_ERROR)
-        raise PollFailure(kind, f"crun code {code}: {message_of(body.get('message'))}")
-    if 200 <= status < 300:
-        raise PollFailure(FailureKind.BAD_RESPONSE, "response has no numeric code")
+    check_code("crun", status, body, field="code", success=200, kinds=CODE_KINDS, message_field="message")
 
 
 def extract(body):

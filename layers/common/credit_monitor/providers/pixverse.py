@@ -9,8 +9,8 @@ Written as code for messages that name the ErrCode; definitions/builtin/pixverse
 
 import uuid
 
-from credit_monitor.model import FailureKind, PollFailure, Reading
-from credit_monitor.providers.base import Provider, credits_at, message_of
+from credit_monitor.model import FailureKind, Reading
+from credit_monitor.providers.base import Provider, check_code, credits_at
 
 ERR_KINDS = {
     400012: FailureKind.AUTH,  # invalid account
@@ -27,14 +27,7 @@ def headers(key):
 
 
 def check(status, body):
-    code = body.get("ErrCode")
-    if code == 0 and not isinstance(code, bool):
-        return
-    if isinstance(code, int) and not isinstance(code, bool):
-        kind = ERR_KINDS.get(code, FailureKind.PROVIDER_ERROR)
-        raise PollFailure(kind, f"pixverse ErrCode {code}: {message_of(body.get('ErrMsg'))}")
-    if 200 <= status < 300:
-        raise PollFailure(FailureKind.BAD_RESPONSE, "response has no numeric ErrCode")
+    check_code("pixverse", status, body, field="ErrCode", success=0, kinds=ERR_KINDS, message_field="ErrMsg")
 
 
 def extract(body):

@@ -6,19 +6,13 @@ Written as code for messages that name the body code; definitions/builtin/sunor.
 provider as a definition, tested to agree on the seed example.
 """
 
-from credit_monitor.model import FailureKind, PollFailure, Reading
-from credit_monitor.providers.base import STATUS_KINDS, Provider, credits_at, message_of
+from credit_monitor.model import Reading
+from credit_monitor.providers.base import STATUS_KINDS, Provider, check_code, credits_at
 
 
 def check(status, body):
-    code = body.get("code")
-    if code == 200:
-        return
-    if isinstance(code, int) and not isinstance(code, bool):
-        kind = STATUS_KINDS.get(code, FailureKind.PROVIDER_ERROR)
-        raise PollFailure(kind, f"sunor code {code}: {message_of(body.get('message'))}")
-    if 200 <= status < 300:
-        raise PollFailure(FailureKind.BAD_RESPONSE, "response has no numeric code")
+    # sunor's body code mirrors HTTP statuses (200, 401, 500...).
+    check_code("sunor", status, body, field="code", success=200, kinds=STATUS_KINDS, message_field="message")
 
 
 def extract(body):
