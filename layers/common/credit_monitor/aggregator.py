@@ -28,8 +28,9 @@ from credit_monitor.alerting import (
     evaluate_staleness,
 )
 from credit_monitor.forecast import forecast as make_forecast
-from credit_monitor.forecast import format_time, parse_time, point_from_item
+from credit_monitor.forecast import point_from_item
 from credit_monitor.messages import SMS_LIMIT, SUBJECT_LIMIT, AccountContext, Message, ascii_line, configuration_message, credits, render
+from credit_monitor.model import format_time, parse_time
 from credit_monitor.settings import env_number, env_required
 from credit_monitor.store import BALANCE_KIND, BalanceStore
 from credit_monitor.thresholds import DEFAULT_DOCUMENT, Thresholds, ThresholdsError, document_digest, parse_thresholds

@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from credit_monitor.forecast import Forecast, format_time, parse_time
+from credit_monitor.forecast import Forecast
+from credit_monitor.model import format_time, parse_time
 from credit_monitor.thresholds import Threshold
 
 LEVELS = ("ok", "warning", "critical", "depleted")

@@ -10,9 +10,11 @@ moved), where a drop is unused allowance expiring rather than being spent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
+
+from credit_monitor.model import format_time, parse_time
 
 MIN_SPAN = timedelta(hours=1)  # less history than this says nothing reliable about a daily rate
 MIN_POINTS = 3
@@ -30,14 +32,6 @@ class Forecast:
     burn_per_day: float | None  # None: not enough history
     days_left: float | None  # None: not burning, or not enough history
     depletes_at: str | None
-
-
-def parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-
-
-def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def point_from_item(item: dict[str, Any]) -> HistoryPoint:

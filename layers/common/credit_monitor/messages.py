@@ -21,8 +21,7 @@ from credit_monitor.alerting import (
     AlertSettings,
     AlertState,
 )
-from credit_monitor.forecast import parse_time
-from credit_monitor.model import FailureKind
+from credit_monitor.model import FailureKind, parse_time
 from credit_monitor.thresholds import Threshold
 
 SUBJECT_LIMIT = 100  # SNS: at most 100 printable ASCII characters

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger
 
-from credit_monitor.model import AccountResult, FailureKind, PollFailure
+from credit_monitor.model import AccountResult, FailureKind, PollFailure, utc_now
 from credit_monitor.providers import Provider, parse_response
 from credit_monitor.transport import Deadline, get_json, new_session
 
 MAX_CONCURRENCY = 64
 
 logger = Logger()
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def poll_accounts(provider: Provider, base_url: str, keys: dict[str, str], deadline: Deadline) -> list[AccountResult]:

@@ -14,7 +14,7 @@ from boto3.dynamodb.conditions import Key
 from credit_monitor.accounts import valid_account_name
 from credit_monitor.api_models import Balance, BalanceList, Forecast, HistoryEntry, HistoryPage, Sufficiency
 from credit_monitor.providers import known_providers
-from credit_monitor.store import ACCOUNTS_PK, BalanceStore, from_dynamodb, history_pk
+from credit_monitor.store import BalanceStore, from_dynamodb, history_pk
 from credit_monitor.thresholds import PROVIDER_ID
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
@@ -89,20 +89,9 @@ class BalanceQueries:
         self._table = table
         self._store = BalanceStore(table)
 
-    # Each listing is one Query on the ACCOUNTS partition: balances and alert state sit side by side.
     def _grouped(self, prefix: str = "") -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
-        condition = Key("pk").eq(ACCOUNTS_PK)
-        if prefix:
-            condition &= Key("sk").begins_with(prefix)
-        grouped: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-        query: dict[str, Any] = {"KeyConditionExpression": condition}
-        while True:
-            page = self._table.query(**query)
-            for item in page.get("Items", []):
-                grouped.setdefault((item["provider"], item["account"]), {})[item["kind"]] = from_dynamodb(item)
-            if "LastEvaluatedKey" not in page:
-                return {key: items for key, items in grouped.items() if "balance" in items}
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        # One Query on the ACCOUNTS partition, where balances and alert state sit side by side.
+        return {key: items for key, items in self._store.account_items(prefix).items() if "balance" in items}
 
     def all_balances(self) -> BalanceList:
         return BalanceList(balances=[to_balance(items) for _, items in sorted(self._grouped().items())])

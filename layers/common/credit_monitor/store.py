@@ -13,13 +13,13 @@ to keep the last good balance on failure) and batched writes.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
-from credit_monitor.model import AccountResult, Reading
+from credit_monitor.model import AccountResult, Reading, parse_time
 
 ACCOUNTS_PK = "ACCOUNTS"
 BALANCE_KIND = "balance"
@@ -77,10 +77,16 @@ class BalanceStore:
                 return items
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def account_items(self) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
-        """Every account's items (latest balance, alert state...) by (provider, account), in one Query."""
+    def account_items(self, prefix: str = "") -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+        """Every account's items (latest balance, alert state...) by (provider, account), in one Query.
+
+        ``prefix`` narrows it to a provider (``"crun#"``) or one account (``"crun#prod#"``).
+        """
+        condition = Key("pk").eq(ACCOUNTS_PK)
+        if prefix:
+            condition &= Key("sk").begins_with(prefix)
         grouped: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-        query: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(ACCOUNTS_PK)}
+        query: dict[str, Any] = {"KeyConditionExpression": condition}
         while True:
             page = self._table.query(**query)
             for item in page.get("Items", []):
@@ -170,8 +176,7 @@ def latest_item(provider: str, result: AccountResult, previous: dict[str, Any] |
 
 
 def history_item(provider: str, account: str, fetched_at: str, reading: Reading, history_days: int) -> dict[str, Any]:
-    fetched = datetime.strptime(fetched_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    expires = fetched + timedelta(days=history_days)
+    expires = parse_time(fetched_at) + timedelta(days=history_days)
     return {
         "pk": history_pk(provider, account),
         "sk": fetched_at,
