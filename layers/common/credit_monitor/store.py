@@ -13,11 +13,12 @@ to keep the last good balance on failure) and batched writes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr, Key
+from boto3.dynamodb.conditions import Key
 
 from credit_monitor.model import AccountResult, Reading, parse_time
 
@@ -62,20 +63,18 @@ class BalanceStore:
     def __init__(self, table: Any) -> None:
         self._table = table
 
-    def latest_for_provider(self, provider: str) -> dict[str, dict[str, Any]]:
-        """Every account's latest item of ``provider``, by account name."""
-        items: dict[str, dict[str, Any]] = {}
-        query = {
-            "KeyConditionExpression": Key("pk").eq(ACCOUNTS_PK) & Key("sk").begins_with(f"{provider}#"),
-            "FilterExpression": Attr("kind").eq(BALANCE_KIND),
-        }
+    def _query_all(self, **query: Any) -> Iterator[dict[str, Any]]:
+        """Every item a Query matches, across pages, as plain Python values."""
         while True:
             page = self._table.query(**query)
-            for item in page.get("Items", []):
-                items[item["account"]] = from_dynamodb(item)
+            yield from (from_dynamodb(item) for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
-                return items
+                return
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def latest_for_provider(self, provider: str) -> dict[str, dict[str, Any]]:
+        """Every account's latest item of ``provider``, by account name."""
+        return {account: items[BALANCE_KIND] for (_, account), items in self.account_items(f"{provider}#").items() if BALANCE_KIND in items}
 
     def account_items(self, prefix: str = "") -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
         """Every account's items (latest balance, alert state...) by (provider, account), in one Query.
@@ -86,28 +85,14 @@ class BalanceStore:
         if prefix:
             condition &= Key("sk").begins_with(prefix)
         grouped: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-        query: dict[str, Any] = {"KeyConditionExpression": condition}
-        while True:
-            page = self._table.query(**query)
-            for item in page.get("Items", []):
-                grouped.setdefault((item["provider"], item["account"]), {})[item["kind"]] = from_dynamodb(item)
-            if "LastEvaluatedKey" not in page:
-                return grouped
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for item in self._query_all(KeyConditionExpression=condition):
+            grouped.setdefault((item["provider"], item["account"]), {})[item["kind"]] = item
+        return grouped
 
     def history_since(self, provider: str, account: str, since: str) -> list[dict[str, Any]]:
         """History items from ``since`` (ISO-8601 UTC) on, oldest first."""
-        items: list[dict[str, Any]] = []
-        query: dict[str, Any] = {
-            "KeyConditionExpression": Key("pk").eq(history_pk(provider, account)) & Key("sk").gte(since),
-            "ProjectionExpression": "fetched_at, available, breakdown",
-        }
-        while True:
-            page = self._table.query(**query)
-            items.extend(from_dynamodb(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return items
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        condition = Key("pk").eq(history_pk(provider, account)) & Key("sk").gte(since)
+        return list(self._query_all(KeyConditionExpression=condition, ProjectionExpression="fetched_at, available, breakdown"))
 
     def history_at(self, provider: str, account: str, moment: str) -> dict[str, Any] | None:
         """The newest history item at or before ``moment``: what the balance was then."""
