@@ -18,7 +18,8 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from credit_monitor import aws, poll
+from credit_monitor import aws
+from credit_monitor.polling import fanout
 from devstack import ROOT
 from devstack.invoke import invoke_api, invoke_poller
 from devstack.moto_stack import LocalStack
@@ -57,11 +58,11 @@ def fan_out(stack: LocalStack, sim: ProviderSimulator) -> dict:
         seconds[count] = statistics.median(timed_poll(stack, sim, count) for _ in range(3))
     sequential_at = 50
     accounts_for(stack, sim, sequential_at)
-    concurrency, poll.MAX_CONCURRENCY = poll.MAX_CONCURRENCY, 1
+    concurrency, fanout.MAX_CONCURRENCY = fanout.MAX_CONCURRENCY, 1
     try:
         sequential = timed_poll(stack, sim, sequential_at)
     finally:
-        poll.MAX_CONCURRENCY = concurrency
+        fanout.MAX_CONCURRENCY = concurrency
     sim.latency = 0.0
     return {
         "latency_s": LATENCY,
@@ -70,7 +71,7 @@ def fan_out(stack: LocalStack, sim: ProviderSimulator) -> dict:
         "ratio_200_to_1": seconds[200] / seconds[1],
         "sequential_50_s": sequential,
         "speedup_50": sequential / seconds[50],
-        "max_concurrency": poll.MAX_CONCURRENCY,
+        "max_concurrency": fanout.MAX_CONCURRENCY,
         # Each account has its own key, polled once per run: far below sunor's 120 requests/min per key.
         "requests_per_key_per_run": 1,
     }

@@ -14,7 +14,7 @@ import json
 import sys
 import time
 
-from credit_monitor.store import BalanceStore
+from credit_monitor.cli.status import balance_table, balances_from_table
 from devstack import ROOT
 from devstack.invoke import invoke_aggregator, invoke_api, invoke_poller
 from devstack.moto_stack import AlertInbox, LocalStack
@@ -76,25 +76,9 @@ class Demo:
 
 
 def print_balances(stack: LocalStack) -> None:
-    rows = [("PROVIDER", "ACCOUNT", "AVAILABLE", "FROZEN", "LEVEL", "STATUS", "FETCHED AT", "LAST POLL")]
-    for (provider, account), items in sorted(BalanceStore(stack.table()).account_items().items()):
-        item, alert = items.get("balance", {}), items.get("alert", {})
-        rows.append(
-            (
-                provider,
-                account,
-                _number(item.get("available")),
-                _number(item.get("frozen")),
-                alert.get("level", "ok") if item.get("available") is not None else "-",
-                item.get("status", "?"),
-                item.get("fetched_at", "never"),
-                f"{item['error_kind']}: {item['error']}" if item.get("status") == "error" else "ok",
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        cells = [cell.rjust(w) if i in (2, 3) else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=False))]
-        print("  " + "  ".join(cells) + "  " + row[-1])
+    """The table `credit-monitor status --from-table` prints for a deployed stack."""
+    for line in balance_table(balances_from_table(stack.physical_ids["BalancesTable"])):
+        print("  " + line)
 
 
 def print_messages(inbox: AlertInbox) -> None:
@@ -147,10 +131,6 @@ def print_api(stack: LocalStack) -> None:
             )
             summary = json.dumps({k: v for k, v in body.items() if k in keep and v is not None})
         print(f"  GET {shown:<50} {response.status}  {summary}")
-
-
-def _number(value: object) -> str:
-    return "-" if value is None else f"{value:,}"
 
 
 def main() -> int:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, TextIO
 
-from credit_monitor import aggregator, aws, poller
+from credit_monitor import aws, settings
+from credit_monitor.alerting import aggregator
 from devstack import ROOT
 from devstack.moto_stack import LocalStack
 from devstack.template import function_setting
@@ -99,7 +100,7 @@ def invoke_poller(
     env = stack.environment(function_id, PROVIDER_BASE_URL=base_url)
     timeout = timeout or float(function_setting(stack.template, function_id, "Timeout"))
     with function_environment(env):
-        poller.settings.cache_clear()
+        settings.forget()  # each provider's poller is its own function, with its own environment
         handler = load_handler("poller")
         context = LambdaContext(function_name=function_id, timeout_seconds=timeout)
         with captured_output(output if output is not None else io.StringIO()):
@@ -120,10 +121,11 @@ def invoke_aggregator(stack: LocalStack, event: Any, *, output: TextIO | None = 
 
 def reset_warm_state() -> None:
     """Forget what a warm container would remember (settings, clients, caches): a fresh 'deploy'."""
-    from credit_monitor import api  # noqa: PLC0415 - pydantic and the resolver load only where the API is used
+    from credit_monitor.api import app  # noqa: PLC0415 - the resolver loads only where the API is used
 
-    api.queries.cache_clear()
-    poller.settings.cache_clear()
+    app.queries.cache_clear()
+    app.resolver.cache_clear()
+    settings.forget()
     aggregator.aggregator.cache_clear()
     aws.clear_caches()
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from credit_monitor.model import Reading
-from credit_monitor.providers import get_provider, parse_response
+from credit_monitor.polling.providers import get_provider, parse_response
 
 SEED_RESPONSES = Path(__file__).with_name("seed_responses")
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from boto3.dynamodb.conditions import Key
 
-from credit_monitor.store import BalanceStore, history_pk
+from credit_monitor.storage.items import from_dynamodb, history_pk
 from devstack.invoke import invoke_aggregator, invoke_poller, reset_warm_state
 from devstack.moto_stack import LocalStack
 from devstack.simulators import SPECS, ProviderSimulator
@@ -102,7 +102,9 @@ def balances(stack):
 
     class Balances:
         def latest(self, provider: str) -> dict[str, dict[str, Any]]:
-            return BalanceStore(stack.table()).latest_for_provider(provider)
+            """Each account's latest-balance item of ``provider``, exactly as stored (numbers as int or float)."""
+            items = stack.table().query(KeyConditionExpression=Key("pk").eq("ACCOUNTS") & Key("sk").begins_with(f"{provider}#"))["Items"]
+            return {i["account"]: from_dynamodb(i) for i in items if i["kind"] == "balance"}
 
         def history(self, provider: str, account: str) -> list[dict[str, Any]]:
             return stack.table().query(KeyConditionExpression=Key("pk").eq(history_pk(provider, account)))["Items"]

@@ -3,12 +3,11 @@
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from credit_monitor.aggregator import handle_event
+from credit_monitor.alerting.aggregator import handle_event
 
 logger = Logger()
 
 
-# No log_metrics: the aggregator emits no custom metric (alerts sent are SNS's own free metric).
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return handle_event(event, context)

@@ -8,9 +8,8 @@ import boto3
 import pytest
 
 from credit_monitor import aws
-from credit_monitor.alert_store import alert_key
 from credit_monitor.model import Reading
-from credit_monitor.store import balance_key, history_item, to_dynamodb
+from credit_monitor.storage.items import alert_key, balance_key, history_item
 
 pytestmark = pytest.mark.integration
 
@@ -224,7 +223,7 @@ def test_the_forecast_is_stored_and_alerts_once_despite_a_top_up_and_a_reset(sta
         fetched = (now - timedelta(hours=6 * (len(values) - i))).strftime("%Y-%m-%dT%H:%M:%SZ")
         plan = "2026-11-01" if i < 8 else "2026-12-01"
         reading = Reading(available=credits, breakdown={"plans": [{"resets_at": plan}]})
-        store.put_item(Item=to_dynamodb(history_item("crun", "prod", fetched, reading, 400)))
+        store.put_item(Item=history_item("crun", "prod", fetched, reading, 400))
     stack.table().update_item(Key=balance_key("crun", "prod"), UpdateExpression="SET available = :a", ExpressionAttributeValues={":a": 200})
 
     aggregate.check()
@@ -273,7 +272,7 @@ def test_the_digest_summarizes_every_account_in_one_message(stack, sims, poll, c
     assert aggregate.invoke({"task": "digest"}) == {"task": "digest", "accounts": 2}
 
     [digest] = inbox.fetch()
-    assert digest["subject"] == "Credit balances: 2 accounts, 1 below warning"
+    assert digest["subject"] == "Credit balances: 2 accounts (1 ok, 1 critical)"
     assert digest["attributes"] == {"provider": "all", "account": "all", "level": "critical", "event": "digest"}
     assert "crun/prod: 1,000 credits (no 24 h history), ok, no forecast" in digest["message"]
     assert "sunor/team: 80 credits (no 24 h history), critical, no forecast" in digest["message"]

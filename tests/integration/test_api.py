@@ -7,7 +7,7 @@ import pytest
 
 from credit_monitor import aws
 from credit_monitor.model import Reading
-from credit_monitor.store import history_item, to_dynamodb
+from credit_monitor.storage.items import history_item
 from devstack.invoke import invoke_api
 from devstack.openapi import OPENAPI_FILE
 from devstack.openapi import current as current_openapi
@@ -125,7 +125,7 @@ def write_history(stack, count, provider="crun", account="prod"):
     with table.batch_writer() as batch:
         for i in range(count):
             fetched = f"2026-10-{1 + i // 1440:02d}T{i // 60 % 24:02d}:{i % 60:02d}:00Z"
-            batch.put_item(Item=to_dynamodb(history_item(provider, account, fetched, Reading(available=10_000 - i), 400)))
+            batch.put_item(Item=history_item(provider, account, fetched, Reading(available=10_000 - i), 400))
 
 
 def test_history_pages_through_everything_newest_first_without_gaps(accounts, stack, api):

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from credit_monitor.polling.providers.declarative import DEFINITIONS
 from devstack import ROOT
 from devstack.simulators import ProviderSimulator, seed_response
 
@@ -76,7 +77,7 @@ def test_a_definition_file_can_be_tried_with_a_real_key_before_deploying(tmp_pat
     with ProviderSimulator("openrouter") as sim:
         sim.set_balance("sk-or-1", 30)
         definition = tmp_path / "openrouter.json"
-        definition.write_text((ROOT / "layers/common/credit_monitor/providers/definitions/openrouter.json").read_text())
+        definition.write_text((DEFINITIONS / "openrouter.json").read_text())
 
         result = check("--definition", str(definition), "--key-env", "OR_KEY", "--base-url", sim.base_url, env={"OR_KEY": "sk-or-1"})
 
@@ -104,7 +105,7 @@ def test_validate_providers_checks_the_bundle_and_given_files(tmp_path):
     ok = validate()
     assert ok.returncode == 0, ok.stderr
     assert "openrouter" in ok.stdout
-    definition = json.loads((ROOT / "layers/common/credit_monitor/providers/definitions/openrouter.json").read_text())
+    definition = json.loads((DEFINITIONS / "openrouter.json").read_text())
     bad = tmp_path / "typo.json"
     bad.write_text(json.dumps({**definition, "sucess": "x"}))
     result = validate(str(bad))

@@ -27,18 +27,23 @@ def demo():
 
 
 def table_rows(output):
+    """The stored-balances table, each row by (provider, account) as a dict of its columns."""
     table = output.split("Stored balances", 1)[1].split("SNS messages", 1)[0]
-    return {(r[0], r[1]): r for r in (line.split() for line in table.splitlines() if line.startswith("  ") and "PROVIDER" not in line)}
+    lines = [line for line in table.splitlines() if line.startswith("  ")]
+    header = lines[0].replace("FETCHED AT", "FETCHED_AT").replace("LAST POLL", "LAST_POLL").split()
+    rows = [dict(zip(header, line.split(maxsplit=len(header) - 1), strict=True)) for line in lines[1:]]
+    return {(r["PROVIDER"], r["ACCOUNT"]): r for r in rows}
 
 
 def test_the_demo_polls_all_five_providers_through_the_real_handlers(demo):
     rows = table_rows(demo)
     assert {provider for provider, _ in rows} == {"crun", "sunor", "srtgen", "apimall", "pixverse", "openrouter"}
-    assert rows[("crun", "staging")][5] == "error"  # under maintenance, last good balance kept
-    assert rows[("crun", "staging")][2] == "2,400"
-    assert rows[("sunor", "legacy")][5] == "error"  # a revoked key
-    assert [r[5] for r in rows.values()].count("ok") == 10
-    assert rows[("openrouter", "prod")][2] == "12.25"  # USD, from a provider defined by configuration alone
+    assert rows[("crun", "staging")]["STATUS"] == "error"  # under maintenance, last good balance kept
+    assert rows[("crun", "staging")]["AVAILABLE"] == "2,400"
+    assert rows[("sunor", "legacy")]["STATUS"] == "error"  # a revoked key
+    assert rows[("sunor", "legacy")]["LEVEL"] == "-"  # never read: no level
+    assert [r["STATUS"] for r in rows.values()].count("ok") == 10
+    assert (rows[("openrouter", "prod")]["AVAILABLE"], rows[("openrouter", "prod")]["UNIT"]) == ("12.25", "USD")
 
 
 def test_the_demo_shows_the_alert_story(demo):
@@ -47,7 +52,7 @@ def test_the_demo_shows_the_alert_story(demo):
         "[threshold warning ] crun/prod WARNING: 450 credits left",
         "[threshold critical] sunor/staging CRITICAL: 80 credits left",
         "[recovery  ok      ] crun/prod recovered to OK: 3,000 credits",
-        "[failure   ok      ] sunor/legacy polls failing: API key rejected",
+        "[failure   unknown ] sunor/legacy polls failing: API key rejected",
     ):
         assert line in messages
     assert "sunor/staging CRITICAL: 20" not in messages  # still critical: no second message

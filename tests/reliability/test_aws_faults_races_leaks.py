@@ -1,5 +1,6 @@
 """AWS faults (throttling injected at the moto server), overlapping runs, and a leak scan of the whole story."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -11,8 +12,10 @@ import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
 
-from credit_monitor.aggregator import Aggregator, AggregatorSettings
-from credit_monitor.store import BalanceStore, history_pk
+from credit_monitor.alerting.aggregator import Aggregator
+from credit_monitor.settings import AggregatorSettings
+from credit_monitor.storage import BalanceStore
+from credit_monitor.storage.items import history_pk
 from devstack import ROOT
 from devstack.invoke import function_environment, invoke_api
 from devstack.simulators import Fault, seed_response
@@ -78,19 +81,19 @@ def crun(stack, sims, poll, aggregate):
 
 def test_twenty_concurrent_aggregators_on_the_same_record_publish_once(stack, crun, inbox):
     crun.poll_with(1000)
-    latest = BalanceStore(stack.table()).latest_for_provider("crun")["prod"]
-    item = {**latest, "available": 40, "polled_at": "2099-01-01T00:00:00Z"}
+    latest = BalanceStore(stack.table()).latest("crun")["prod"]
+    item = dataclasses.replace(latest, available=40, polled_at="2099-01-01T00:00:00Z")
     with function_environment(stack.environment("Aggregator")):
         settings = AggregatorSettings.from_env()
     # Twenty containers: each its own Aggregator, clients and lease owner, racing on one record.
-    containers = [Aggregator(settings, boto3.resource("dynamodb").Table(settings.table_name)) for _ in range(20)]
+    containers = [Aggregator(settings, boto3.resource("dynamodb").Table(settings.storage.table_name)) for _ in range(20)]
     barrier = threading.Barrier(len(containers))
     published, errors = [], []
 
     def run(container):
         try:
             barrier.wait()
-            published.append(container.handle_balance_item(item))
+            published.append(container.handle_balance(item))
         except Exception as exc:  # collected and asserted below
             errors.append(exc)
 

@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from credit_monitor.alerting import RANK, AlertSettings, AlertState, evaluate_balance, raw_level
-from credit_monitor.model import MAX_CREDITS, PollFailure, Reading
-from credit_monitor.providers import known_providers, parse_response
-from credit_monitor.thresholds import Threshold
+from credit_monitor.alerting.rules import evaluate_balance, raw_level
+from credit_monitor.alerting.thresholds import Threshold
+from credit_monitor.model import MAX_CREDITS, RANK, AlertState, BalanceItem, PollFailure, Reading
+from credit_monitor.polling.providers import known_providers, parse_response
+from credit_monitor.settings import AlertSettings
 from devstack.simulators import seed_response
 
 PROVIDERS = sorted(known_providers())
@@ -86,18 +87,20 @@ def test_any_sequence_of_balances_sends_exactly_one_message_per_transition(thres
     alert_settings = AlertSettings(hysteresis=hysteresis)
     state = AlertState()
     for i, available in enumerate(sequence):
-        item = {"available": available, "status": "ok", "polled_at": f"2026-11-21T10:{i // 60:02d}:{i % 60:02d}Z"}
+        item = BalanceItem("crun", "prod", polled_at=f"2026-11-21T10:{i // 60:02d}:{i % 60:02d}Z", available=available)
         before = state
         state, events = evaluate_balance(state, item, threshold, alert_settings, NOW)
         changed = state.level != before.level
-        assert len(events) == (1 if changed else 0)  # one message per transition, none while the level holds
-        if changed:
+        first_and_ok = before.level is None and state.level == "ok"  # a first reading that is ok is no news
+        assert len(events) == (1 if changed and not first_and_ok else 0)  # one message per transition, none while it holds
+        if events:
             [event] = events
-            assert (event.level, event.previous_level) == (state.level, before.level)
-            assert event.event == ("threshold" if RANK[state.level] > RANK[before.level] else "recovery")
+            assert (event.level, event.previous_level) == (state.level, before.level_name)
+            worse = before.level is None or RANK[state.level] > RANK[before.level]
+            assert event.event == ("threshold" if worse else "recovery")
         raw = RANK[raw_level(available, threshold)]
         assert RANK[state.level] >= raw  # a level is never better than the balance says
-        if raw >= RANK[before.level]:
+        if before.level is None or raw >= RANK[before.level]:
             assert RANK[state.level] == raw  # falling (or holding) is immediate
         else:
             assert raw <= RANK[state.level] <= RANK[before.level]  # hysteresis holds a rise back, never overshoots

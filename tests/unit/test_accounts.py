@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from credit_monitor.accounts import parse_api_keys
 from credit_monitor.model import ConfigurationError
+from credit_monitor.polling.accounts import parse_api_keys
 
 SECRET = "credit-monitor/crun/api-keys"
 

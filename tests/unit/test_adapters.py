@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from credit_monitor.model import FailureKind, PollFailure
-from credit_monitor.providers import PROVIDERS, get_provider, parse_response
+from credit_monitor.polling.providers import PROVIDERS, get_provider, parse_response
 from devstack.simulators import SPECS, seed_response
 
 

@@ -5,9 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from credit_monitor.alerting import (
-    AlertSettings,
-    AlertState,
+from credit_monitor.alerting.forecast import Forecast
+from credit_monitor.alerting.rules import (
     evaluate_balance,
     evaluate_configuration,
     evaluate_forecast,
@@ -15,8 +14,9 @@ from credit_monitor.alerting import (
     next_level,
     raw_level,
 )
-from credit_monitor.forecast import Forecast
-from credit_monitor.thresholds import Threshold
+from credit_monitor.alerting.thresholds import Threshold
+from credit_monitor.model import AlertState, BalanceItem
+from credit_monitor.settings import AlertSettings
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 TH = Threshold(warning=500, critical=100)
@@ -24,16 +24,18 @@ SETTINGS = AlertSettings()
 _polls = iter(range(10**6))
 
 
-def poll(available=None, status="ok", failures=0, kind=None, fetched_at="2026-11-21T11:59:00Z"):
-    """A latest-balance item as a poller writes it; each one polled a second after the previous."""
-    n = next(_polls)
-    polled_at = f"2026-11-21T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z"
-    item = {"status": status, "consecutive_failures": failures, "polled_at": polled_at}
-    if available is not None:
-        item.update(available=available, fetched_at=fetched_at)
-    if kind:
-        item["error_kind"] = kind
-    return item
+def balance(available=None, status="ok", failures=0, kind=None, fetched_at="2026-11-21T11:59:00Z", polled_at=None):
+    """A latest balance as a poller writes it; each one polled a second after the previous."""
+    if polled_at is None:
+        n = next(_polls)
+        polled_at = f"2026-11-21T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z"
+    return BalanceItem(
+        provider="crun", account="prod", polled_at=polled_at, status=status, available=available, consecutive_failures=failures,
+        error_kind=kind, fetched_at=fetched_at if available is not None else None,
+    )  # fmt: skip
+
+
+poll = balance
 
 
 def run(balances, state=None, settings=SETTINGS, threshold=TH):
@@ -41,8 +43,7 @@ def run(balances, state=None, settings=SETTINGS, threshold=TH):
     state = state or AlertState()
     seen = []
     for i, available in enumerate(balances):
-        item = {"available": available, "status": "ok", "polled_at": f"2026-11-21T10:{i:02d}:00Z", "fetched_at": "x"}
-        state, events = evaluate_balance(state, item, threshold, settings, NOW)
+        state, events = evaluate_balance(state, balance(available, polled_at=f"2026-11-21T10:{i:02d}:00Z"), threshold, settings, NOW)
         seen += [(e.event, e.level) for e in events]
     return state, seen
 
@@ -80,6 +81,27 @@ def test_the_first_reading_already_below_a_threshold_alerts():
     assert run([80])[1] == [("threshold", "critical")]
 
 
+def test_a_first_reading_that_is_ok_is_no_news_and_sets_the_level():
+    state, events = run([1000])
+    assert (state.level, events) == ("ok", [])
+
+
+def test_an_account_never_read_has_no_level_and_its_failure_alert_says_unknown():
+    state = AlertState()
+    for failures in (1, 2, 3):
+        state, events = evaluate_balance(state, balance(None, "error", failures, "auth"), TH, SETTINGS, NOW)
+    assert state.level is None
+    assert [(e.event, e.level) for e in events] == [("failure", "unknown")]
+
+
+def test_a_failure_alert_carries_the_last_known_level():
+    state, _ = run([80])
+    for failures in (1, 2, 3):
+        later = balance(80, "error", failures, "timeout", polled_at=f"2026-11-21T11:0{failures}:00Z")
+        state, events = evaluate_balance(state, later, TH, SETTINGS, NOW)
+    assert [(e.event, e.level) for e in events] == [("failure", "critical")]
+
+
 def test_a_balance_hovering_at_the_threshold_does_not_flap():
     # critical at 100, 10% hysteresis: back to warning only above 110
     state, events = run([1000, 99, 101, 98, 105, 110, 99, 109])
@@ -112,13 +134,13 @@ def test_hysteresis_is_configurable():
 
 
 def test_an_older_record_arriving_late_changes_nothing():
-    state, _ = evaluate_balance(AlertState(), {"available": 50, "status": "ok", "polled_at": "2026-11-21T10:05:00Z"}, TH, SETTINGS, NOW)
-    late = {"available": 1000, "status": "ok", "polled_at": "2026-11-21T10:00:00Z"}
+    state, _ = evaluate_balance(AlertState(), balance(50, polled_at="2026-11-21T10:05:00Z"), TH, SETTINGS, NOW)
+    late = balance(1000, polled_at="2026-11-21T10:00:00Z")
     assert evaluate_balance(state, late, TH, SETTINGS, NOW) == (state, [])
 
 
 def test_a_redelivered_record_changes_nothing():
-    item = {"available": 50, "status": "ok", "polled_at": "2026-11-21T10:05:00Z"}
+    item = balance(50, polled_at="2026-11-21T10:05:00Z")
     state, events = evaluate_balance(AlertState(), item, TH, SETTINGS, NOW)
     assert len(events) == 1
     assert evaluate_balance(state, item, TH, SETTINGS, NOW) == (state, [])
@@ -146,11 +168,11 @@ def test_the_failure_count_is_configurable():
 
 
 def test_staleness_alerts_once_and_recovers_once():
-    item = {"available": 800, "fetched_at": "2026-11-21T11:40:00Z"}  # 20 minutes old, window 15
+    item = balance(800, fetched_at="2026-11-21T11:40:00Z")  # 20 minutes old, window 15
     state, events = evaluate_staleness(AlertState(), item, SETTINGS, NOW)
     assert [e.event for e in events] == ["stale"]
     assert evaluate_staleness(state, item, SETTINGS, NOW) == (state, [])
-    fresh = {"available": 800, "fetched_at": "2026-11-21T11:58:00Z"}
+    fresh = balance(800, fetched_at="2026-11-21T11:58:00Z")
     state, events = evaluate_staleness(state, fresh, SETTINGS, NOW)
     assert [(e.event, e.about) for e in events] == [("recovery", "staleness")]
     assert not state.stale
@@ -163,7 +185,7 @@ def test_a_fresh_good_poll_on_the_stream_also_ends_staleness():
 
 
 def test_an_account_already_failing_is_not_also_reported_stale():
-    item = {"available": 800, "fetched_at": "2026-11-21T09:00:00Z"}
+    item = balance(800, fetched_at="2026-11-21T09:00:00Z")
     assert evaluate_staleness(AlertState(failure="timeout"), item, SETTINGS, NOW)[1] == []
 
 

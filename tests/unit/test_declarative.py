@@ -9,8 +9,8 @@ import jsonschema
 import pytest
 
 from credit_monitor.model import FailureKind, PollFailure
-from credit_monitor.providers import BUILT_IN, get_provider, known_providers, parse_response
-from credit_monitor.providers.declarative import DEFINITIONS, DefinitionError, build_provider, load_definition
+from credit_monitor.polling.providers import BUILT_IN, get_provider, known_providers, parse_response
+from credit_monitor.polling.providers.declarative import DEFINITIONS, DefinitionError, build_provider, load_definition
 from devstack.simulators import SPECS, seed_response
 
 BUILTIN_DEFINITIONS = DEFINITIONS / "builtin"

@@ -1,10 +1,16 @@
-"""Poller configuration from the environment, and the rule that keys travel only over https."""
+"""Each function's configuration from its environment, and the rule that keys travel only over https."""
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
 
 import pytest
 
 from credit_monitor.model import ConfigurationError
-from credit_monitor.settings import PollerSettings
-from credit_monitor.urls import validate_base_url
+from credit_monitor.polling.urls import validate_base_url
+from credit_monitor.settings import AggregatorSettings, ApiSettings, PollerSettings
+from devstack import ROOT
 
 
 @pytest.mark.parametrize(
@@ -32,37 +38,78 @@ def test_other_malformed_base_urls_are_refused(url):
         validate_base_url(url)
 
 
-@pytest.fixture
-def poller_env(monkeypatch):
-    values = {"PROVIDER": "sunor", "API_KEYS_SECRET": "s", "TABLE_NAME": "t"}
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("PROVIDER_BASE_URL", raising=False)
-    monkeypatch.delenv("HISTORY_TTL_DAYS", raising=False)
-    return monkeypatch
+POLLER = {"PROVIDER": "sunor", "API_KEYS_SECRET": "s", "TABLE_NAME": "t"}
+AGGREGATOR = {"TABLE_NAME": "t", "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:1:t", "THRESHOLDS_PARAMETER": "/s/thresholds"}
 
 
-def test_the_base_url_defaults_to_the_production_host(poller_env):
-    settings = PollerSettings.from_env()
-    assert settings.base_url == "https://sunor.cc"
-    assert settings.history_days == 400
+def test_the_poller_reads_its_variables_and_leaves_the_base_url_to_the_definition_by_default():
+    settings = PollerSettings.from_env(POLLER)
+    assert (settings.provider, settings.secret_name, settings.storage.table_name) == ("sunor", "s", "t")
+    assert settings.base_url == ""  # the provider definition's production host
+    assert settings.storage.history_days == 400
 
 
-def test_an_unknown_provider_is_named(poller_env):
-    poller_env.setenv("PROVIDER", "openai")
-    with pytest.raises(ConfigurationError, match=r"PROVIDER: unknown provider 'openai'; known providers: .*openrouter"):
-        PollerSettings.from_env()
+def test_a_base_url_override_is_validated():
+    assert (
+        PollerSettings.from_env({**POLLER, "PROVIDER_BASE_URL": "https://proxy.example/sunor/"}).base_url == "https://proxy.example/sunor"
+    )
+    with pytest.raises(ConfigurationError, match="PROVIDER_BASE_URL must use https://"):
+        PollerSettings.from_env({**POLLER, "PROVIDER_BASE_URL": "http://sunor.cc"})
 
 
-@pytest.mark.parametrize("missing", ["PROVIDER", "API_KEYS_SECRET", "TABLE_NAME"])
-def test_a_missing_variable_is_named(poller_env, missing):
-    poller_env.delenv(missing)
-    with pytest.raises(ConfigurationError, match=missing):
-        PollerSettings.from_env()
+def test_every_missing_or_malformed_variable_is_named_at_once():
+    with pytest.raises(ConfigurationError) as caught:
+        PollerSettings.from_env({"PROVIDER": "Sun Or", "HISTORY_TTL_DAYS": "ten"})
+    message = str(caught.value)
+    for named in ("PROVIDER 'Sun Or' is not a provider id", "API_KEYS_SECRET is not set", "TABLE_NAME is not set", "HISTORY_TTL_DAYS"):
+        assert named in message
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "ten", "1.5"])
-def test_history_days_must_be_a_positive_whole_number(poller_env, value):
-    poller_env.setenv("HISTORY_TTL_DAYS", value)
-    with pytest.raises(ConfigurationError, match="HISTORY_TTL_DAYS"):
-        PollerSettings.from_env()
+def test_history_days_must_be_a_positive_whole_number(value):
+    with pytest.raises(ConfigurationError, match="HISTORY_TTL_DAYS must be a whole number"):
+        PollerSettings.from_env({**POLLER, "HISTORY_TTL_DAYS": value})
+
+
+def test_the_aggregator_turns_its_parameters_into_alert_settings():
+    settings = AggregatorSettings.from_env({**AGGREGATOR, "POLL_INTERVAL_MINUTES": "10", "STALE_AFTER_POLLS": "2",
+                                            "HYSTERESIS_PERCENT": "25", "REMINDER_HOURS": "12"})  # fmt: skip
+    assert settings.alert.stale_after == timedelta(minutes=20)
+    assert settings.alert.hysteresis == 0.25
+    assert settings.alert.reminder == timedelta(hours=12)
+    assert AggregatorSettings.from_env(AGGREGATOR).alert.reminder is None
+
+
+@pytest.mark.parametrize(("name", "value"), [("HYSTERESIS_PERCENT", "150"), ("FAILURE_ALERT_AFTER", "0"), ("FORECAST_ALERT_DAYS", "nan")])
+def test_an_out_of_range_alert_parameter_is_named(name, value):
+    with pytest.raises(ConfigurationError, match=name):
+        AggregatorSettings.from_env({**AGGREGATOR, name: value})
+
+
+def test_the_api_reads_its_cors_origins():
+    settings = ApiSettings.from_env({"TABLE_NAME": "t", "CORS_ALLOWED_ORIGINS": "https://a.example, https://b.example"})
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+    assert ApiSettings.from_env({"TABLE_NAME": "t"}).cors_origins == ()
+
+
+def test_no_handler_reads_its_environment_at_import():
+    """Importing every function's handler with an empty environment works; configuration is read on first use."""
+    code = "\n".join(
+        [
+            "import importlib.util, sys",
+            *[
+                f"spec = importlib.util.spec_from_file_location('h{i}', {str(ROOT / 'functions' / f)!r}); "
+                f"spec.loader.exec_module(importlib.util.module_from_spec(spec))"
+                for i, f in enumerate(["poller/poll_handler.py", "aggregator/aggregate_handler.py", "api/api_handler.py"])
+            ],
+            "from credit_monitor import settings",
+            "try:",
+            "    settings.current(settings.PollerSettings)",
+            "except settings.ConfigurationError as exc:",
+            "    print(exc)",
+        ]
+    )
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "layers" / "common")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "PROVIDER is not set; API_KEYS_SECRET is not set; TABLE_NAME is not set" in result.stdout

@@ -1,16 +1,17 @@
-"""What a poll round stores for each account, before it reaches DynamoDB."""
+"""What a poll round stores for each account, and how typed values become table items and back."""
 
 from decimal import Decimal
 
-from credit_monitor.model import AccountResult, FailureKind, PollFailure, Reading
-from credit_monitor.store import from_dynamodb, history_item, latest_item, to_dynamodb
+from credit_monitor.model import AccountResult, BalanceItem, FailureKind, PollFailure, Reading
+from credit_monitor.storage.items import balance_from_item, balance_item, from_dynamodb, history_item, to_dynamodb
 
 GOOD = AccountResult("prod", "2026-11-21T10:00:00Z", reading=Reading(available=900, frozen=10, breakdown={"monthly": 1.5}))
 FAILED = AccountResult("prod", "2026-11-21T10:05:00Z", failure=PollFailure(FailureKind.TIMEOUT, "sunor.cc did not answer in time"))
 
 
 def test_a_good_poll_stores_the_normalized_balance():
-    item = latest_item("sunor", GOOD, previous=None)
+    balance = BalanceItem.after_poll("sunor", GOOD, previous=None)
+    item = balance_item(balance)
     assert item["sk"] == "sunor#prod#balance"
     assert (item["available"], item["frozen"], item["total"], item["status"]) == (900, 10, 910, "ok")
     assert item["fetched_at"] == "2026-11-21T10:00:00Z"
@@ -18,31 +19,38 @@ def test_a_good_poll_stores_the_normalized_balance():
 
 
 def test_a_failed_poll_keeps_the_last_good_balance_and_says_why():
-    previous = latest_item("sunor", GOOD, previous=None)
-    item = latest_item("sunor", FAILED, previous=previous)
-    assert (item["available"], item["frozen"], item["total"]) == (900, 10, 910)
-    assert item["fetched_at"] == "2026-11-21T10:00:00Z"  # when the kept balance was true
-    assert item["polled_at"] == "2026-11-21T10:05:00Z"
-    assert (item["status"], item["error_kind"]) == ("error", "timeout")
-    assert item["error"] == "sunor.cc did not answer in time"
-    assert (item["failing_since"], item["consecutive_failures"]) == ("2026-11-21T10:05:00Z", 1)
+    previous = BalanceItem.after_poll("sunor", GOOD, previous=None)
+    balance = BalanceItem.after_poll("sunor", FAILED, previous=previous)
+    assert (balance.available, balance.frozen, balance.total) == (900, 10, 910)
+    assert balance.fetched_at == "2026-11-21T10:00:00Z"  # when the kept balance was true
+    assert balance.polled_at == "2026-11-21T10:05:00Z"
+    assert (balance.status, balance.error_kind) == ("error", "timeout")
+    assert balance.error == "sunor.cc did not answer in time"
+    assert (balance.failing_since, balance.consecutive_failures) == ("2026-11-21T10:05:00Z", 1)
 
 
 def test_consecutive_failures_count_up_and_remember_when_failing_began():
-    first = latest_item("sunor", FAILED, previous=latest_item("sunor", GOOD, previous=None))
+    first = BalanceItem.after_poll("sunor", FAILED, previous=BalanceItem.after_poll("sunor", GOOD, previous=None))
     later = AccountResult("prod", "2026-11-21T10:10:00Z", failure=PollFailure(FailureKind.AUTH, "sunor code 401"))
-    second = latest_item("sunor", later, previous=first)
-    assert (second["consecutive_failures"], second["failing_since"]) == (2, "2026-11-21T10:05:00Z")
-    assert second["error_kind"] == "auth"
-    recovered = latest_item("sunor", GOOD, previous=second)
-    assert (recovered["status"], recovered["consecutive_failures"]) == ("ok", 0)
-    assert "error" not in recovered
+    second = BalanceItem.after_poll("sunor", later, previous=first)
+    assert (second.consecutive_failures, second.failing_since) == (2, "2026-11-21T10:05:00Z")
+    assert second.error_kind == "auth"
+    recovered = BalanceItem.after_poll("sunor", GOOD, previous=second)
+    assert (recovered.status, recovered.consecutive_failures, recovered.error) == ("ok", 0, None)
+    assert "error" not in balance_item(recovered)
 
 
 def test_a_first_poll_that_fails_stores_no_balance():
-    item = latest_item("sunor", FAILED, previous=None)
+    balance = BalanceItem.after_poll("sunor", FAILED, previous=None)
+    item = balance_item(balance)
     assert "available" not in item
     assert item["status"] == "error"
+    assert not balance.ever_read
+
+
+def test_a_balance_survives_the_round_trip_through_a_table_item():
+    balance = BalanceItem.after_poll("sunor", FAILED, previous=BalanceItem.after_poll("sunor", GOOD, previous=None))
+    assert balance_from_item(balance_item(balance)) == balance
 
 
 def test_history_expires_after_the_retention_period():

@@ -5,10 +5,10 @@ import tomllib
 
 import pytest
 
-from credit_monitor.providers import PROVIDERS
-from credit_monitor.providers.declarative import DEFINITIONS
-from credit_monitor.store import TTL_ATTRIBUTE
-from credit_monitor.thresholds import parse_thresholds
+from credit_monitor.alerting.thresholds import parse_thresholds
+from credit_monitor.polling.providers import PROVIDERS
+from credit_monitor.polling.providers.declarative import DEFINITIONS
+from credit_monitor.storage.items import TTL_ATTRIBUTE
 from devstack import ROOT
 from devstack.streams import matches
 from devstack.template import Resolver, load_template, resources_of_type

@@ -5,10 +5,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from credit_monitor.alerting import AlertEvent, AlertSettings, AlertState
-from credit_monitor.forecast import HistoryPoint, burn_rate_per_day, forecast, point_from_item
-from credit_monitor.messages import SMS_LIMIT, SUBJECT_LIMIT, AccountContext, configuration_message, render
-from credit_monitor.thresholds import NO_THRESHOLD, Threshold, ThresholdsError, parse_thresholds
+from credit_monitor.alerting.digest import DigestRow, render_digest
+from credit_monitor.alerting.forecast import HistoryPoint, burn_rate_per_day, forecast, point_from_reading
+from credit_monitor.alerting.messages import SMS_LIMIT, SUBJECT_LIMIT, AccountContext, configuration_message, render
+from credit_monitor.alerting.rules import AlertEvent
+from credit_monitor.alerting.thresholds import NO_THRESHOLD, Threshold, ThresholdsError, parse_thresholds
+from credit_monitor.model import AccountSnapshot, AlertState, BalanceItem, HistoryReading
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -92,22 +94,22 @@ def test_no_burn_means_no_depletion_date():
     assert (result.burn_per_day, result.days_left, result.depletes_at) == (0, None, None)
 
 
-def test_history_items_carry_srtgen_plan_resets_as_markers():
-    item = {"fetched_at": "2026-11-21T10:00:00Z", "available": 5, "breakdown": {"plans": [{"resets_at": "2026-12-01T00:00:00Z"}]}}
-    assert point_from_item(item).reset_marker == ("2026-12-01T00:00:00Z",)
+def test_history_readings_carry_srtgen_plan_resets_as_markers():
+    reading = HistoryReading("2026-11-21T10:00:00Z", 5, breakdown={"plans": [{"resets_at": "2026-12-01T00:00:00Z"}]})
+    assert point_from_reading(reading).reset_marker == ("2026-12-01T00:00:00Z",)
 
 
 # -- messages --------------------------------------------------------------------------------------
 
 
 def context(account="prod", available=87, **state):
-    item = {"available": available, "frozen": 3, "fetched_at": "2026-11-21T11:55:00Z", "polled_at": "2026-11-21T11:55:00Z", "status": "ok"}
-    return AccountContext("crun", account, item, Threshold(500, 100), AlertState(level="critical", **state), AlertSettings(), NOW)
+    balance = BalanceItem("crun", account, "2026-11-21T11:55:00Z", "ok", available, 3, available + 3, fetched_at="2026-11-21T11:55:00Z")
+    return AccountContext(balance, Threshold(500, 100), AlertState(level="critical", **state), NOW)
 
 
 def test_a_critical_alert_reads_well_in_every_channel():
     message = render(
-        AlertEvent("threshold", "critical", "warning", about="balance"),
+        AlertEvent("threshold", "critical", "warning", about="level"),
         context(burn_per_day=40.0, days_left=2.2, depletes_at="2026-11-23T16:48:00Z"),
     )
     assert message.subject == "crun/prod CRITICAL: 87 credits left"
@@ -125,9 +127,9 @@ def test_a_critical_alert_reads_well_in_every_channel():
 @pytest.mark.parametrize(
     "event",
     [
-        AlertEvent("threshold", "depleted", "ok", about="balance"),
-        AlertEvent("threshold", "warning", "warning", reminder=True, about="balance"),
-        AlertEvent("recovery", "ok", "critical", about="balance"),
+        AlertEvent("threshold", "depleted", "ok", about="level"),
+        AlertEvent("threshold", "warning", "warning", reminder=True, about="level"),
+        AlertEvent("recovery", "ok", "critical", about="level"),
         AlertEvent("recovery", "critical", about="polls"),
         AlertEvent("recovery", "critical", about="staleness"),
         AlertEvent("failure", "critical", about="auth"),
@@ -148,13 +150,43 @@ def test_subjects_and_sms_fit_their_limits_even_for_the_longest_names(event):
 
 def test_a_failure_alert_names_the_failure_class_and_what_to_do():
     ctx = context()
-    ctx = replace(ctx, item={**ctx.item, "status": "error", "error_kind": "auth", "error": "crun code 401: Unauthorized",
-                             "failing_since": "2026-11-21T11:45:00Z", "consecutive_failures": 3})  # fmt: skip
+    ctx = replace(ctx, balance=replace(ctx.balance, status="error", error_kind="auth", error="crun code 401: Unauthorized",
+                                       failing_since="2026-11-21T11:45:00Z", consecutive_failures=3))  # fmt: skip
     message = render(AlertEvent("failure", "critical", about="auth"), ctx)
     assert message.subject == "crun/prod polls failing: API key rejected"
     assert "crun code 401: Unauthorized" in message.body
     assert "3 polls in a row" in message.body
     assert "Check the API key" in message.body
+
+
+def test_a_failure_alert_for_an_account_never_read_says_so_rather_than_a_balance():
+    never_read = BalanceItem(
+        "sunor", "legacy", "2026-11-21T11:55:00Z", "error", error_kind="auth", error="sunor code 401", consecutive_failures=3
+    )
+    message = render(
+        AlertEvent("failure", "unknown", "unknown", about="auth"), AccountContext(never_read, Threshold(500, 100), AlertState(), NOW)
+    )
+    assert message.sms == "sunor/legacy polls failing: API key rejected; no balance read yet"
+    assert message.attributes["level"] == "unknown"
+    assert "Level:          unknown" in message.body
+
+
+# -- digest ----------------------------------------------------------------------------------------
+
+
+def digest_row(account, level, available=100):
+    balance = BalanceItem("crun", account, "2026-11-21T11:55:00Z", "ok", available, 0, available, fetched_at="2026-11-21T11:55:00Z")
+    return DigestRow(AccountSnapshot("crun", account, balance, AlertState(level=level)), None)
+
+
+def test_the_digest_counts_each_level_from_the_alert_state_not_from_its_own_text():
+    # An account *named* "critical" at level ok must not count as critical; a warning is not "below warning".
+    rows = [digest_row("a", "ok"), digest_row("critical", "ok"), digest_row("b", "warning"), digest_row("c", "depleted", 0),
+            digest_row("d", None, None)]  # fmt: skip
+    message = render_digest(rows, NOW)
+    assert message.subject == "Credit balances: 5 accounts (2 ok, 1 warning, 1 depleted, 1 unknown)"
+    assert message.attributes["level"] == "depleted"
+    assert len(message.body.splitlines()) == 2 + len(rows)
 
 
 def test_a_configuration_alert_says_the_last_good_thresholds_stay():

@@ -1,37 +1,74 @@
-"""The AWS clients, created on first use and reused while the container is warm (never at import).
+"""The AWS clients: created on first use, reused while the container is warm, never at import.
 
-boto3 honours AWS_ENDPOINT_URL, which is how the local stack and the tests point these at moto.
+This is the one module that creates boto3 clients and resources. boto3 honours AWS_ENDPOINT_URL,
+which is how the local stack and the tests point them at moto.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 from credit_monitor.model import ConfigurationError
 
 # Keys change rarely; a rotated key is picked up within this many seconds.
-SECRET_CACHE_SECONDS = int(os.environ.get("SECRET_CACHE_SECONDS", "900"))
+SECRET_CACHE_SECONDS = 900
 
 # Secrets Manager answers that mean the secret is misconfigured, not that AWS is down.
 CONFIGURATION_ERRORS = {"ResourceNotFoundException", "AccessDeniedException", "DecryptionFailure", "InvalidRequestException"}
 
 
 @functools.cache
-def _dynamodb() -> Any:
+def _boto3_client(service: str) -> Any:
     import boto3  # noqa: PLC0415 - imported on first use, off the cold-start path of code that never needs it
+
+    return boto3.client(service)
+
+
+@functools.cache
+def _dynamodb() -> Any:
+    import boto3  # noqa: PLC0415 - see _boto3_client
 
     return boto3.resource("dynamodb")
 
 
-@functools.cache
-def sns() -> Any:
-    import boto3  # noqa: PLC0415 - see _dynamodb
+def table(name: str) -> Any:
+    """The DynamoDB table resource (storage modules are its only users)."""
+    return _dynamodb().Table(name)
 
-    return boto3.client("sns")
+
+def sns() -> Any:
+    return _boto3_client("sns")
+
+
+def sqs() -> Any:
+    return _boto3_client("sqs")
+
+
+def lambda_service() -> Any:
+    return _boto3_client("lambda")
+
+
+def cloudformation() -> Any:
+    return _boto3_client("cloudformation")
+
+
+def signed_get(url: str, timeout: float) -> Any:
+    """GET ``url`` signed with SigV4 for API Gateway (execute-api), with the caller's AWS credentials."""
+    import boto3  # noqa: PLC0415 - only the command line signs requests
+    import requests  # noqa: PLC0415
+    from botocore.auth import SigV4Auth  # noqa: PLC0415
+    from botocore.awsrequest import AWSRequest  # noqa: PLC0415
+
+    session = boto3.Session()
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise ConfigurationError("no AWS credentials found to sign the request (aws configure, or AWS_PROFILE)")
+    host_parts = url.split("/")[2].split(".")  # <api>.execute-api.<region>.amazonaws.com
+    region = host_parts[2] if len(host_parts) > 3 and host_parts[1] == "execute-api" else session.region_name or "us-east-1"
+    request = AWSRequest(method="GET", url=url)
+    SigV4Auth(credentials.get_frozen_credentials(), "execute-api", region).add_auth(request)
+    return requests.get(url, headers=dict(request.headers.items()), timeout=timeout)
 
 
 def _parameters() -> Any:
@@ -47,12 +84,10 @@ def get_parameter(name: str, max_age: int) -> str:
     return _parameters().get_parameter(name, max_age=max_age)
 
 
-def table(name: str) -> Any:
-    return _dynamodb().Table(name)
-
-
 def get_secret(name: str) -> str:
     """The secret's value, cached. A missing or unreadable secret is a ConfigurationError naming it."""
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
     parameters = _parameters()
     try:
         return parameters.get_secret(name, max_age=SECRET_CACHE_SECONDS)
@@ -66,6 +101,6 @@ def get_secret(name: str) -> str:
 
 def clear_caches() -> None:
     """Forget cached clients and values (tests, and the local stack between runs)."""
+    _boto3_client.cache_clear()
     _dynamodb.cache_clear()
-    sns.cache_clear()
     _parameters().clear_caches()

@@ -1,17 +1,45 @@
-"""The values that flow from a provider adapter to storage: readings, failures, poll results."""
+"""The values that cross the three flows (polling, alerting, api) and the storage beneath them.
+
+One copy of every shared rule lives here: what a provider id and an account name look like, the
+largest plausible credit amount, the stored time format, what each kind of failure means and what to
+do about it. Typed values (a reading, a stored balance, an account's alert state, an alert message)
+are built once, in storage or in the poller, and travel as themselves.
+"""
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+# -- identifiers ------------------------------------------------------------------------------------
+
+PROVIDER_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+PROVIDER_ID_RULE = "1-32 of a-z 0-9 _ - starting with a letter or digit"
+ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+ACCOUNT_NAME_RULE = "1-64 of A-Z a-z 0-9 _ . -"
+
+
+def valid_provider_id(value: object) -> bool:
+    return isinstance(value, str) and PROVIDER_ID.fullmatch(value) is not None
+
+
+def valid_account_name(value: object) -> bool:
+    return isinstance(value, str) and ACCOUNT_NAME.fullmatch(value) is not None
+
+
+# -- time -------------------------------------------------------------------------------------------
+
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # every stored time: ISO-8601 UTC, to the second
 
 
 def format_time(moment: datetime) -> str:
+    """A time as stored; a naive datetime is taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime(TIME_FORMAT)
 
 
@@ -21,6 +49,9 @@ def parse_time(text: str) -> datetime:
 
 def utc_now() -> str:
     return format_time(datetime.now(UTC))
+
+
+# -- failures ---------------------------------------------------------------------------------------
 
 
 class FailureKind(StrEnum):
@@ -40,6 +71,19 @@ class FailureKind(StrEnum):
     def summary(self) -> str:
         return _SUMMARIES[self]
 
+    @property
+    def advice(self) -> str:
+        """What an operator should do about it: the last line of a failure alert."""
+        return _ADVICE[self]
+
+    @classmethod
+    def of(cls, value: object) -> FailureKind:
+        """The kind named by a stored value; an unknown one reads as a provider error."""
+        try:
+            return cls(str(value))
+        except ValueError:
+            return cls.PROVIDER_ERROR
+
 
 _SUMMARIES = {
     FailureKind.AUTH: "API key rejected",
@@ -52,8 +96,16 @@ _SUMMARIES = {
     FailureKind.BAD_RESPONSE: "unexpected response from the provider",
 }
 
-# Anything larger is not a credit balance; it is a broken or hostile response.
-MAX_CREDITS = 1e15
+_ADVICE = {
+    FailureKind.AUTH: "Check the API key in the provider's secret (it may be revoked or mistyped), then invoke the poller to re-check.",
+    FailureKind.INSUFFICIENT_CREDITS: "The provider reports no credits: top up this account now.",
+    FailureKind.RATE_LIMITED: "The provider is rate limiting the poller; check nothing else shares this key, or poll less often.",
+    FailureKind.MAINTENANCE: "The provider is under maintenance; polls resume by themselves. Check the provider's status page if it lasts.",
+    FailureKind.PROVIDER_ERROR: "The provider is answering with errors; check its status page. The last good balance is kept meanwhile.",
+    FailureKind.TIMEOUT: "The provider is not answering in time; check its status page. The last good balance is kept meanwhile.",
+    FailureKind.UNREACHABLE: "The provider cannot be reached (DNS, TLS or connection refused); check its status and the base URL.",
+    FailureKind.BAD_RESPONSE: "The provider's response is not what its API documents; the API may have changed. Check the poller's logs.",
+}
 
 
 class PollFailure(Exception):
@@ -66,10 +118,15 @@ class PollFailure(Exception):
 
 
 class ConfigurationError(Exception):
-    """The function's own configuration (environment, secret) is wrong; retrying will not help."""
+    """A function's own configuration (environment, secret, definition) is wrong; retrying will not help."""
 
+
+# -- credits ----------------------------------------------------------------------------------------
 
 Number = int | float
+
+# Anything larger is not a credit balance; it is a broken or hostile response.
+MAX_CREDITS = 1e15
 
 
 def check_credits(value: Any, where: str) -> Number:
@@ -112,3 +169,136 @@ class AccountResult:
     @property
     def ok(self) -> bool:
         return self.reading is not None
+
+
+# -- what is stored per account ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BalanceItem:
+    """An account's latest state: its last good balance and how its latest poll went.
+
+    ``available`` is None until a poll has succeeded; after a failed poll the balance fields keep the
+    last good values and ``error``/``error_kind`` say why the latest one failed.
+    """
+
+    provider: str
+    account: str
+    polled_at: str
+    status: str = "ok"  # "ok" or "error"
+    available: Number | None = None
+    frozen: Number | None = None
+    total: Number | None = None
+    unit: str = "credits"
+    breakdown: dict[str, Any] = field(default_factory=dict)
+    fetched_at: str | None = None  # last successful poll
+    error: str | None = None
+    error_kind: str | None = None
+    failing_since: str | None = None
+    consecutive_failures: int = 0
+
+    @property
+    def ever_read(self) -> bool:
+        return self.available is not None
+
+    @classmethod
+    def after_poll(cls, provider: str, result: AccountResult, previous: BalanceItem | None) -> BalanceItem:
+        """The state a poll leaves: a good reading replaces the balance; a failure keeps the last good one."""
+        if result.reading is not None:
+            reading = result.reading
+            return cls(
+                provider=provider, account=result.account, polled_at=result.polled_at, status="ok", available=reading.available,
+                frozen=reading.frozen, total=reading.total, unit=reading.unit, breakdown=reading.breakdown, fetched_at=result.polled_at,
+            )  # fmt: skip
+        was_failing = previous is not None and previous.status == "error"
+        last_good = previous if previous is not None and previous.ever_read else None
+        return cls(
+            provider=provider,
+            account=result.account,
+            polled_at=result.polled_at,
+            status="error",
+            available=last_good.available if last_good else None,
+            frozen=last_good.frozen if last_good else None,
+            total=last_good.total if last_good else None,
+            unit=last_good.unit if last_good else "credits",
+            breakdown=last_good.breakdown if last_good else {},
+            fetched_at=last_good.fetched_at if last_good else None,
+            error=result.failure.message,
+            error_kind=result.failure.kind.value,
+            failing_since=(previous.failing_since or result.polled_at) if was_failing else result.polled_at,
+            consecutive_failures=(previous.consecutive_failures if was_failing else 0) + 1,
+        )
+
+
+@dataclass(frozen=True)
+class HistoryReading:
+    """One successful reading of an account, as kept in its history."""
+
+    fetched_at: str
+    available: Number
+    frozen: Number = 0
+    total: Number = 0
+    breakdown: dict[str, Any] = field(default_factory=dict)
+
+
+# -- alert state ------------------------------------------------------------------------------------
+
+LEVELS = ("ok", "warning", "critical", "depleted")
+RANK = {level: rank for rank, level in enumerate(LEVELS)}
+UNKNOWN_LEVEL = "unknown"  # the level of an account never read successfully (alert attributes, digest)
+
+
+@dataclass(frozen=True)
+class AlertState:
+    """What the aggregator remembers about an account between events.
+
+    ``level`` is None until a balance has been read: an account whose key was rejected from the start
+    has no level, rather than a level of "ok" that nothing measured.
+    """
+
+    level: str | None = None
+    failure: str | None = None  # the failure kind (or rejected document) alerted on, until recovery
+    stale: bool = False
+    forecast_alerted: bool = False
+    notified_at: str | None = None  # last threshold message, for reminders
+    seen_polled_at: str | None = None  # newest poll applied: older (redelivered, reordered) records are ignored
+    burn_per_day: float | None = None
+    days_left: float | None = None
+    depletes_at: str | None = None
+    forecast_at: str | None = None
+    version: int = 0
+
+    STORED = ("level", "failure", "stale", "forecast_alerted", "notified_at", "seen_polled_at",
+              "burn_per_day", "days_left", "depletes_at", "forecast_at")  # fmt: skip
+
+    def stored_fields(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.STORED}
+
+    @property
+    def level_name(self) -> str:
+        """The level as a word for messages and attributes: "unknown" before the first reading."""
+        return self.level or UNKNOWN_LEVEL
+
+
+@dataclass(frozen=True)
+class AccountSnapshot:
+    """Everything stored about one account: its latest balance (None before its first poll) and alert state."""
+
+    provider: str
+    account: str
+    balance: BalanceItem | None
+    alert: AlertState
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider}/{self.account}"
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    """One alert as it leaves the system: subject, full text, a one-line SMS, and filterable attributes."""
+
+    subject: str
+    body: str
+    sms: str
+    attributes: dict[str, str]

@@ -1,59 +1,182 @@
-"""Environment of the poller functions, validated once per container with errors that say what to fix."""
+"""Each function's configuration, read from its environment once per container and validated then.
+
+One style for every function: a frozen dataclass built by ``from_env``, which reads through
+:class:`Environment` so that every problem names its variable and all of them are reported together.
+Nothing here (or anywhere in the package) reads the environment at import: ``current(SettingsClass)``
+builds the settings on first use and keeps them while the container is warm.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
 
-from credit_monitor.model import ConfigurationError
-from credit_monitor.providers import get_provider
-from credit_monitor.urls import validate_base_url
+from credit_monitor.model import ConfigurationError, valid_provider_id
+from credit_monitor.polling.urls import validate_base_url
 
 DEFAULT_HISTORY_DAYS = 400
 
 
-def env_required(name: str) -> str:
-    """An environment variable that must be set; the error names it."""
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise ConfigurationError(f"environment variable {name} is not set")
-    return value
+class Environment:
+    """Typed reads of environment variables that collect problems instead of stopping at the first."""
 
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+        self.problems: list[str] = []
 
-def env_number(name: str, default: float, *, minimum: float = 0, whole: bool = False) -> float:
-    """A numeric environment variable (``default`` when unset); the error names it and what it must be."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
+    def text(self, name: str, default: str | None = None) -> str:
+        value = self._environ.get(name, "").strip()
+        if value:
+            return value
+        if default is None:
+            self.problems.append(f"{name} is not set")
+            return ""
         return default
-    try:
-        value = int(raw) if whole else float(raw)
-    except ValueError:
-        value = None
-    if value is None or value < minimum:
-        kind = "a whole number" if whole else "a number"
-        raise ConfigurationError(f"{name} must be {kind} of at least {minimum:g}, got {raw!r}")
-    return value
+
+    def number(self, name: str, default: float, *, minimum: float = 0, maximum: float | None = None, whole: bool = False) -> float:
+        raw = self._environ.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw) if whole else float(raw)
+        except ValueError:
+            value = None
+        if value is None or value < minimum or (maximum is not None and value > maximum) or value != value:  # noqa: PLR0124 - NaN
+            kind = "a whole number" if whole else "a number"
+            bounds = f"from {minimum:g} to {maximum:g}" if maximum is not None else f"of at least {minimum:g}"
+            self.problems.append(f"{name} must be {kind} {bounds}, got {raw!r}")
+            return default
+        return value
+
+    def url(self, name: str) -> str:
+        """A provider base URL (https, or http to loopback), or "" when unset."""
+        raw = self._environ.get(name, "").strip()
+        if not raw:
+            return ""
+        try:
+            return validate_base_url(raw, variable=name)
+        except ConfigurationError as exc:
+            self.problems.append(str(exc))
+            return ""
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = self._environ.get(name, "").strip() or default
+        if value not in choices:
+            self.problems.append(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+            return default
+        return value
+
+    def words(self, name: str, separator: str = ",") -> tuple[str, ...]:
+        return tuple(part.strip() for part in self._environ.get(name, "").split(separator) if part.strip())
+
+    def raise_problems(self, what: str) -> None:
+        if self.problems:
+            raise ConfigurationError(f"{what} is misconfigured: " + "; ".join(self.problems))
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    table_name: str
+    history_days: int = DEFAULT_HISTORY_DAYS
+
+    @staticmethod
+    def read(env: Environment) -> StorageSettings:
+        return StorageSettings(
+            table_name=env.text("TABLE_NAME"),
+            history_days=int(env.number("HISTORY_TTL_DAYS", DEFAULT_HISTORY_DAYS, minimum=1, whole=True)),
+        )
 
 
 @dataclass(frozen=True)
 class PollerSettings:
     provider: str
-    base_url: str
+    base_url: str  # "" means the provider definition's own base URL
     secret_name: str
-    table_name: str
-    history_days: int = DEFAULT_HISTORY_DAYS
+    storage: StorageSettings
 
     @classmethod
-    def from_env(cls) -> PollerSettings:
-        provider = env_required("PROVIDER")
-        try:
-            adapter = get_provider(provider)
-        except LookupError as exc:
-            raise ConfigurationError(f"PROVIDER: {exc}") from None
-        return cls(
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PollerSettings:
+        env = Environment(environ)
+        provider = env.text("PROVIDER")
+        if provider and not valid_provider_id(provider):
+            env.problems.append(f"PROVIDER {provider[:40]!r} is not a provider id")
+        settings = cls(
             provider=provider,
-            base_url=validate_base_url(os.environ.get("PROVIDER_BASE_URL") or adapter.default_base_url),
-            secret_name=env_required("API_KEYS_SECRET"),
-            table_name=env_required("TABLE_NAME"),
-            history_days=int(env_number("HISTORY_TTL_DAYS", DEFAULT_HISTORY_DAYS, minimum=1, whole=True)),
+            base_url=env.url("PROVIDER_BASE_URL"),
+            secret_name=env.text("API_KEYS_SECRET"),
+            storage=StorageSettings.read(env),
         )
+        env.raise_problems("the poller")
+        return settings
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """The alert rules' knobs (template parameters of the same names)."""
+
+    hysteresis: float = 0.10  # fraction of the threshold a balance must clear to recover
+    failure_after: int = 3  # consecutive failed polls before a failure alert
+    stale_after: timedelta = timedelta(minutes=15)  # age of the last good balance before a stale alert
+    forecast_days: float = 3.0  # alert when the forecast says credits run out sooner than this
+    reminder: timedelta | None = None  # repeat a threshold alert while still below; None: never
+
+
+@dataclass(frozen=True)
+class AggregatorSettings:
+    storage: StorageSettings
+    topic_arn: str
+    thresholds_parameter: str
+    alert: AlertSettings
+    forecast_window: timedelta = timedelta(hours=72)
+    forecast_refresh: timedelta = timedelta(hours=1)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AggregatorSettings:
+        env = Environment(environ)
+        poll_minutes = env.number("POLL_INTERVAL_MINUTES", 5, minimum=1)
+        reminder_hours = env.number("REMINDER_HOURS", 0)
+        settings = cls(
+            storage=StorageSettings.read(env),
+            topic_arn=env.text("ALERT_TOPIC_ARN"),
+            thresholds_parameter=env.text("THRESHOLDS_PARAMETER"),
+            alert=AlertSettings(
+                hysteresis=env.number("HYSTERESIS_PERCENT", 10, maximum=100) / 100,
+                failure_after=int(env.number("FAILURE_ALERT_AFTER", 3, minimum=1, whole=True)),
+                stale_after=timedelta(minutes=poll_minutes * env.number("STALE_AFTER_POLLS", 3, minimum=1)),
+                forecast_days=env.number("FORECAST_ALERT_DAYS", 3),
+                reminder=timedelta(hours=reminder_hours) if reminder_hours else None,
+            ),
+        )
+        env.raise_problems("the aggregator")
+        return settings
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    storage: StorageSettings
+    cors_origins: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
+        env = Environment(environ)
+        settings = cls(storage=StorageSettings.read(env), cors_origins=env.words("CORS_ALLOWED_ORIGINS"))
+        env.raise_problems("the balance API")
+        return settings
+
+
+Settings = TypeVar("Settings", PollerSettings, AggregatorSettings, ApiSettings)
+
+
+@functools.cache
+def current(kind: type[Settings]) -> Settings:
+    """This container's settings of ``kind``, read on first use (a misconfigured function fails then, saying why)."""
+    return kind.from_env()
+
+
+def forget() -> None:
+    """Read the environment again on next use (tests and the local stack, between 'deploys')."""
+    current.cache_clear()

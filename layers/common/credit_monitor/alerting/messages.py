@@ -1,0 +1,138 @@
+"""What an alert says: a subject, a body a person can act on, and a one-line SMS.
+
+Every message carries the attributes ``provider``, ``account``, ``level`` and ``event`` so that a
+subscription can filter (the SMS subscription takes only critical, depleted and failure by default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from credit_monitor.alerting.rules import CONFIGURATION, FAILURE, FORECAST, RECOVERY, STALE, THRESHOLD, AlertEvent
+from credit_monitor.alerting.thresholds import Threshold
+from credit_monitor.model import AlertMessage, AlertState, BalanceItem, FailureKind, parse_time
+
+SUBJECT_LIMIT = 100  # SNS: at most 100 printable ASCII characters
+SMS_LIMIT = 140  # one SMS message
+
+
+@dataclass(frozen=True)
+class AccountContext:
+    balance: BalanceItem  # the account's latest balance
+    threshold: Threshold
+    state: AlertState  # the state after the event
+    now: datetime
+
+    @property
+    def name(self) -> str:
+        return f"{self.balance.provider}/{self.balance.account}"
+
+
+def credits(value: Any) -> str:
+    if value is None:
+        return "unknown"
+    number = float(value)
+    return f"{number:,.0f}" if number == int(number) or abs(number) >= 100 else f"{number:,.2f}"
+
+
+def ascii_line(text: str, limit: int) -> str:
+    line = " ".join(text.encode("ascii", "replace").decode("ascii").split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def render(event: AlertEvent, ctx: AccountContext) -> AlertMessage:
+    balance, name = ctx.balance, ctx.name
+    amount = f"{credits(balance.available)} {balance.unit}"
+    level = event.level.upper()
+    if event.event == THRESHOLD:
+        still = "still " if event.reminder else ""
+        headline = f"{name} {still}{level}: {amount} left"
+        limit = ctx.threshold.critical if event.level in ("critical", "depleted") else ctx.threshold.warning
+        first = f"{headline} (alert at {credits(limit)})"
+        advice = (
+            "Credits are gone: jobs on this account fail until you top up."
+            if event.level == "depleted"
+            else f"Top up {balance.provider} credits for account {balance.account} before jobs start failing."
+        )
+    elif event.event == RECOVERY:
+        headline, first, advice = _recovery(event, name, amount)
+    elif event.event == FAILURE:
+        kind = FailureKind.of(event.about)
+        headline = f"{name} polls failing: {kind.summary}"
+        first = f"{headline}; last good balance {amount}" if balance.ever_read else f"{headline}; no balance read yet"
+        advice = kind.advice
+    elif event.event == STALE:
+        age = _age(balance.fetched_at, ctx.now)
+        headline = f"{name} balance stale: last good poll {age} ago"
+        first = f"{headline}; last known {amount}"
+        advice = "Check that the poller's schedule is enabled and that the poller function is not erroring (its logs and alarms)."
+    elif event.event == FORECAST:
+        headline = f"{name} FORECAST: credits run out in {ctx.state.days_left:.1f} days"
+        first = f"{headline} ({amount} left, ~{credits(ctx.state.burn_per_day)}/day)"
+        advice = f"Top up {balance.provider} credits for account {balance.account} before {ctx.state.depletes_at}."
+    else:
+        raise ValueError(f"no account message for event {event.event!r}")
+    body = "\n".join([ascii_line(first, 1000), "", *_fact_lines(ctx), "", f"What to do: {advice}"])
+    return AlertMessage(
+        subject=ascii_line(headline, SUBJECT_LIMIT),
+        body=body,
+        sms=ascii_line(first, SMS_LIMIT),
+        attributes={"provider": balance.provider, "account": balance.account, "level": event.level, "event": event.event},
+    )
+
+
+def _recovery(event: AlertEvent, name: str, amount: str) -> tuple[str, str, str]:
+    if event.about == "polls":
+        headline = f"{name} polls succeed again: {amount}"
+        return headline, headline, "Nothing; the failure has cleared."
+    if event.about == "staleness":
+        headline = f"{name} balance is fresh again: {amount}"
+        return headline, headline, "Nothing; polls are arriving again."
+    headline = f"{name} recovered to {event.level.upper()}: {amount}"
+    return headline, f"{headline} (was {str(event.previous_level).upper()})", "Nothing, unless the level is still not OK."
+
+
+def _fact_lines(ctx: AccountContext) -> list[str]:
+    balance, state = ctx.balance, ctx.state
+    frozen = credits(balance.frozen if balance.frozen is not None else 0)
+    facts = [
+        ("Provider", balance.provider),
+        ("Account", balance.account),
+        ("Level", state.level_name),
+        ("Balance", f"{credits(balance.available)} {balance.unit} available, {frozen} frozen"),
+        ("Thresholds", f"warning at {credits(ctx.threshold.warning)}, critical at {credits(ctx.threshold.critical)}"),
+        ("Burn rate", f"{credits(state.burn_per_day)} {balance.unit}/day" if state.burn_per_day is not None else "not enough history yet"),
+        ("Days left", f"{state.days_left:.1f} (runs out around {state.depletes_at})" if state.days_left is not None else "no forecast"),
+        ("Last good poll", balance.fetched_at or "never"),
+    ]
+    if balance.status == "error":
+        facts.append(("Last poll", f"{balance.polled_at} failed ({balance.error_kind}): {balance.error}"))
+        facts.append(("Failing since", f"{balance.failing_since} ({balance.consecutive_failures} polls in a row)"))
+    width = max(len(label) for label, _ in facts) + 1
+    return [f"{label + ':':<{width}} {value}" for label, value in facts]
+
+
+def _age(fetched_at: str | None, now: datetime) -> str:
+    if not fetched_at:
+        return "never"
+    minutes = int((now - parse_time(fetched_at)).total_seconds() // 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h" if minutes < 2880 else f"{minutes // 1440} days"
+
+
+def configuration_message(event: AlertEvent, parameter: str, reason: str) -> AlertMessage:
+    if event.event == CONFIGURATION:
+        subject = "Credit monitor: alert thresholds rejected"
+        first = f"{subject}: {reason}"
+        body = (
+            f"{ascii_line(first, 1000)}\n\nParameter: {parameter}\nProblem:   {reason}\n\n"
+            "The last good thresholds stay in force until the parameter is fixed.\n\n"
+            f"What to do: correct the JSON in SSM parameter {parameter}; no redeploy is needed."
+        )
+    else:
+        subject = "Credit monitor: alert thresholds accepted again"
+        first = subject
+        body = f"{subject}.\n\nParameter: {parameter}\n\nWhat to do: nothing."
+    attributes = {"provider": "monitor", "account": "thresholds", "level": event.level, "event": event.event}
+    return AlertMessage(ascii_line(subject, SUBJECT_LIMIT), body, ascii_line(first, SMS_LIMIT), attributes)

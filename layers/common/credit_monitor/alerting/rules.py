@@ -1,0 +1,136 @@
+"""The alert state machine: given an account's alert state and what just happened, the next state and
+the messages it calls for. Pure: no AWS, no clock (``now`` is passed in), so every rule is testable.
+
+Levels fall ok -> warning -> critical -> depleted (<= 0). A fall publishes one message for the lowest
+level reached; rising publishes one recovery, but only once the balance clears the threshold it fell
+through plus a hysteresis margin, so a balance hovering at the line does not flap. An account has no
+level until its balance is first read; its first level alerts only if it is not ok.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from credit_monitor.alerting.forecast import Forecast
+from credit_monitor.alerting.thresholds import Threshold
+from credit_monitor.model import LEVELS, RANK, AlertState, BalanceItem, format_time, parse_time
+from credit_monitor.settings import AlertSettings
+
+# Message attribute ``event`` values.
+THRESHOLD, RECOVERY, FAILURE, STALE, FORECAST, DIGEST, CONFIGURATION = (
+    "threshold", "recovery", "failure", "stale", "forecast", "digest", "configuration",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    event: str
+    level: str
+    previous_level: str | None = None
+    reminder: bool = False
+    about: str = ""  # what recovered or failed: "level", "polls", "staleness", a failure kind...
+
+
+def raw_level(available: float, threshold: Threshold) -> str:
+    if available <= 0:
+        return "depleted"
+    if available <= threshold.critical:
+        return "critical"
+    if available <= threshold.warning:
+        return "warning"
+    return "ok"
+
+
+def next_level(current: str | None, available: float, threshold: Threshold, hysteresis: float) -> str:
+    """Falling is immediate; rising leaves a level only when the balance clears its boundary + margin."""
+    target = raw_level(available, threshold)
+    if current is None or RANK[target] >= RANK[current]:
+        return target
+    level = current
+    while RANK[level] > RANK[target]:
+        boundary = {"depleted": 0, "critical": threshold.critical, "warning": threshold.warning}[level]
+        margin = hysteresis * (threshold.critical if level == "depleted" else boundary)
+        if available <= boundary + margin:
+            break
+        level = LEVELS[RANK[level] - 1]
+    return level
+
+
+def evaluate_balance(
+    state: AlertState, balance: BalanceItem, threshold: Threshold, settings: AlertSettings, now: datetime
+) -> tuple[AlertState, list[AlertEvent]]:
+    """Apply one latest balance written by a poller."""
+    if state.seen_polled_at and balance.polled_at < state.seen_polled_at:
+        return state, []
+    new = replace(state, seen_polled_at=balance.polled_at)
+    events: list[AlertEvent] = []
+
+    if balance.available is not None:
+        level = next_level(state.level, float(balance.available), threshold, settings.hysteresis)
+        if level != state.level:
+            worse = state.level is None or RANK[level] > RANK[state.level]
+            if level != "ok" or state.level is not None:  # a first reading that is ok is no news
+                events.append(AlertEvent(THRESHOLD if worse else RECOVERY, level, state.level_name, about="level"))
+            new = replace(new, level=level, notified_at=format_time(now) if level != "ok" else None)
+        elif level != "ok" and settings.reminder and _due(state.notified_at, settings.reminder, now):
+            events.append(AlertEvent(THRESHOLD, level, level, reminder=True, about="level"))
+            new = replace(new, notified_at=format_time(now))
+
+    if balance.status == "error":
+        if new.failure is None and balance.consecutive_failures >= settings.failure_after:
+            kind = balance.error_kind or "provider_error"
+            events.append(AlertEvent(FAILURE, new.level_name, new.level_name, about=kind))
+            new = replace(new, failure=kind)
+    else:
+        if new.failure is not None:
+            events.append(AlertEvent(RECOVERY, new.level_name, new.level_name, about="polls"))
+            new = replace(new, failure=None)
+        if new.stale:
+            events.append(AlertEvent(RECOVERY, new.level_name, new.level_name, about="staleness"))
+            new = replace(new, stale=False)
+    return new, events
+
+
+def evaluate_staleness(
+    state: AlertState, balance: BalanceItem, settings: AlertSettings, now: datetime
+) -> tuple[AlertState, list[AlertEvent]]:
+    """The scheduled check: has the last good balance grown older than its window?
+
+    An account already alerted for failing polls is not also alerted as stale: the failure alert
+    names the cause, and one root cause should page once.
+    """
+    if not balance.fetched_at:
+        return state, []  # never polled successfully: the failure alert covers it
+    too_old = now - parse_time(balance.fetched_at) > settings.stale_after
+    if too_old and not state.stale and state.failure is None:
+        return replace(state, stale=True), [AlertEvent(STALE, state.level_name, state.level_name, about="staleness")]
+    if not too_old and state.stale:
+        return replace(state, stale=False), [AlertEvent(RECOVERY, state.level_name, state.level_name, about="staleness")]
+    return state, []
+
+
+def evaluate_forecast(state: AlertState, result: Forecast, settings: AlertSettings, now: datetime) -> tuple[AlertState, list[AlertEvent]]:
+    """Store the forecast; alert once when credits are forecast to run out within ``forecast_days``."""
+    new = replace(state, burn_per_day=result.burn_per_day, days_left=result.days_left, depletes_at=result.depletes_at,
+                  forecast_at=format_time(now))  # fmt: skip
+    soon = result.days_left is not None and result.days_left < settings.forecast_days
+    if soon and not state.forecast_alerted and state.level != "depleted":
+        return replace(new, forecast_alerted=True), [AlertEvent(FORECAST, state.level_name, state.level_name, about="forecast")]
+    clear_above = settings.forecast_days * (1 + settings.hysteresis)
+    if state.forecast_alerted and (result.days_left is None or result.days_left >= clear_above):
+        new = replace(new, forecast_alerted=False)  # re-armed quietly; a later fall alerts again
+    return new, []
+
+
+def evaluate_configuration(state: AlertState, rejected: str | None) -> tuple[AlertState, list[AlertEvent]]:
+    """``rejected`` is the digest of a rejected thresholds document, or None when the current one is good."""
+    if rejected is not None and state.failure != rejected:
+        return replace(state, failure=rejected), [AlertEvent(CONFIGURATION, "warning", about="rejected")]
+    if rejected is None and state.failure is not None:
+        return replace(state, failure=None), [AlertEvent(RECOVERY, "ok", about="configuration")]
+    return state, []
+
+
+def _due(notified_at: str | None, interval: timedelta, now: datetime) -> bool:
+    return notified_at is not None and now - parse_time(notified_at) >= interval

@@ -1,0 +1,144 @@
+"""The balance API: its routes on a Powertools resolver, and domain errors mapped to statuses in one place.
+
+Each route is declared once in ROUTES (path, parameters, answer model); the resolver serves them and
+devstack/openapi.py documents them from the same declarations. Bad input is always a 4xx naming the
+parameter; nothing a caller sends produces a 5xx.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
+
+from credit_monitor import aws, settings
+from credit_monitor.api.models import Balance as BalanceModel
+from credit_monitor.api.models import BalanceList, ErrorBody, HistoryPage, Sufficiency
+from credit_monitor.api.params import InvalidParameter, Param
+from credit_monitor.api.queries import BadRequest, BalanceQueries, NotFound
+from credit_monitor.model import ACCOUNT_NAME, MAX_CREDITS, PROVIDER_ID
+from credit_monitor.settings import ApiSettings
+from credit_monitor.storage import BalanceStore
+
+logger = Logger()
+
+MAX_PATH_SHOWN = 120  # an error message quotes at most this much of a request path
+
+PROVIDER = Param("provider", "path", "string", "Provider id, e.g. crun", required=True, pattern=f"^{PROVIDER_ID.pattern}$")
+ACCOUNT = Param("account", "path", "string", "Account name from the provider's secret", required=True, pattern=f"^{ACCOUNT_NAME.pattern}$")
+SINCE = Param("since", "query", "date-time", "ISO-8601; only readings at or after this time")
+UNTIL = Param("until", "query", "date-time", "ISO-8601; only readings at or before this time")
+LIMIT = Param("limit", "query", "integer", "Items per page (1-1000)", default=100, minimum=1, maximum=1000)
+NEXT_TOKEN = Param("next_token", "query", "string", "From the previous page", max_length=512)
+REQUIRED = Param("required", "query", "number", "Credits the batch needs", required=True, minimum=0, maximum=MAX_CREDITS)
+MARGIN = Param("margin", "query", "number", "Safety margin, percent of required (default 0)", default=0, minimum=0, maximum=1000)
+
+
+@dataclass(frozen=True)
+class Route:
+    operation: str  # openapi.json's operationId
+    path: str  # OpenAPI style: /balances/{provider}
+    summary: str
+    params: tuple[Param, ...]
+    answer: type
+    handle: Callable[[BalanceQueries, dict[str, Any]], Any]
+
+
+ROUTES = (
+    Route("list_balances", "/balances", "Every account's balance", (), BalanceList, lambda q, v: q.all_balances()),
+    Route("provider_balances", "/balances/{provider}", "The balances of one provider's accounts", (PROVIDER,), BalanceList,
+          lambda q, v: q.provider_balances(v["provider"])),
+    Route("account_balance", "/balances/{provider}/{account}", "One account's balance", (PROVIDER, ACCOUNT), BalanceModel,
+          lambda q, v: q.balance(v["provider"], v["account"])),
+    Route("account_history", "/balances/{provider}/{account}/history", "An account's balance history, newest first",
+          (PROVIDER, ACCOUNT, SINCE, UNTIL, LIMIT, NEXT_TOKEN), HistoryPage,
+          lambda q, v: q.history(v["provider"], v["account"], since=v["since"], until=v["until"], limit=v["limit"],
+                                 next_token=v["next_token"])),
+    Route("check_sufficient", "/balances/{provider}/{account}/check", "Is there enough for this batch?",
+          (PROVIDER, ACCOUNT, REQUIRED, MARGIN), Sufficiency,
+          lambda q, v: q.check(v["provider"], v["account"], required=v["required"], margin_percent=v["margin"])),
+)  # fmt: skip
+
+ERRORS = {
+    400: "next_token is not valid here, or since is after until",
+    404: "Unknown provider or account",
+    422: "A path or query parameter is invalid; the message names it",
+}
+
+
+def is_known_provider(provider: str) -> bool:
+    # Only asked about a provider without accounts: the registry (and JMESPath) load only then.
+    from credit_monitor.polling.providers import known_providers  # noqa: PLC0415
+
+    return provider in known_providers()
+
+
+@functools.cache
+def queries() -> BalanceQueries:
+    config = settings.current(ApiSettings)
+    return BalanceQueries(BalanceStore(aws.table(config.storage.table_name)), is_known_provider)
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    payload = dataclasses.asdict(body) if dataclasses.is_dataclass(body) else body
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(payload), headers=headers)
+
+
+def error_response(status: int, error: str, message: str) -> Response:
+    return json_response(status, ErrorBody(error=error, message=message))
+
+
+def shown_path(path: str) -> str:
+    return path if len(path) <= MAX_PATH_SHOWN else path[: MAX_PATH_SHOWN - 3] + "..."
+
+
+def _serve(route: Route) -> Callable[..., Response]:
+    def handler(**path_values: str) -> Response:
+        event = resolver().current_event
+        query = event.query_string_parameters or {}
+        values = {p.name: p.read(path_values.get(p.name) if p.location == "path" else query.get(p.name)) for p in route.params}
+        return json_response(200, route.handle(queries(), values))
+
+    return handler
+
+
+@functools.cache
+def resolver() -> APIGatewayRestResolver:
+    """The resolver with every route, built on first use (CORS comes from the function's settings)."""
+    config = settings.current(ApiSettings)
+    cors = None
+    if config.cors_origins:
+        origins = config.cors_origins
+        cors = CORSConfig(allow_origin=origins[0], extra_origins=list(origins[1:]), allow_credentials=False, max_age=600)
+    app = APIGatewayRestResolver(cors=cors)
+    for route in ROUTES:
+        app.get(route.path.replace("{", "<").replace("}", ">"))(_serve(route))
+
+    @app.exception_handler(NotFound)
+    def not_found(exc: NotFound) -> Response:
+        return error_response(404, "not_found", str(exc))
+
+    @app.exception_handler(BadRequest)
+    def bad_request(exc: BadRequest) -> Response:
+        return error_response(400, "bad_request", str(exc))
+
+    @app.exception_handler(InvalidParameter)
+    def invalid_parameter(exc: InvalidParameter) -> Response:
+        return error_response(422, "invalid_parameter", str(exc))
+
+    @app.not_found
+    def no_route(exc: Exception) -> Response:
+        event = app.current_event
+        return error_response(404, "not_found", f"no route {event.http_method} {shown_path(event.path)}")
+
+    return app
+
+
+def handle(event: dict, context: Any) -> dict:
+    return resolver().resolve(event, context)

@@ -1,0 +1,82 @@
+"""What the balance API returns. Field names are the contract in DESIGN.md; more fields are additions.
+
+Plain dataclasses: serializing them needs nothing beyond the standard library, and openapi.json's
+schemas are generated from these same classes and their field descriptions (devstack/openapi.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Number = int | float
+
+
+def described(text: str, **kwargs: Any) -> Any:
+    """A dataclass field with a description for openapi.json."""
+    return field(metadata={"description": text}, **kwargs)
+
+
+@dataclass(frozen=True)
+class Forecast:
+    burn_per_day: Number | None = described("Credits consumed per day, from recent history (top-ups excluded)")
+    days_left: Number | None = described("Days until the available credits run out at that rate; null when not burning")
+    depletes_at: str | None = described("ISO-8601 UTC time the credits are projected to run out")
+    computed_at: str | None = described("When the forecast was computed")
+
+
+@dataclass(frozen=True)
+class Balance:
+    provider: str = described("Provider id")
+    account: str = described("Account name, from the provider's secret")
+    available: Number | None = described("Credits spendable now; null until a poll has succeeded")
+    frozen: Number | None = described("Credits reserved by running tasks (0 where the provider has no such notion)")
+    total: Number | None = described("available + frozen")
+    unit: str = described("credits, USD, ...")
+    breakdown: dict[str, Any] = described("Provider-specific pools (monthly, package, extra, plans, storage)")
+    fetched_at: str | None = described("ISO-8601 UTC time of the last successful poll")
+    polled_at: str | None = described("ISO-8601 UTC time of the last poll, successful or not")
+    status: Literal["ok", "error"] = described("error when the latest poll failed; the balance fields keep the last good values")
+    error: str | None = described("Why the latest poll failed")
+    error_kind: str | None = described("auth, insufficient_credits, rate_limited, provider_error, maintenance, ...")
+    consecutive_failures: int = described("Failed polls in a row (0 after a success)")
+    alert_level: Literal["ok", "warning", "critical", "depleted"] | None = described("The alert level; null until a poll has succeeded")
+    forecast: Forecast | None = described("Burn rate and days left, once computed (hourly, from 72 h of history)")
+
+
+@dataclass(frozen=True)
+class BalanceList:
+    balances: list[Balance] = described("Sorted by provider and account")
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    fetched_at: str = described("ISO-8601 UTC time of the reading")
+    available: Number = described("Credits spendable then")
+    frozen: Number = described("Credits reserved then")
+    total: Number = described("available + frozen")
+    breakdown: dict[str, Any] = described("Provider-specific pools then")
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    items: list[HistoryEntry] = described("Newest first")
+    next_token: str | None = described("Pass as next_token for the next page; null on the last page")
+
+
+@dataclass(frozen=True)
+class Sufficiency:
+    sufficient: bool = described("Whether available covers required plus the margin")
+    available: Number | None = described("Credits spendable now (the last good balance when the latest poll failed)")
+    required: Number = described("Credits the batch needs, as asked")
+    shortfall: Number = described("Credits missing to cover required (plus margin); 0 when sufficient")
+    margin_percent: Number = described("Safety margin applied on top of required")
+    required_with_margin: Number = described("required * (1 + margin_percent / 100)")
+    status: Literal["ok", "error"] = described("Status of the latest poll; with error, available is the last good balance")
+    fetched_at: str | None = described("ISO-8601 UTC time of the balance used")
+
+
+@dataclass(frozen=True)
+class ErrorBody:
+    error: str = described("not_found, bad_request, invalid_parameter, method_not_allowed, forbidden, ...")
+    message: str = described("What was wrong, naming the parameter or resource")

@@ -1,0 +1,92 @@
+"""The API's path and query parameters, declared once: read and validated per request, and documented
+in openapi.json from the same declarations (devstack/openapi.py).
+
+Numbers follow JSON's grammar (``12``, ``0.5``, ``1e3``): ``NaN``, ``inf``, ``1_000`` or ``0x10`` are
+not numbers here, whatever Python's ``float()`` accepts. Every rejection names the parameter.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
+INTEGER = re.compile(r"-?(?:0|[1-9]\d*)")
+
+
+class InvalidParameter(ValueError):
+    """A path or query parameter the route cannot use; the message names it and says why (422)."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    location: Literal["path", "query"]
+    kind: Literal["string", "integer", "number", "date-time"]
+    description: str
+    required: bool = False
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+    pattern: str | None = None  # for strings, matched in full
+    max_length: int | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.location} parameter {self.name!r}"
+
+    def read(self, raw: str | None) -> Any:
+        """The typed value of ``raw`` (None when absent), or InvalidParameter naming this parameter."""
+        if raw is None or (raw == "" and self.location == "query"):
+            if self.required:
+                raise InvalidParameter(f"{self.label}: is required")
+            return self.default
+        if self.kind == "string":
+            return self._string(raw)
+        if self.kind == "date-time":
+            return self._datetime(raw)
+        return self._number(raw)
+
+    def _string(self, raw: str) -> str:
+        if self.max_length is not None and len(raw) > self.max_length:
+            raise InvalidParameter(f"{self.label}: must be at most {self.max_length} characters")
+        if self.pattern and re.fullmatch(self.pattern.removeprefix("^").removesuffix("$"), raw) is None:
+            raise InvalidParameter(f"{self.label}: {_shown(raw)} does not match {self.pattern}")
+        return raw
+
+    def _datetime(self, raw: str) -> datetime:
+        try:
+            return datetime.fromisoformat(raw)
+        except ValueError:
+            raise InvalidParameter(f"{self.label}: {_shown(raw)} is not an ISO-8601 date-time such as 2026-11-21T08:00:00Z") from None
+
+    def _number(self, raw: str) -> int | float:
+        grammar, noun = (INTEGER, "a whole number") if self.kind == "integer" else (NUMBER, "a number")
+        if grammar.fullmatch(raw) is None:
+            raise InvalidParameter(f"{self.label}: {_shown(raw)} is not {noun} (digits, optionally a fraction and exponent)")
+        value = int(raw) if self.kind == "integer" else float(raw)
+        if not math.isfinite(value):
+            raise InvalidParameter(f"{self.label}: {_shown(raw)} is too large to be a number")
+        if self.minimum is not None and value < self.minimum:
+            raise InvalidParameter(f"{self.label}: must be at least {self.minimum:g}, got {_shown(raw)}")
+        if self.maximum is not None and value > self.maximum:
+            raise InvalidParameter(f"{self.label}: must be at most {self.maximum:g}, got {_shown(raw)}")
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        """This parameter's JSON Schema, as openapi.json documents it."""
+        schema: dict[str, Any] = {"type": "string" if self.kind == "date-time" else self.kind}
+        if self.kind == "date-time":
+            schema["format"] = "date-time"
+        for key, value in (("minimum", self.minimum), ("maximum", self.maximum), ("pattern", self.pattern),
+                           ("maxLength", self.max_length), ("default", self.default)):  # fmt: skip
+            if value is not None:
+                schema[key] = value
+        return schema
+
+
+def _shown(raw: str) -> str:
+    return repr(raw if len(raw) <= 40 else raw[:37] + "...")

@@ -1,0 +1,129 @@
+"""The ``credit-monitor`` command: try a key, check definitions, read a deployed stack, replay dead letters.
+
+    credit-monitor check crun --key-env CRUN_KEY
+    credit-monitor validate-providers [FILE ...]
+    credit-monitor status --stack-name credit-monitor
+    credit-monitor replay --stack-name credit-monitor
+
+(``python -m credit_monitor`` is the same command.) Output meant for people goes to stdout; the
+functions' JSON log lines stay out of the terminal unless ``--verbose`` sends them to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+PROGRAM = "credit-monitor"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--verbose", action="store_true", help="show the package's JSON log lines on stderr")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    check = commands.add_parser("check", help="poll one account of a provider and print its normalized balance")
+    check.add_argument("provider", nargs="?", help="provider id (crun, sunor, ...); omit it with --definition")
+    check.add_argument("--definition", metavar="FILE", help="a provider definition file to try instead of a known provider")
+    check.add_argument("--key-env", required=True, metavar="VAR", help="environment variable holding the API key")
+    check.add_argument("--base-url", help="provider base URL (default: the production host)")
+    check.add_argument("--account", default="default", help="account name shown in the output (default: default)")
+
+    validate = commands.add_parser("validate-providers", help="validate provider definition files (default: the bundled ones)")
+    validate.add_argument("files", nargs="*", help="definition files; without any, every file in the bundle")
+
+    status = commands.add_parser("status", help="print a deployed stack's balances as a table")
+    status.add_argument("--stack-name", help="the deployed stack (its outputs name the API and the table)")
+    status.add_argument("--api-url", help="read this balance API instead (e.g. make serve's http://127.0.0.1:8080)")
+    status.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key (ApiAuth=API_KEY); default: SigV4")
+    status.add_argument("--from-table", action="store_true", help="read the DynamoDB table directly instead of the API")
+
+    replay = commands.add_parser("replay", help="re-drive a deployed stack's dead-letter queues (needs AWS credentials)")
+    replay.add_argument("--stack-name", required=True, help="the deployed stack (its outputs name the queues)")
+    return parser
+
+
+def quiet_logs(verbose: bool) -> None:
+    """The functions log JSON for CloudWatch; in a terminal that is noise unless asked for."""
+    from aws_lambda_powertools import Logger  # noqa: PLC0415
+
+    logger = Logger()
+    if verbose:
+        handler = logger.registered_handler
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sys.stderr)
+        return
+    logger.setLevel(logging.CRITICAL)
+    logging.getLogger("urllib3").setLevel(logging.CRITICAL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    quiet_logs(args.verbose)
+    if args.command == "check":
+        from credit_monitor.cli.check import run_check  # noqa: PLC0415
+
+        return run_check(args.provider, args.definition, args.key_env, args.base_url, args.account)
+    if args.command == "validate-providers":
+        return validate_providers(args.files)
+    if args.command == "status":
+        return run_status(args)
+    return run_replay(args.stack_name)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from credit_monitor.cli.stack import StackNotFound  # noqa: PLC0415
+    from credit_monitor.cli.status import StatusError, balance_table, read_balances  # noqa: PLC0415
+    from credit_monitor.model import ConfigurationError  # noqa: PLC0415
+
+    try:
+        balances = read_balances(args.stack_name, args.api_url, args.api_key_env, args.from_table)
+    except (StatusError, StackNotFound, ConfigurationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(balance_table(balances)) if balances else "no accounts yet: fill the providers' secrets")
+    return 0
+
+
+def run_replay(stack_name: str) -> int:
+    from credit_monitor import aws  # noqa: PLC0415
+    from credit_monitor.cli.replay import lambda_invoker, replay  # noqa: PLC0415
+    from credit_monitor.cli.stack import StackNotFound, required_output, stack_outputs  # noqa: PLC0415
+
+    try:
+        outputs = stack_outputs(stack_name)
+        queues = {key: required_output(outputs, key, stack_name) for key in ("AsyncDeadLetterQueueUrl", "AggregatorDeadLetterQueueUrl")}
+        aggregator = required_output(outputs, "AggregatorName", stack_name)
+    except StackNotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    summary = replay(
+        sqs=aws.sqs(),
+        invoke=lambda_invoker(aws.lambda_service()),
+        async_queue_url=queues["AsyncDeadLetterQueueUrl"],
+        stream_queue_url=queues["AggregatorDeadLetterQueueUrl"],
+        aggregator=aggregator,
+    )
+    print(summary)
+    return 1 if summary.failures else 0
+
+
+def validate_providers(files: list[str]) -> int:
+    """Validate definition files; print what is wrong with each, naming the file and the field."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from credit_monitor.polling.providers import DefinitionError  # noqa: PLC0415
+    from credit_monitor.polling.providers.declarative import DEFINITIONS, load_bundled, load_definition  # noqa: PLC0415
+
+    try:
+        if files:
+            providers = {path: load_definition(Path(path)).id for path in files}
+        else:
+            providers = {f"{DEFINITIONS.name}/{p}.json": p for p in load_bundled()}
+    except DefinitionError as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return 1
+    for source, provider_id in providers.items():
+        print(f"ok: {source} defines provider {provider_id!r}")
+    return 0

@@ -1,0 +1,92 @@
+"""One poll round of one provider: read its keys, poll its accounts, store the results, emit metrics.
+
+This is the whole of the poller function's logic; the handler only adds Powertools decorators.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from credit_monitor import aws, metrics, settings
+from credit_monitor.model import ACCOUNT_NAME_RULE, AccountResult, ConfigurationError, valid_account_name
+from credit_monitor.polling.accounts import parse_api_keys
+from credit_monitor.polling.fanout import poll_accounts
+from credit_monitor.polling.providers import get_provider
+from credit_monitor.polling.transport import Deadline
+from credit_monitor.polling.urls import validate_base_url
+from credit_monitor.settings import PollerSettings
+from credit_monitor.storage import BalanceStore
+
+logger = Logger()
+
+# Of the time Lambda gives a run, this much is kept back for storing results and flushing metrics.
+RESERVE_FRACTION = 0.2
+RESERVE_MIN_SECONDS = 1.0
+
+
+def polling_budget(remaining_ms: int) -> float:
+    remaining = remaining_ms / 1000
+    return max(0.0, remaining - max(RESERVE_MIN_SECONDS, remaining * RESERVE_FRACTION))
+
+
+def requested_accounts(event: Any) -> list[str] | None:
+    """Accounts named by a manual refresh (``{"accounts": [...]}``), or None to poll all.
+
+    The poller does not depend on the event otherwise: a schedule may deliver ``{}`` or anything else.
+    """
+    if not isinstance(event, dict) or "accounts" not in event:
+        return None
+    names = event["accounts"]
+    if not isinstance(names, list) or not names or not all(valid_account_name(n) for n in names):
+        raise ConfigurationError(f'event "accounts" must be a non-empty list of account names ({ACCOUNT_NAME_RULE})')
+    return list(dict.fromkeys(names))
+
+
+def run_poll(event: Any, remaining_ms: int, config: PollerSettings | None = None) -> dict[str, Any]:
+    """Poll, store and report one round. Returns a summary; raises only when storage fails."""
+    config = config or settings.current(PollerSettings)
+    logger.append_keys(provider=config.provider)
+    summary: dict[str, Any] = {"provider": config.provider, "polled": 0, "succeeded": 0, "failed": 0, "accounts": []}
+    # The function's own configuration: wrong, it fails the run (an alarm), saying what to fix.
+    provider = _provider(config.provider)
+    base_url = config.base_url or validate_base_url(provider.default_base_url, variable=f"{provider.id} base_url")
+    try:
+        wanted = requested_accounts(event)
+        keys = parse_api_keys(config.secret_name, aws.get_secret(config.secret_name))
+    except ConfigurationError as exc:
+        # Retrying cannot fix configuration: say what is wrong and count it, but do not fail the run.
+        logger.error("poll round not started: configuration error", extra={"error": str(exc)})
+        metrics.record_poll_failures(config.provider, 1)
+        return {**summary, "error": str(exc)}
+    if not keys:
+        logger.warning("no accounts configured yet", extra={"secret": config.secret_name})
+    if wanted is not None:
+        summary["unknown_accounts"] = [name for name in wanted if name not in keys]
+        keys = {name: keys[name] for name in wanted if name in keys}
+
+    results = poll_accounts(provider, base_url, keys, Deadline(polling_budget(remaining_ms)))
+    BalanceStore(aws.table(config.storage.table_name)).record_round(config.provider, results, history_days=config.storage.history_days)
+
+    for result in results:
+        if result.reading is not None:
+            metrics.record_available(config.provider, result.account, result.reading.available)
+    failed = sum(1 for result in results if not result.ok)
+    metrics.record_poll_failures(config.provider, failed)
+    summary.update(polled=len(results), succeeded=len(results) - failed, failed=failed, accounts=[_outcome(r) for r in results])
+    logger.info("poll round stored", extra={k: summary[k] for k in ("polled", "succeeded", "failed")})
+    return summary
+
+
+def _provider(provider_id: str):
+    try:
+        return get_provider(provider_id)
+    except LookupError as exc:
+        raise ConfigurationError(f"PROVIDER: {exc}") from None
+
+
+def _outcome(result: AccountResult) -> dict[str, Any]:
+    if result.reading is not None:
+        return {"account": result.account, "status": "ok", "available": result.reading.available, "frozen": result.reading.frozen}
+    return {"account": result.account, "status": "error", "error_kind": result.failure.kind.value, "error": result.failure.message}

@@ -1,0 +1,140 @@
+"""Table items: their keys, and the conversions between typed values and what DynamoDB stores."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from credit_monitor.model import AccountSnapshot, AlertState, BalanceItem, HistoryReading, Reading, parse_time
+
+ACCOUNTS_PK = "ACCOUNTS"
+CONFIG_PK = "CONFIG"
+BALANCE_KIND = "balance"
+ALERT_KIND = "alert"
+HISTORY_KIND = "history"
+CONFIG_KIND = "config"
+CONFIG_ALERT_KIND = "config-alert"
+TTL_ATTRIBUTE = "expires_at"
+
+THRESHOLDS_KEY = {"pk": CONFIG_PK, "sk": "thresholds"}
+CONFIG_ALERT_KEY = {"pk": CONFIG_PK, "sk": "thresholds#alert"}
+
+
+def account_prefix(provider: str = "", account: str = "") -> str:
+    """The sort-key prefix of a provider's (or one account's) items in the ACCOUNTS partition."""
+    if not provider:
+        return ""
+    return f"{provider}#{account}#" if account else f"{provider}#"
+
+
+def balance_key(provider: str, account: str) -> dict[str, str]:
+    return {"pk": ACCOUNTS_PK, "sk": f"{provider}#{account}#{BALANCE_KIND}"}
+
+
+def alert_key(provider: str, account: str) -> dict[str, str]:
+    return {"pk": ACCOUNTS_PK, "sk": f"{provider}#{account}#{ALERT_KIND}"}
+
+
+def history_pk(provider: str, account: str) -> str:
+    return f"HISTORY#{provider}#{account}"
+
+
+def to_dynamodb(value: Any) -> Any:
+    """Floats become Decimals (DynamoDB has no float type); containers are converted recursively."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: to_dynamodb(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_dynamodb(v) for v in value]
+    return value
+
+
+def from_dynamodb(value: Any) -> Any:
+    """Decimals back to int or float, recursively, for JSON and arithmetic."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: from_dynamodb(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_dynamodb(v) for v in value]
+    return value
+
+
+# -- balances -------------------------------------------------------------------------------------
+
+_BALANCE_FIELDS = {f.name for f in fields(BalanceItem)}
+
+
+def balance_item(balance: BalanceItem) -> dict[str, Any]:
+    """The latest-balance item of an account, ready to write (None fields are left out)."""
+    values = {k: v for k, v in asdict(balance).items() if v is not None}
+    return to_dynamodb({**balance_key(balance.provider, balance.account), "kind": BALANCE_KIND, **values})
+
+
+def balance_from_item(item: dict[str, Any]) -> BalanceItem:
+    values = from_dynamodb({k: v for k, v in item.items() if k in _BALANCE_FIELDS})
+    values["consecutive_failures"] = int(values.get("consecutive_failures") or 0)
+    values["breakdown"] = values.get("breakdown") or {}
+    return BalanceItem(**values)
+
+
+def is_balance_item(item: dict[str, Any] | None) -> bool:
+    return bool(item) and item.get("kind") == BALANCE_KIND
+
+
+def history_item(provider: str, account: str, fetched_at: str, reading: Reading, history_days: int) -> dict[str, Any]:
+    expires = parse_time(fetched_at) + timedelta(days=history_days)
+    return to_dynamodb(
+        {
+            "pk": history_pk(provider, account),
+            "sk": fetched_at,
+            "kind": HISTORY_KIND,
+            "provider": provider,
+            "account": account,
+            "fetched_at": fetched_at,
+            "available": reading.available,
+            "frozen": reading.frozen,
+            "total": reading.total,
+            "unit": reading.unit,
+            "breakdown": reading.breakdown,
+            TTL_ATTRIBUTE: int(expires.timestamp()),
+        }
+    )
+
+
+def history_from_item(item: dict[str, Any]) -> HistoryReading:
+    values = from_dynamodb(item)
+    available = values["available"]
+    frozen = values.get("frozen", 0)
+    return HistoryReading(
+        fetched_at=values["fetched_at"],
+        available=available,
+        frozen=frozen,
+        total=values.get("total", available + frozen),
+        breakdown=values.get("breakdown") or {},
+    )
+
+
+# -- alert state ----------------------------------------------------------------------------------
+
+_ALERT_FIELDS = {f.name for f in fields(AlertState)}
+
+
+def alert_state_from_item(item: dict[str, Any] | None) -> AlertState:
+    if not item:
+        return AlertState()
+    return AlertState(**from_dynamodb({k: v for k, v in item.items() if k in _ALERT_FIELDS}))
+
+
+def snapshot(provider: str, account: str, items: dict[str, dict[str, Any]]) -> AccountSnapshot:
+    """An account's items (by kind) as one typed snapshot."""
+    balance = items.get(BALANCE_KIND)
+    return AccountSnapshot(
+        provider=provider,
+        account=account,
+        balance=balance_from_item(balance) if balance else None,
+        alert=alert_state_from_item(items.get(ALERT_KIND)),
+    )
