@@ -15,16 +15,17 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := layers/common:.
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo serve openapi replay cost bench reliability validate-providers checkov test lint format unit integration validate build deploy clean
+.PHONY: help setup readme demo serve openapi replay cost bench reliability validate-providers checkov test lint ruff-lint ruff-format cfn-lint pytest format unit integration validate build deploy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --editable .  # the credit-monitor command, in .venv/bin
 	touch $@
 
 $(SAM_VENV)/.installed:
@@ -63,8 +64,12 @@ replay: $(VENV)/.installed  ## re-drive a deployed stack's dead-letter queues: m
 cost: $(VENV)/.installed  ## itemized monthly cost of the default configuration (see --help for others)
 	$(PY) -m devstack.cost $(ARGS)
 
-bench: setup  ## benchmarks: fan-out, cold start, CPU, memory, calls, bundle size -> bench/results.json
+bench: setup  ## benchmarks: fan-out, cold start, CPU, memory, calls, bundle size -> bench/results.json and README
 	$(PY) -m bench.run
+	$(PY) -m devstack.readme bench
+
+readme: $(VENV)/.installed  ## regenerate README.md's sample outputs and figures from the commands (demo, cost, bench, reliability)
+	$(PY) -m devstack.readme
 
 validate-providers: $(VENV)/.installed  ## check provider definitions (FILES="a.json b.json", default: the bundled ones)
 	$(PY) -m credit_monitor validate-providers $(FILES)
@@ -74,16 +79,24 @@ checkov: $(CHECKOV_VENV)/.installed  ## checkov on template.yaml, offline; skipp
 
 reliability: $(VENV)/.installed $(SCHEMATHESIS_VENV)/.installed  ## the reliability suite (fault matrix, properties, AWS faults, races, leaks) -> README figures
 	RELIABILITY_RESULTS=reliability/results.json $(PY) -m pytest tests/reliability -q
-	$(PY) -m devstack.reliability_report
+	$(PY) -m devstack.readme reliability
 
-test: setup lint validate-providers checkov  ## every check: ruff, cfn-lint, checkov, provider definitions, tests, sam validate, sam build
-	$(PY) -m pytest
-	$(MAKE) --no-print-directory validate build
+test: setup  ## every check (ruff, cfn-lint, checkov, provider definitions, pytest, sam validate, sam build), then one summary
+	$(PY) scripts/check_all.py
 
-lint: $(VENV)/.installed  ## ruff (lint + format check) and cfn-lint
+lint: ruff-lint ruff-format cfn-lint  ## ruff (lint + format check) and cfn-lint
+
+ruff-lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+
+ruff-format: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
+
+cfn-lint: $(VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml
+
+pytest: $(VENV)/.installed $(SCHEMATHESIS_VENV)/.installed  ## the whole test suite (unit, integration, reliability)
+	$(PY) -m pytest
 
 format: $(VENV)/.installed  ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix .

@@ -52,17 +52,27 @@ class Durations:
     check_ms: float
     api_request_ms: float
     log_bytes_per_round: float
-    measured: bool
+    source: str  # where the figures come from, as the report says it
 
 
 DEFAULT_DURATIONS = Durations(
-    poll_round_ms=400, stream_batch_ms=100, check_ms=150, api_request_ms=50, log_bytes_per_round=3000, measured=False
+    poll_round_ms=400, stream_batch_ms=100, check_ms=150, api_request_ms=50, log_bytes_per_round=3000, source="defaults (--no-measure)"
 )
+BENCH_RESULTS = ROOT / "bench" / "results.json"
+
+
+def recorded_durations(accounts: int) -> Durations:
+    """The durations `make bench` measured on the local stack, or a fresh measurement when it has none."""
+    recorded = json.loads(BENCH_RESULTS.read_text()).get("durations") if BENCH_RESULTS.exists() else None
+    if not recorded:
+        return measure(accounts)
+    values = {k: v for k, v in recorded.items() if k in Durations.__dataclass_fields__ and k != "source"}
+    return Durations(**values, source=f"measured by make bench on {recorded['date']}")
 
 
 def measure(accounts: int, runs: int = 5) -> Durations:
     """Median durations of the real handlers on the local stack, for ``accounts`` accounts."""
-    from devstack.invoke import invoke_aggregator, invoke_api, invoke_poller  # noqa: PLC0415
+    from devstack.invoke import invoke_aggregator, invoke_api, invoke_poller, reset_warm_state  # noqa: PLC0415
     from devstack.moto_stack import LocalStack  # noqa: PLC0415
     from devstack.simulators import ProviderSimulator  # noqa: PLC0415
     from devstack.streams import StreamPump  # noqa: PLC0415
@@ -74,6 +84,7 @@ def measure(accounts: int, runs: int = 5) -> Durations:
 
     with LocalStack(stack_name="credit-monitor-cost") as stack, ProviderSimulator("crun") as sim:
         stack.create_resources()
+        reset_warm_state()  # a fresh deployment: no client from an earlier stack in this process
         keys = {f"acct{i}": f"sk-cost-{i}" for i in range(accounts)}
         for key in keys.values():
             sim.set_balance(key, 1000)
@@ -89,7 +100,7 @@ def measure(accounts: int, runs: int = 5) -> Durations:
             batches.append(timed(lambda: pump.deliver(lambda batch: invoke_aggregator(stack, batch))))
             checks.append(timed(lambda: invoke_aggregator(stack, {"task": "check"})))
             requests.append(timed(lambda: invoke_api(stack, "/balances")))
-    return Durations(*(statistics.median(v) for v in (polls, batches, checks, requests, logs)), measured=True)
+    return Durations(*(statistics.median(v) for v in (polls, batches, checks, requests, logs)), source="measured on the local stack now")
 
 
 @dataclass
@@ -191,16 +202,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poll-minutes", type=int, default=5)
     parser.add_argument("--api-requests", type=int, default=10_000, help="balance API requests a month")
     parser.add_argument("--alerts", type=int, default=60, help="alert messages a month")
-    parser.add_argument("--no-measure", action="store_true", help="use default durations instead of measuring the handlers")
+    parser.add_argument("--measure", action="store_true", help="measure the handlers' durations now (default: those make bench recorded)")
+    parser.add_argument("--no-measure", action="store_true", help="use fixed default durations instead of measured ones")
     args = parser.parse_args(argv)
     prices = json.loads(PRICES_FILE.read_text())
-    durations = DEFAULT_DURATIONS if args.no_measure else measure(args.accounts)
+    durations = DEFAULT_DURATIONS if args.no_measure else measure(args.accounts) if args.measure else recorded_durations(args.accounts)
     table, total_list, total_free = report(
         usage(args.providers, args.accounts, args.poll_minutes, args.api_requests, args.alerts, durations), prices
     )
     print(f"Monthly cost: {args.providers} providers x {args.accounts} accounts, polling every {args.poll_minutes} min, "
           f"{args.api_requests:,} API requests, {args.alerts} alerts; {prices['region']} prices recorded {prices['recorded']}")  # fmt: skip
-    source = "measured on the local stack" if durations.measured else "defaults (--no-measure)"
+    source = durations.source
     print(f"Durations {source}: poll round {durations.poll_round_ms:.0f} ms, stream batch {durations.stream_batch_ms:.0f} ms, "
           f"check {durations.check_ms:.0f} ms, API request {durations.api_request_ms:.0f} ms\n")  # fmt: skip
     print(table)

@@ -69,7 +69,10 @@ class Demo:
         event = json.loads((ROOT / "events" / "poller-schedule.json").read_text())
         for provider, sim in self.sims.items():
             summary = invoke_poller(self.stack, provider, event, base_url=sim.base_url, output=self.log)
-            print(f"  poll {provider:<9} {summary['polled']} accounts: {summary['succeeded']} ok, {summary['failed']} failed")
+            polled = summary["polled"]
+            print(
+                f"  poll {provider:<10} {polled} account{'' if polled == 1 else 's'}: {summary['succeeded']} ok, {summary['failed']} failed"
+            )
         delivered = self.pump.deliver(lambda batch: invoke_aggregator(self.stack, batch, output=self.log))
         alerts = self.inbox.fetch()
         print(f"  aggregator: {delivered} stream records, {len(alerts)} alert(s)" + "".join(f"\n    -> {a['subject']}" for a in alerts))
@@ -110,7 +113,11 @@ def print_api(stack: LocalStack) -> None:
         if path == "/balances":
             summary = (
                 f"{len(body['balances'])} balances: "
-                + ", ".join(f"{b['provider']}/{b['account']} {b['alert_level']}" for b in body["balances"] if b["alert_level"] != "ok")
+                + ", ".join(
+                    f"{b['provider']}/{b['account']} {b['alert_level'] or 'no level yet'}"
+                    for b in body["balances"]
+                    if b["alert_level"] != "ok"
+                )
                 + " not ok"
             )
         elif path.endswith("/history"):

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import threading
+import warnings
 from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs
@@ -20,6 +21,9 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from devstack.template import REGION, Resolver, function_environment, load_template, resources_of_type
+
+# The placeholder resource of the local stack's CloudFormation record (see LocalStack._publish_outputs).
+warnings.filterwarnings("ignore", message="Tried to parse AWS::CloudFormation::WaitConditionHandle")
 
 LOCAL_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -191,6 +195,24 @@ class LocalStack:
             for logical_id, resource in resources_of_type(self.template, resource_type).items():
                 if self.resolver.deployed(resource):
                     create(logical_id, resource.get("Properties", {}))
+        self._publish_outputs()
+
+    def _publish_outputs(self) -> None:
+        """Record the template's Outputs as a CloudFormation stack on moto, so every command that starts from
+        ``--stack-name`` (status, replay...) finds this stack's table, topic and queues as it would a deployed one.
+
+        Resources not created here (functions, the API) are named ``<stack>-<logical id>``.
+        """
+        for logical_id, resource in self.template["Resources"].items():
+            if self.resolver.deployed(resource):
+                self.physical_ids.setdefault(logical_id, f"{self.stack_name}-{logical_id}")
+        outputs = {
+            key: {"Value": str(self.resolver.resolve(output["Value"]))}
+            for key, output in self.template.get("Outputs", {}).items()
+            if "Condition" not in output or self.resolver.condition(output["Condition"])
+        }
+        body = {"Resources": {"LocalStack": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}, "Outputs": outputs}
+        boto3.client("cloudformation").create_stack(StackName=self.stack_name, TemplateBody=json.dumps(body))
 
     def _create_table(self, logical_id: str, props: dict[str, Any]) -> None:
         name = f"{self.stack_name}-{logical_id}"

@@ -1,17 +1,12 @@
-"""Render reliability/results.json (written by make reliability) into README.md's Reliability section."""
+"""Render reliability/results.json (written by make reliability) as README.md's reliability block."""
 
 from __future__ import annotations
 
-import json
-import sys
 from collections import defaultdict
-from datetime import UTC, datetime
 
 from devstack import ROOT
 
 RESULTS = ROOT / "reliability" / "results.json"
-README = ROOT / "README.md"
-START, END = "<!-- reliability:start -->", "<!-- reliability:end -->"
 
 
 def render(results: dict) -> str:
@@ -32,8 +27,7 @@ def render(results: dict) -> str:
     leaks = "0" if outcome_of("test_no_key_or_personal_data_leaks") == "passed" else "see the failing leak scan"
     duplicates = "0" if outcome_of("exactly_one") == "passed" and outcome_of("publish_once") == "passed" else "see failing tests"
     lines = [
-        START,
-        f"Latest `make reliability`: {datetime.now(UTC):%Y-%m-%d}. **{len(tests)} cases run, {passed} passed; "
+        f"Latest `make reliability`: {results.get('date', 'undated')}. **{len(tests)} cases run, {passed} passed; "
         f"{survived} of {len(matrix)} provider faults survived; leaks found: {leaks}; duplicate alerts found: {duplicates}.** "
         f"The slowest faulted run took {slowest:.1f} s of its 4 s budget.",
         "",
@@ -43,22 +37,5 @@ def render(results: dict) -> str:
     for fault, row in cells.items():
         lines.append(f"| {fault} | " + " | ".join(row.get(p, "-") for p in providers) + " |")
     lines += ["", "Each cell is the failure kind recorded for the faulted account, whose last good balance was kept while",
-              "the healthy account beside it was stored.", END]  # fmt: skip
+              "the healthy account beside it was stored."]  # fmt: skip
     return "\n".join(lines)
-
-
-def main() -> int:
-    results = json.loads(RESULTS.read_text())
-    readme = README.read_text()
-    if START not in readme or END not in readme:
-        print(f"README.md has no {START} ... {END} section", file=sys.stderr)
-        return 1
-    before, rest = readme.split(START, 1)
-    _, after = rest.split(END, 1)
-    README.write_text(before + render(results) + after)
-    print(f"README.md reliability section updated from {RESULTS.relative_to(ROOT)}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

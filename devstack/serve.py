@@ -13,6 +13,7 @@ import os
 import secrets
 import sys
 import threading
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -24,6 +25,16 @@ from devstack.simulators import SPECS, ProviderSimulator
 # The handlers run one request at a time, as one Lambda container does.
 _invocations = threading.Lock()
 
+MAX_REQUEST_LINE = 8192  # API Gateway refuses longer URLs; so does the local API
+MAX_LOGGED_PATH = 120
+
+
+def gateway_response(stack: LocalStack, kind: str) -> tuple[int, object]:
+    """API Gateway's answer of type ``kind`` (INVALID_API_KEY...), from template.yaml's gateway responses."""
+    body = stack.template["Resources"]["BalanceApi"]["Properties"]["DefinitionBody"]
+    response = stack.resolver.resolve(body["x-amazon-apigateway-gateway-responses"][kind])
+    return int(response["statusCode"]), json.loads(response["responseTemplates"]["application/json"])
+
 
 class LocalApi:
     def __init__(self, stack: LocalStack, api_key: str) -> None:
@@ -33,6 +44,14 @@ class LocalApi:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
+            def parse_request(self) -> bool:
+                if not super().parse_request():
+                    return False
+                if len(self.raw_requestline) > MAX_REQUEST_LINE:
+                    self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                    return False
+                return True
+
             def do_GET(self) -> None:
                 api.answer(self, "GET")
 
@@ -45,14 +64,28 @@ class LocalApi:
                     return lambda: api.method_not_allowed(self)
                 raise AttributeError(name)
 
-            def log_message(self, format: str, *args: object) -> None:
-                sys.stderr.write(f"  {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")
+            def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+                """http.server's own refusals (a malformed or too long request line) as JSON, like every answer."""
+                status = HTTPStatus(code)
+                if status == HTTPStatus.REQUEST_URI_TOO_LONG:
+                    message = f"the request line is longer than {MAX_REQUEST_LINE:,} bytes, API Gateway's limit"
+                self.close_connection = True
+                body = {"error": status.phrase.lower().replace(" ", "_").replace("-", "_"), "message": message or status.phrase}
+                api.send(self, code, body, {"Connection": "close"})
+
+            def log_request(self, code: object = "-", size: object = "-") -> None:
+                path = getattr(self, "path", "") or ""
+                shown = path if len(path) <= MAX_LOGGED_PATH else path[: MAX_LOGGED_PATH - 3] + "..."
+                sys.stderr.write(f"  {getattr(self, 'command', '') or '?'} {shown} -> {code}\n")
+
+            def log_error(self, format: str, *args: object) -> None:
+                pass  # each refusal is also a response, logged by log_request
 
         return Handler
 
     def answer(self, request: BaseHTTPRequestHandler, method: str) -> None:
         if request.headers.get("x-api-key") != self.api_key:
-            self._send(request, 403, {"message": "Forbidden"}, {})  # what API Gateway answers without a valid key
+            self.send(request, *gateway_response(self.stack, "INVALID_API_KEY"), {})
             return
         url = urlsplit(request.path)
         path = unquote(url.path)
@@ -61,14 +94,14 @@ class LocalApi:
         headers = {name: value for name, value in request.headers.items() if name.lower() != "x-api-key"}
         with _invocations:
             response = invoke_api(self.stack, path, query, method=method, **headers)
-        self._send(request, response.status, response.body, response.headers)
+        self.send(request, response.status, response.body, response.headers)
 
     def method_not_allowed(self, request: BaseHTTPRequestHandler) -> None:
         body = {"error": "method_not_allowed", "message": f"{request.command} is not supported: the balance API is read-only"}
-        self._send(request, 405, body, {"Allow": "GET, OPTIONS"})
+        self.send(request, 405, body, {"Allow": "GET, OPTIONS"})
 
     @staticmethod
-    def _send(request: BaseHTTPRequestHandler, status: int, body: object, headers: dict[str, str]) -> None:
+    def send(request: BaseHTTPRequestHandler, status: int, body: object, headers: dict[str, str]) -> None:
         payload = (json.dumps(body, indent=2) + "\n").encode() if body is not None else b""
         request.send_response(status)
         request.send_header("Content-Type", "application/json")

@@ -65,7 +65,8 @@ class Resolver:
                 self.parameters[name] = self.parameters[name].split(",")  # Ref of such a parameter is a list
 
     def ref(self, name: str) -> Any:
-        pseudo = {"AWS::StackName": self.stack_name, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID, "AWS::Partition": "aws"}
+        pseudo = {"AWS::StackName": self.stack_name, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID, "AWS::Partition": "aws",
+                  "AWS::URLSuffix": "amazonaws.com"}  # fmt: skip
         if name in pseudo:
             return pseudo[name]
         if name in self.parameters:

@@ -8,6 +8,7 @@ import boto3
 import pytest
 
 from credit_monitor import aws
+from credit_monitor.alerting.aggregator import RunIncomplete
 from credit_monitor.model import Reading
 from credit_monitor.storage.items import alert_key, balance_key, history_item
 
@@ -167,6 +168,28 @@ def reset_caches():
     aws.clear_caches()
 
 
+def refuse_next_publish(stack, monkeypatch):
+    """SNS throttles the next publish, and the aggregator's clients make one attempt, so it is refused."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    aws.clear_caches()
+    stack.throttle("sns:Publish", times=1)
+
+
+def test_a_configuration_alert_that_cannot_be_sent_never_fails_the_balance_records(stack, sims, poll, crun, aggregate, inbox, monkeypatch):
+    crun.poll_with(1000)
+    stack.set_thresholds('{"default": {"warning": "lots", "critical": 100}}')
+    refuse_next_publish(stack, monkeypatch)  # the rejected document's alert is the next publish
+    sims["crun"].set_balance(KEY, 900)
+    poll("crun")
+
+    records = aggregate.pump.read()
+    assert aggregate.invoke({"Records": records}) == {"batchItemFailures": []}  # the balance record went through
+
+    assert inbox.fetch() == []
+    aggregate.check()  # the configuration alert, kept, is sent by the next check
+    assert subjects(inbox) == ["Credit monitor: alert thresholds rejected"]
+
+
 # -- failures, staleness, forecast ----------------------------------------------------------------
 
 
@@ -187,11 +210,11 @@ def test_failing_polls_alert_once_naming_the_cause_and_recover_once(sims, crun, 
     assert subjects(inbox) == ["crun/prod polls succeed again: 1,000 credits"]
 
 
-def age_balance(stack, minutes):
+def age_balance(stack, minutes, account="prod"):
     """Make the stored balance look as if the last good poll was ``minutes`` ago (the poller stopped)."""
     moment = (datetime.now(UTC) - timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
     stack.table().update_item(
-        Key=balance_key("crun", "prod"),
+        Key=balance_key("crun", account),
         UpdateExpression="SET fetched_at = :t, polled_at = :t",
         ExpressionAttributeValues={":t": moment},
     )
@@ -210,6 +233,26 @@ def test_a_stale_balance_alerts_once_and_recovers_once(stack, crun, aggregate, i
     crun.poll_with(1000)
     aggregate.check()
     assert subjects(inbox) == ["crun/prod balance is fresh again: 1,000 credits"]
+
+
+def test_a_check_that_cannot_send_one_accounts_alert_checks_the_others_and_reports_the_failure(stack, sims, poll, aggregate, inbox,
+                                                                                                monkeypatch):  # fmt: skip
+    for account in ("alpha", "beta"):
+        sims["crun"].set_balance(f"sk-{account}", 1000)
+    stack.put_api_keys("crun", {"alpha": "sk-alpha", "beta": "sk-beta"})
+    poll("crun")
+    aggregate.stream()
+    for account in ("alpha", "beta"):
+        age_balance(stack, 16, account)
+    aggregate.pump.read()
+    refuse_next_publish(stack, monkeypatch)  # crun/alpha is checked first: its stale alert is refused
+
+    with pytest.raises(RunIncomplete, match=r"check finished with 1 failure\(s\): crun/alpha: publishing .* failed"):
+        aggregate.check()
+
+    assert subjects(inbox) == ["crun/beta balance stale: last good poll 16 min ago"]  # checked all the same
+    aggregate.check()  # the refused message was kept: it goes now, once
+    assert subjects(inbox) == ["crun/alpha balance stale: last good poll 16 min ago"]
 
 
 def test_the_forecast_is_stored_and_alerts_once_despite_a_top_up_and_a_reset(stack, crun, aggregate, inbox):

@@ -82,6 +82,24 @@ def test_one_providers_balances(accounts, api, dynamodb_calls):
     assert dynamodb_calls == ["Query"]
 
 
+def test_an_account_never_read_has_no_alert_level_rather_than_ok(accounts, stack, poll, aggregate, api):
+    stack.put_api_keys("crun", {"prod": "sk-crun-prod", "staging": "sk-crun-staging", "fresh": "sk-never-accepted"})
+    aws.clear_caches()  # a new container reads the secret again
+    poll("crun")
+    aggregate.stream()
+    balance = api("/balances/crun/fresh").body
+    assert (balance["status"], balance["available"], balance["alert_level"]) == ("error", None, None)
+    assert api("/balances/crun/prod").body["alert_level"] == "ok"
+
+
+@pytest.mark.parametrize("value", ["NaN", "nan", "Infinity", "-inf", "1_000", "0x10", "1e", " 5", "5 "])
+def test_a_required_amount_that_is_not_a_json_number_is_refused_for_that_reason(accounts, api, value):
+    response = api("/balances/crun/prod/check", required=value)
+    assert response.status == 422
+    assert response.body["message"].startswith("query parameter 'required': ")
+    assert "is not a number" in response.body["message"]
+
+
 def test_a_known_provider_without_accounts_is_an_empty_list(accounts, api):
     assert api("/balances/pixverse").body == {"balances": []}
 

@@ -15,8 +15,12 @@ pytestmark = pytest.mark.integration
 
 
 def check(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return credit_monitor("check", *args, env=env)
+
+
+def credit_monitor(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "credit_monitor", "check", *args],
+        [sys.executable, "-m", "credit_monitor", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -84,6 +88,69 @@ def test_a_definition_file_can_be_tried_with_a_real_key_before_deploying(tmp_pat
     assert result.returncode == 0, result.stderr
     balance = json.loads(result.stdout)
     assert (balance["provider"], balance["available"], balance["unit"]) == ("openrouter", 30, "USD")
+
+
+def test_a_provider_that_contradicts_the_definition_is_refused(tmp_path):
+    definition = tmp_path / "openrouter.json"
+    definition.write_text((DEFINITIONS / "openrouter.json").read_text())
+
+    result = check("crun", "--definition", str(definition), "--key-env", "K", env={"K": "sk-1"})
+
+    assert result.returncode == 2
+    assert "provider 'crun' contradicts --definition" in result.stderr
+    assert "defines 'openrouter'" in result.stderr
+    assert result.stdout == ""
+
+
+def test_the_terminal_gets_the_result_and_one_line_of_why_not_the_functions_json_logs(srtgen):
+    result = check("srtgen", "--key-env", "K", "--base-url", srtgen.base_url, env={"K": "sk-unknown"})
+    assert result.returncode == 1
+    json.loads(result.stdout)  # stdout is one JSON document, ready to pipe
+    assert result.stderr.strip() == "poll failed: API key rejected"
+
+    verbose = credit_monitor("--verbose", "check", "srtgen", "--key-env", "K", "--base-url", srtgen.base_url, env={"K": "sk-unknown"})
+    logged = [json.loads(line) for line in verbose.stderr.splitlines() if line.startswith("{")]
+    assert [entry["message"] for entry in logged] == ["poll failed"]
+    assert "sk-unknown" not in verbose.stderr
+
+
+def test_pip_install_gives_a_credit_monitor_command(tmp_path):
+    target = tmp_path / "site"
+    install = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(ROOT)]
+    subprocess.run(install, check=True, capture_output=True, timeout=300, cwd=tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    command = target / "bin" / "credit-monitor"
+    usage = subprocess.run([str(command), "--help"], capture_output=True, text=True, env=env, timeout=60, check=True)
+    for subcommand in ("check", "validate-providers", "status", "replay"):
+        assert subcommand in usage.stdout
+    bundled = subprocess.run([str(command), "validate-providers"], capture_output=True, text=True, env=env, timeout=60, check=True)
+    assert "openrouter" in bundled.stdout  # the definition files are part of the package
+
+
+def test_status_prints_a_stacks_balances_read_from_its_table(stack, sims, poll, aggregate):
+    sims["crun"].set_balance("sk-a", 1234.5)
+    stack.put_api_keys("crun", {"prod": "sk-a", "gone": "sk-revoked"})
+    poll("crun")
+    aggregate.stream()
+    env = {"AWS_ENDPOINT_URL": stack.endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+
+    result = credit_monitor("status", "--stack-name", stack.stack_name, "--from-table", env=env)
+
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split()[:5] == ["PROVIDER", "ACCOUNT", "AVAILABLE", "FROZEN", "UNIT"]
+    assert rows[1].split()[:7] == ["crun", "prod", "1,234.5", "0", "credits", "ok", "ok"]
+    assert rows[0].split()[:7] == ["crun", "gone", "-", "-", "credits", "-", "error"]
+    assert "auth: crun code 401" in rows[0]
+
+
+def test_status_names_a_stack_that_does_not_exist(stack):
+    env = {"AWS_ENDPOINT_URL": stack.endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+    result = credit_monitor("status", "--stack-name", "no-such-stack", env=env)
+    assert result.returncode == 1
+    assert "stack 'no-such-stack' not found" in result.stderr
 
 
 def test_a_broken_definition_is_refused_naming_the_field(tmp_path):

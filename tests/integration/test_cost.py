@@ -8,6 +8,7 @@ import pytest
 
 from credit_monitor import aws
 from devstack import ROOT
+from devstack import readme as readme_module
 from devstack.cost import dynamodb_per_poll_round
 
 pytestmark = pytest.mark.integration
@@ -42,6 +43,11 @@ def test_a_poll_round_makes_the_calls_the_cost_model_counts(stack, sims, poll, d
     assert names.count("BatchWriteItem") == model["BatchWriteItem"] == math.ceil(2 * accounts / 25)
     assert sum(items for _, items in dynamodb_requests) == model["write_units"]  # each item < 1 KB: one unit
     assert set(names) == {"Query", "BatchWriteItem"}  # no per-item writes
+
+
+def test_the_readmes_cost_block_is_what_make_cost_prints():
+    readme = readme_module.README.read_text()
+    assert readme_module.block(readme, "cost") == readme_module.cost_block(), "README.md's cost block is stale: run make readme"
 
 
 def test_make_cost_prints_an_itemized_total_and_the_goal():

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from devstack import ROOT
+from devstack import readme as readme_module
 
 pytestmark = pytest.mark.integration
 
@@ -77,3 +78,9 @@ def test_the_demo_ends_with_the_api_answering(demo):
 
 def test_the_demo_alerts_on_the_provider_defined_by_configuration(demo):
     assert "openrouter/prod WARNING: 12.25 USD left" in demo
+
+
+def test_the_readmes_demo_story_is_what_the_demo_prints(demo):
+    readme = readme_module.README.read_text()
+    shown = readme_module.normalized(readme_module.block(readme, "demo"))
+    assert shown == readme_module.normalized(readme_module.demo_block(demo)), "README.md's demo block is stale: run make readme"

@@ -63,10 +63,31 @@ def test_every_route_answers_over_http(server):
     assert get(base, "/balances/crun/prod/check?required=lots").status_code == 422
 
 
-def test_requests_without_the_key_are_refused(server):
+def test_requests_without_the_key_are_refused_saying_which_credential_is_expected(server):
     base, _ = server
-    assert get(base, "/balances", key=None).status_code == 403
-    assert get(base, "/balances", key="wrong").status_code == 403
+    for key in (None, "wrong"):
+        response = get(base, "/balances", key=key)
+        assert response.status_code == 403
+        body = response.json()  # the template's gateway response, in the API's own error shape
+        assert body["error"] == "forbidden"
+        assert "x-api-key" in body["message"]
+
+
+@pytest.mark.parametrize("length", [9_000, 40_000, 70_000])
+def test_a_url_longer_than_api_gateway_accepts_is_refused_with_414_and_never_echoed(server, length):
+    base, _ = server
+    response = get(base, "/balances/crun/" + "a" * length)
+    assert response.status_code == 414
+    assert response.json()["error"] == "request_uri_too_long"
+    assert len(response.content) < 300
+
+
+def test_a_404_does_not_echo_a_long_path_back(server):
+    base, _ = server
+    response = get(base, "/no/such/route/" + "b" * 5000)
+    assert response.status_code == 404
+    assert response.json()["message"].startswith("no route GET /no/such/route/bbb")
+    assert len(response.json()["message"]) < 200
 
 
 def test_polling_goes_on_in_the_background(server):
@@ -76,6 +97,21 @@ def test_polling_goes_on_in_the_background(server):
     while get(base, "/balances/crun/prod").json()["polled_at"] == first:
         assert time.monotonic() < deadline, "no new poll within 10 s at POLL_SECONDS=1"
         time.sleep(0.3)
+
+
+def test_status_prints_the_balances_read_through_the_api_with_a_key(server):
+    base, _ = server
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "common"), "LOCAL_KEY": "local-test-key"}
+    command = [sys.executable, "-m", "credit_monitor", "status", "--api-url", base, "--api-key-env", "LOCAL_KEY"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    rows = {tuple(line.split()[:2]): line.split() for line in result.stdout.splitlines()[1:]}
+    assert len(rows) == 12
+    assert rows[("crun", "prod")][2:5] == ["1,000", "0", "credits"]
+
+    refused = subprocess.run([*command[:-1], "NO_KEY_HERE"], capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert refused.returncode == 1
+    assert "NO_KEY_HERE is empty or not set" in refused.stderr
 
 
 def test_ctrl_c_stops_everything(server):

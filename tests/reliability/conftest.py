@@ -2,6 +2,7 @@
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 OUTCOMES: dict[str, str] = {}
@@ -18,4 +19,5 @@ def pytest_sessionfinish(session, exitstatus):
         path = Path(target)
         document = json.loads(path.read_text()) if path.exists() else {}
         document["tests"] = OUTCOMES
+        document["date"] = datetime.now(UTC).strftime("%Y-%m-%d")
         path.write_text(json.dumps(document, indent=1) + "\n")

@@ -227,6 +227,26 @@ def test_every_route_requires_sigv4_or_an_api_key_never_nothing():
     assert TEMPLATE["Parameters"]["CorsAllowedOrigins"]["Default"] == ""
 
 
+@pytest.mark.parametrize("mode", ["IAM", "API_KEY"])
+def test_api_gateways_own_refusals_use_the_apis_error_shape_and_name_the_expected_credential(mode):
+    resolver = Resolver(TEMPLATE, "stack", {name: name for name in RESOURCES}, parameters={"ApiAuth": mode})
+    responses = resolver.resolve(API["DefinitionBody"]["x-amazon-apigateway-gateway-responses"])
+    assert {"MISSING_AUTHENTICATION_TOKEN", "INVALID_API_KEY", "INVALID_SIGNATURE", "ACCESS_DENIED", "THROTTLED", "DEFAULT_4XX",
+            "DEFAULT_5XX"} <= set(responses)  # fmt: skip
+    for kind, response in responses.items():
+        body = response["responseTemplates"]["application/json"]
+        if "$context" in body:
+            assert body.startswith('{"error": "'), kind
+            assert body.endswith('"message": $context.error.messageString}'), kind
+            continue
+        parsed = json.loads(body)
+        assert set(parsed) == {"error", "message"}, kind
+        assert response["statusCode"] in (403, 429), kind
+    missing = json.loads(responses["MISSING_AUTHENTICATION_TOKEN"]["responseTemplates"]["application/json"])["message"]
+    assert ("SigV4" in missing) == (mode == "IAM")
+    assert "x-api-key" in json.loads(responses["INVALID_API_KEY"]["responseTemplates"]["application/json"])["message"]
+
+
 def test_api_keys_mode_creates_a_key_and_a_throttled_usage_plan():
     for name in ("BalanceApiKey", "BalanceApiUsagePlan", "BalanceApiUsagePlanKey"):
         assert RESOURCES[name]["Condition"] == "UseApiKeys"
