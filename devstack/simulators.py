@@ -1,30 +1,31 @@
-"""Local provider simulators: real HTTP servers on loopback that answer as the providers' docs show.
+"""Local provider simulators: real HTTP servers on loopback that answer as each provider's definition documents.
 
-Each simulator knows its provider's path, auth header and envelopes. Tests and the demo register keys
-with balances, and inject faults (an error envelope, a delay, a dropped connection, a huge body...).
+A simulator is made from a provider's definition alone: its path, its auth (a header with its template,
+or a query parameter), its required headers and fixed query parameters, and its documented example
+responses. The first successful example is every account's answer, with the balance set where the
+definition's ``available`` expression reads it; the failure examples are the envelopes ``fail`` sends.
+So any vendor added by a definition file gets a simulator with no code. Tests and the demo register
+keys with balances, and inject faults (an error envelope, a delay, a dropped connection, a huge body...).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 import socket
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jmespath
 
 from credit_monitor.model import Reading
-from credit_monitor.polling.providers import get_provider, parse_response
-
-SEED_RESPONSES = Path(__file__).with_name("seed_responses")
-
-
-def seed_response(provider: str) -> dict[str, Any]:
-    return json.loads((SEED_RESPONSES / f"{provider}.json").read_text(encoding="utf-8"))
+from credit_monitor.polling.providers import Provider, get_provider, known_providers
+from credit_monitor.polling.providers.definition import OPTIONS
 
 
 @dataclass
@@ -42,126 +43,149 @@ class Fault:
     declared_length: int | None = None  # a Content-Length to claim instead of the real one
 
 
-def _set_crun(body, available, frozen):
-    body["data"]["balance"] = available
+def example_response(provider: str) -> dict[str, Any]:
+    """The provider's first documented successful response (what a fresh simulator account answers)."""
+    return copy.deepcopy(SimSpec.of(get_provider(provider)).success)
 
 
-def _set_sunor(body, available, frozen):
-    body["data"].update(available=available, frozen=frozen, total=available + frozen)
+def with_available(provider: str, value: Any) -> dict[str, Any]:
+    """The documented example with ``value`` exactly where ``available`` is read (other fields it adds up: 0).
+
+    For fault injection: ``value`` is put as is (a string, NaN, a boolean...), not made a valid balance.
+    """
+    body = example_response(provider)
+    first, *others = _paths_read(SimSpec.of(get_provider(provider)).available)
+    _put(body, first, value)
+    for path in others:
+        _put(body, path, 0)
+    return body
 
 
-def _set_srtgen(body, available, frozen):
-    credits = body["credits"]
-    extra = min(credits["extraCredits"], available)
-    monthly = available - extra
-    credits.update(totalBalance=available, totalMonthlyCredits=monthly, extraCredits=extra)
-    credits["plans"][0]["balance"] = monthly
+# -- setting a balance where the definition reads it ------------------------------------------------
 
 
-def _set_apimall(body, available, frozen):
-    body["data"].update(credits=available, api_credits=available)
+def _paths_read(node: dict) -> list[list[str | int]]:
+    """Every plain field path an expression reads, in order."""
+    path = _path(node)
+    if path is not None:
+        return [path]
+    return [p for child in node.get("children", []) if isinstance(child, dict) for p in _paths_read(child)]
 
 
-def _set_pixverse(body, available, frozen):
-    package = min(body["Resp"]["credit_package"], available)
-    body["Resp"].update(credit_monthly=available - package, credit_package=package)
+def _path(node: dict) -> list[str | int] | None:
+    """The field path a JMESPath node reads, if it is a plain path (a.b[0].c)."""
+    kind = node["type"]
+    if kind == "field":
+        return [node["value"]]
+    if kind == "subexpression":
+        left, right = (_path(child) for child in node["children"])
+        return left + right if left is not None and right is not None else None
+    if kind == "index_expression":
+        left, index = node["children"]
+        base = _path(left) if left["type"] != "identity" else []
+        return [*base, index["value"]] if base is not None and index["type"] == "index" else None
+    return None
 
 
-def _set_openrouter(body, available, frozen):
-    body["data"]["total_credits"] = round(body["data"]["total_usage"] + available, 6)
+def _put(body: Any, path: list[str | int], value: Any) -> None:
+    for step in path[:-1]:
+        body = body[step] if isinstance(step, int) else body.setdefault(step, {})
+    body[path[-1]] = value
+
+
+def _value(node: dict, body: Any) -> Any:
+    return jmespath.parser.ParsedResult("", node).search(body, options=OPTIONS)
+
+
+def _number(value: float, like: Any) -> Any:
+    number = int(value) if float(value).is_integer() else round(value, 6)
+    return str(number) if isinstance(like, str) else number
+
+
+def assign(node: dict, body: Any, target: float) -> bool:
+    """Change ``body`` so that the expression ``node`` evaluates to ``target``; False when it cannot say how."""
+    path = _path(node)
+    if path is not None:
+        _put(body, path, _number(target, _value(node, body)))
+        return True
+    if node["type"] != "function_expression":
+        return False
+    name, args = node["value"], node["children"]
+    literal = args[1]["value"] if len(args) == 2 and args[1]["type"] == "literal" else None
+    if name == "to_number":
+        path = _path(args[0])
+        if path is None:
+            return False
+        _put(body, path, _number(target, ""))
+        return True
+    if name == "divide" and literal:
+        return assign(args[0], body, target * literal)
+    if name == "multiply" and literal:
+        return assign(args[0], body, target / literal)
+    if name in ("subtract", "add"):
+        other = _value(args[1], body)
+        return isinstance(other, int | float) and assign(args[0], body, target + other if name == "subtract" else target - other)
+    if name == "sum" and args[0]["type"] == "multi_select_list":
+        first, *rest = args[0]["children"]
+        others = sum(_value(r, body) or 0 for r in rest)
+        if target >= others:
+            return assign(first, body, target - others)
+        return assign(first, body, target) and all(assign(r, body, 0) for r in rest)
+    return False
+
+
+# -- a simulator's view of a definition -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class SimSpec:
-    path: str
-    key_header: str
-    set_balance: Callable[[dict, float, float], None]
-    errors: dict[str, tuple[int, Any]]  # how this provider reports each kind of failure
-    spendable: tuple[str, str] = ("data", "balance")  # where the seed example keeps the spendable credits
-    key_prefix: str = ""
-    required_headers: tuple[str, ...] = ()
+    provider: str
+    path: re.Pattern
+    key_header: str | None  # the header carrying the key, or None when a query parameter does
+    key_prefix: str
+    key_suffix: str
+    key_query: str | None
+    required_headers: tuple[str, ...]
+    required_query: dict[str, str]
+    success: dict[str, Any]
+    errors: dict[str, tuple[int, Any]]  # each documented failure, by its example name
+    available: dict  # the JMESPath node of fields.available
+    frozen: dict | None
+
+    @classmethod
+    def of(cls, provider: Provider) -> SimSpec:
+        document = provider.document
+        auth = document["auth"]
+        prefix, _, suffix = auth.get("value", "{key}").partition("{key}")
+        success = next(e for e in provider.examples if e.succeeds)
+        fields = document["fields"]
+        pattern = re.escape(provider.path)
+        for name in provider.variables:
+            pattern = pattern.replace(re.escape("{" + name + "}"), "[^/]+")
+        return cls(
+            provider=provider.id,
+            path=re.compile(pattern),
+            key_header=auth.get("header"),
+            key_prefix=prefix,
+            key_suffix=suffix,
+            key_query=auth.get("query"),
+            required_headers=tuple(document.get("headers", {})),
+            required_query={k: v for k, v in document.get("query", {}).items() if "{" not in v},
+            success=success.body,
+            errors={e.name: (e.status, e.body) for e in provider.examples if not e.succeeds},
+            available=jmespath.compile(fields["available"]).parsed,
+            frozen=jmespath.compile(fields["frozen"]).parsed if fields.get("frozen") else None,
+        )
 
 
-_srtgen_error = lambda code, message: {"success": False, "error": {"code": code, "message": message}}  # noqa: E731
-_apimall_error = lambda code, message: {"success": False, "error": {"code": code, "message": message}, "request_id": "req_sim"}  # noqa: E731
-
-SPECS: dict[str, SimSpec] = {
-    "crun": SimSpec(
-        "/api/v1/client/account/balance",
-        "x-api-key",
-        _set_crun,
-        {
-            "auth": (401, {"code": 401, "message": "Unauthorized", "data": None}),
-            "insufficient": (200, {"code": 402, "message": "Insufficient Credits", "data": None}),
-            "maintenance": (200, {"code": 455, "message": "Service Unavailable", "data": None}),
-            "server": (500, {"code": 500, "message": "Server Error", "data": None}),
-        },
-    ),
-    "sunor": SimSpec(
-        "/api/v1/account/balance",
-        "x-api-key",
-        _set_sunor,
-        {
-            "auth": (401, {"code": 401, "message": "Missing or invalid API key"}),
-            "server": (500, {"code": 500, "message": "Internal server error"}),
-        },
-        spendable=("data", "available"),
-    ),
-    "srtgen": SimSpec(
-        "/api/v1/balance",
-        "x-api-key",
-        _set_srtgen,
-        {
-            "auth": (401, _srtgen_error("unauthorized", "API key is missing or invalid.")),
-            "server": (500, _srtgen_error("server_error", "An unexpected internal error occurred.")),
-        },
-        spendable=("credits", "totalBalance"),
-    ),
-    "apimall": SimSpec(
-        "/api/v1/account/balances",
-        "Authorization",
-        _set_apimall,
-        {
-            "auth": (401, _apimall_error("unauthorized", "Unauthorized")),
-            "forbidden": (403, _apimall_error("forbidden", "API access not approved")),
-            "server": (500, _apimall_error("internal_error", "Internal server error")),
-        },
-        key_prefix="Bearer ",
-        spendable=("data", "api_credits"),
-    ),
-    "pixverse": SimSpec(
-        "/openapi/v2/account/balance",
-        "API-KEY",
-        _set_pixverse,
-        {
-            "auth": (200, {"ErrCode": 400012, "ErrMsg": "invalid account", "Resp": None}),
-            "empty": (200, {"ErrCode": 400011, "ErrMsg": "empty parameter", "Resp": None}),
-            "insufficient": (200, {"ErrCode": 500090, "ErrMsg": "insufficient balance", "Resp": None}),
-            "server": (200, {"ErrCode": 500069, "ErrMsg": "high load", "Resp": None}),
-        },
-        required_headers=("Ai-trace-id",),
-        spendable=("Resp", "credit_monthly"),
-    ),
-    # Defined by configuration only (providers/definitions/openrouter.json): the sixth provider.
-    "openrouter": SimSpec(
-        "/api/v1/credits",
-        "Authorization",
-        _set_openrouter,
-        {
-            "auth": (401, {"error": {"code": 401, "message": "No auth credentials found"}}),
-            "insufficient": (402, {"error": {"code": 402, "message": "Insufficient credits"}}),
-            "server": (500, {"error": {"code": 500, "message": "Internal Server Error"}}),
-        },
-        key_prefix="Bearer ",
-        spendable=("data", "total_credits"),
-    ),
-}
+SPECS: dict[str, SimSpec] = {provider_id: SimSpec.of(provider) for provider_id, provider in known_providers().items()}
 
 
 @dataclass
 class SeenRequest:
     path: str
     headers: dict[str, str]
+    query: dict[str, str] = field(default_factory=dict)
 
 
 class ProviderSimulator:
@@ -169,7 +193,7 @@ class ProviderSimulator:
 
     def __init__(self, provider: str) -> None:
         self.provider = provider
-        self.spec = SPECS[provider]
+        self.spec = SimSpec.of(get_provider(provider))
         self._accounts: dict[str, dict[str, Any]] = {}
         self._faults: dict[str, Fault] = {}
         self.requests: list[SeenRequest] = []
@@ -179,10 +203,22 @@ class ProviderSimulator:
 
     # -- control ---------------------------------------------------------------------------------
     def set_balance(self, key: str, available: float, frozen: float = 0) -> None:
-        """Register ``key`` (or change its balance): its next answer is the seed example with these credits."""
+        """Register ``key`` (or change its balance): its answer is the documented example with these credits."""
         with self._lock:
-            body = self._accounts.setdefault(key, seed_response(self.provider))
-            self.spec.set_balance(body, available, frozen)
+            body = self._accounts.setdefault(key, copy.deepcopy(self.spec.success))
+            if not assign(self.spec.available, body, available) or (self.spec.frozen and not assign(self.spec.frozen, body, frozen)):
+                raise NotImplementedError(f"{self.provider}: cannot set a balance through its available expression; use set_response")
+
+    def settable(self) -> bool:
+        """Whether a balance can be set on this provider's example (plain paths, to_number, divide, sum...)."""
+        probe = copy.deepcopy(self.spec.success)
+        return assign(self.spec.available, probe, 1) and (self.spec.frozen is None or assign(self.spec.frozen, probe, 0))
+
+    def credentials(self, key: str) -> str | dict[str, str]:
+        """What the secret holds for an account with this key: the key, or an object with the definition's
+        per-account variables (any value is accepted here: the path only has to have one)."""
+        variables = get_provider(self.provider).variables
+        return {"key": key, **{name: f"demo-{name.replace('_', '-')}"[:32] for name in variables}} if variables else key
 
     def set_response(self, key: str, body: dict[str, Any]) -> None:
         """Register ``key`` answering exactly ``body`` (e.g. the seed example as is)."""
@@ -190,9 +226,9 @@ class ProviderSimulator:
             self._accounts[key] = copy.deepcopy(body)
 
     def reading(self, key: str) -> Reading:
-        """What ``key``'s current answer says, read with the project's own adapter."""
+        """What ``key``'s current answer says, read with the provider's own definition."""
         with self._lock:
-            return parse_response(get_provider(self.provider), 200, copy.deepcopy(self._accounts[key]))
+            return get_provider(self.provider).parse(200, copy.deepcopy(self._accounts[key]))
 
     def available(self, key: str) -> float:
         return self.reading(key).available
@@ -207,13 +243,22 @@ class ProviderSimulator:
             self._faults[key] = fault
 
     def fail(self, key: str, kind: str, times: int | None = None) -> None:
-        """Answer ``key`` with this provider's own envelope for ``kind`` (see SPECS)."""
+        """Answer ``key`` with this provider's documented failure example named ``kind`` (auth, server...)."""
         status, body = self.spec.errors[kind]
         self.inject(key, Fault(status=status, body=body, times=times))
 
     def clear_fault(self, key: str) -> None:
         with self._lock:
             self._faults.pop(key, None)
+
+    def _key(self, headers: dict[str, str], query: dict[str, str]) -> str:
+        spec = self.spec
+        if spec.key_query:
+            return query.get(spec.key_query, "")
+        supplied = headers.get(spec.key_header.lower(), "")
+        if not supplied.startswith(spec.key_prefix) or not supplied.endswith(spec.key_suffix):
+            return ""
+        return supplied[len(spec.key_prefix) : len(supplied) - len(spec.key_suffix)]
 
     @property
     def base_url(self) -> str:
@@ -245,16 +290,19 @@ class ProviderSimulator:
         self.stop()
 
     # -- request handling ------------------------------------------------------------------------
-    def answer(self, path: str, headers: dict[str, str]) -> tuple[Fault | None, int, Any]:
+    def answer(self, target: str, headers: dict[str, str]) -> tuple[Fault | None, int, Any]:
         """What to send for this request: a fault, or a status and JSON body."""
+        url = urlsplit(target)
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         with self._lock:
-            self.requests.append(SeenRequest(path, headers))
-            if path != self.spec.path:
+            self.requests.append(SeenRequest(url.path, headers, query))
+            if not self.spec.path.fullmatch(url.path):
                 return None, 404, {"error": "not found"}
-            supplied = headers.get(self.spec.key_header.lower(), "")
-            key = supplied[len(self.spec.key_prefix) :] if supplied.startswith(self.spec.key_prefix) else ""
-            if any(not headers.get(h.lower()) for h in self.spec.required_headers) or not key:
-                return None, *self.spec.errors.get("empty", self.spec.errors["auth"])
+            key = self._key(headers, query)
+            missing = any(not headers.get(h.lower()) for h in self.spec.required_headers)
+            missing |= any(query.get(k) != v for k, v in self.spec.required_query.items())
+            if missing or not key:
+                return None, *self.spec.errors.get("empty", self.spec.errors.get("auth", (401, {})))
             fault = self._faults.get(key)
             if fault is not None:
                 if fault.times is not None:
@@ -263,7 +311,7 @@ class ProviderSimulator:
                         del self._faults[key]
                 return fault, fault.status, fault.body
             if key not in self._accounts:
-                return None, *self.spec.errors["auth"]
+                return None, *self.spec.errors.get("auth", (401, {}))
             return None, 200, copy.deepcopy(self._accounts[key])
 
 

@@ -4,11 +4,14 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from credit_monitor.polling.redaction import redact_log_output
 from credit_monitor.polling.round import run_poll
 
 logger = Logger()
-# urllib3 reports retries through its own logger; give it the same JSON format as ours.
+# urllib3 reports retries through its own logger; give it the same JSON format as ours, on the same
+# handler, which redacts every key from every line (urllib3's retry warnings end with the request URL).
 copy_config_to_registered_loggers(source_logger=logger, include={"urllib3"})
+redact_log_output(logger.registered_handler)
 
 
 # Metrics are EMF lines written as they are recorded (credit_monitor.metrics): no log_metrics flush here,

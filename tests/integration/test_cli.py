@@ -7,9 +7,11 @@ import sys
 
 import pytest
 
-from credit_monitor.polling.providers.declarative import DEFINITIONS
+from credit_monitor.polling.providers import DEFINITIONS, add_definitions, remove_definitions
 from devstack import ROOT
-from devstack.simulators import ProviderSimulator, seed_response
+from devstack.simulators import ProviderSimulator, example_response
+
+EXAMPLES = ROOT / "examples" / "providers"
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +39,7 @@ def srtgen():
 
 
 def test_a_good_key_prints_the_normalized_balance_without_key_or_personal_data(srtgen):
-    srtgen.set_response("sk-try-me-123", seed_response("srtgen"))
+    srtgen.set_response("sk-try-me-123", example_response("srtgen"))
 
     result = check("srtgen", "--key-env", "SRTGEN_KEY", "--base-url", srtgen.base_url, env={"SRTGEN_KEY": "sk-try-me-123"})
 
@@ -178,3 +180,69 @@ def test_validate_providers_checks_the_bundle_and_given_files(tmp_path):
     result = validate(str(bad))
     assert result.returncode == 1
     assert "typo.json: sucess: unknown key" in result.stderr
+
+
+def test_validate_providers_reports_every_problem_of_every_file_in_one_run(tmp_path):
+    """A typo in a function name fails validation against the documented example, not every poll after deploying."""
+    novita = json.loads((EXAMPLES / "novita.json").read_text())
+    typo = tmp_path / "novita.json"
+    typo.write_text(json.dumps({**novita, "fields": {**novita["fields"], "available": "substract(to_number(balance), `1`)"}}))
+    luma = json.loads((EXAMPLES / "luma.json").read_text())
+    nothing = tmp_path / "luma.json"
+    nothing.write_text(json.dumps({**luma, "fields": {**luma["fields"], "available": "credit_balance.nothing_here"}}))
+    reused = tmp_path / "crun.json"
+    reused.write_text(json.dumps({**luma, "id": "crun"}))
+
+    result = validate(str(typo), str(nothing), str(reused), str(EXAMPLES / "deepgram.json"))
+
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert "invalid: novita.json: fields.available: Unknown function: substract() (evaluated on example 'balance')" in lines
+    assert "invalid: luma.json: fields.available: 'credit_balance.nothing_here' finds nothing in example 'balance': check the path" in lines
+    assert "invalid: crun.json: id: 'crun' is a built-in provider (definitions/crun.json); choose another id" in lines
+    assert lines[-1] == "5 problem(s) in 3 of 4 file(s)"
+    assert "ok: deepgram.json" in result.stdout  # the good file is still checked and reported
+
+
+@pytest.fixture
+def deepgram():
+    add_definitions(EXAMPLES)
+    try:
+        with ProviderSimulator("deepgram") as sim:
+            sim.set_response("dg-key-1", example_response("deepgram"))
+            yield sim
+    finally:
+        remove_definitions(EXAMPLES)
+
+
+def test_a_definition_with_per_account_variables_takes_them_with_var(deepgram):
+    args = ("--definition", str(EXAMPLES / "deepgram.json"), "--key-env", "DG", "--base-url", deepgram.base_url)
+
+    missing = check(*args, env={"DG": "dg-key-1"})
+    assert missing.returncode == 2
+    assert "deepgram needs --var project_id=..." in missing.stderr
+    unknown = check(*args, "--var", "project_id=p-1", "--var", "projectid=p-1", env={"DG": "dg-key-1"})
+    assert unknown.returncode == 2
+    assert "--var projectid: deepgram has no such variable (its variables: project_id)" in unknown.stderr
+
+    result = check(*args, "--var", "project_id=p-1", env={"DG": "dg-key-1"})
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["available"] == 200
+    assert deepgram.requests[-1].path == "/v1/projects/p-1/balances"
+
+
+def test_explain_shows_what_each_expression_found_in_the_live_answer_never_the_key(deepgram):
+    args = ("--definition", str(EXAMPLES / "deepgram.json"), "--key-env", "DG", "--base-url", deepgram.base_url, "--var", "project_id=p-1")
+
+    result = check(*args, "--explain", env={"DG": "dg-key-1"})
+
+    assert result.returncode == 0, result.stderr
+    decoder = json.JSONDecoder()
+    explained, end = decoder.raw_decode(result.stdout)
+    balance = json.loads(result.stdout[end:])
+    found = explained["explain"]
+    assert found["http_status"] == 200
+    assert found["fields.available: sum(balances[?units == 'usd' || units == 'USD'].amount)"] == 200
+    assert balance["available"] == 200
+    assert "dg-key-1" not in result.stdout + result.stderr

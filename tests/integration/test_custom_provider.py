@@ -18,13 +18,14 @@ def test_a_defined_provider_is_polled_alerted_on_and_served(stack, sims, poll, a
 
     assert (run.summary["succeeded"], run.summary["failed"]) == (2, 1)
     [request] = [r for r in sims["openrouter"].requests if r.headers["authorization"] == "Bearer sk-or-prod"]
-    assert request.path == "/api/v1/credits"
+    assert request.path == "/api/v1/key"  # what an ordinary (non-management) key may read
     prod = invoke_api(stack, "/balances/openrouter/prod").body
     assert (prod["available"], prod["unit"], prod["status"], prod["alert_level"]) == (37.5, "USD", "ok", "ok")
-    assert prod["breakdown"] == {"total_credits": 50.0, "total_usage": 12.5}
+    assert prod["breakdown"] == {"limit": 100, "usage": 25.5, "limit_reset": "monthly"}
+    assert prod["allowance"] == 100  # the key's credit limit: what percent thresholds will be relative to
     old = invoke_api(stack, "/balances/openrouter/old").body
     assert (old["status"], old["error_kind"]) == ("error", "auth")
-    assert "openrouter 401: No auth credentials found" in old["error"]
+    assert "openrouter code 401: No auth credentials found" in old["error"]
     assert [m["subject"] for m in inbox.fetch()] == ["openrouter/dev CRITICAL: 2 USD left"]
     assert [b["account"] for b in invoke_api(stack, "/balances/openrouter").body["balances"]] == ["dev", "old", "prod"]
     assert any(m["Provider"] == "openrouter" for m in run.metrics("AvailableCredits"))

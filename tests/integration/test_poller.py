@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from credit_monitor.model import ConfigurationError
-from devstack.simulators import Fault, seed_response
+from devstack.simulators import Fault, example_response
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ def given_accounts(stack, sims, provider, balances: dict[str, float]) -> dict[st
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_the_documented_example_is_polled_normalized_and_stored(stack, sims, poll, balances, provider):
     key = f"sk-{provider}-example"
-    sims[provider].set_response(key, seed_response(provider))
+    sims[provider].set_response(key, example_response(provider))
     stack.put_api_keys(provider, {"prod": key})
 
     run = poll(provider)
@@ -176,14 +176,18 @@ def test_a_providers_own_failure_envelope_is_classified(stack, sims, poll, balan
     [
         (Fault(status=502, body="<html><body>Bad Gateway</body></html>"), "provider_error", "HTTP 502"),
         (Fault(status=200, body="{not json"), "bad_response", "not valid JSON"),
-        (Fault(status=200, body={"code": 200, "data": {"balance": "lots"}}), "bad_response", "data.balance is a str"),
-        (Fault(status=200, body={"code": 200, "data": {}}), "bad_response", "data.balance is missing"),
+        (
+            Fault(status=200, body={"code": 200, "data": {"balance": "lots"}}),
+            "bad_response",
+            "available (data.balance) is a str, expected a number",
+        ),
+        (Fault(status=200, body={"code": 200, "data": {}}), "bad_response", "available (data.balance) is missing"),
         (Fault(status=401, body=""), "auth", "HTTP 401"),
         (Fault(status=429, body={"code": 429}, headers={"Retry-After": "86400"}), "rate_limited", "retry after 86400"),
         (Fault(status=302, body="", headers={"Location": "http://elsewhere.invalid/steal"}), "provider_error", "not followed"),
         (Fault(status=200, body=b"x" * 2_000_000), "bad_response", "exceeds the 1 MB limit; not read"),
         (Fault(status=200, body=b"{}", declared_length=20_000_000), "bad_response", "20000000 bytes"),
-        (Fault(status=200, body=json.dumps(seed_response("crun")), truncate=True), "provider_error", "connection broken"),
+        (Fault(status=200, body=json.dumps(example_response("crun")), truncate=True), "provider_error", "connection broken"),
         (Fault(drop=True), "unreachable", "could not connect"),
     ],
     ids=[
@@ -281,7 +285,7 @@ def test_a_silent_provider_times_out_within_the_functions_budget(stack, sims, po
 def test_a_trickling_body_is_cut_off_at_the_budget(stack, sims, poll, balances):
     keys = first_good_round(stack, sims, poll)
     spend_other(sims, keys)
-    sims["crun"].inject(keys["prod"], Fault(body=json.dumps(seed_response("crun")) + " " * 500, trickle=0.05))
+    sims["crun"].inject(keys["prod"], Fault(body=json.dumps(example_response("crun")) + " " * 500, trickle=0.05))
 
     started = time.monotonic()
     poll("crun", timeout=3)

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from devstack.simulators import SPECS, Fault, seed_response
+from devstack.simulators import SPECS, Fault, example_response, with_available
 
 pytestmark = pytest.mark.integration
 
@@ -25,10 +25,7 @@ RESULTS: list[dict] = []
 
 
 def with_value(provider, value):
-    body = seed_response(provider)
-    outer, inner = SPECS[provider].spendable
-    body[outer][inner] = value
-    return json.dumps(body, allow_nan=True)
+    return json.dumps(with_available(provider, value), allow_nan=True)
 
 
 def body_level_failure(provider):
@@ -41,8 +38,8 @@ FAULTS = {
     "connection refused": (None, "unreachable"),
     "connection dropped": (lambda p: Fault(drop=True), "unreachable"),
     "no answer (timeout)": (lambda p: Fault(delay=30), "timeout"),
-    "reset mid-body": (lambda p: Fault(body=json.dumps(seed_response(p)), truncate=True), "provider_error"),
-    "slow trickle body": (lambda p: Fault(body=json.dumps(seed_response(p)) + " " * 400, trickle=0.02), "timeout"),
+    "reset mid-body": (lambda p: Fault(body=json.dumps(example_response(p)), truncate=True), "provider_error"),
+    "slow trickle body": (lambda p: Fault(body=json.dumps(example_response(p)) + " " * 400, trickle=0.02), "timeout"),
     "HTTP 500": (lambda p: Fault(status=500, body={}), "provider_error"),
     "HTTP 502 HTML page": (lambda p: Fault(status=502, body="<html><h1>502 Bad Gateway</h1></html>"), "provider_error"),
     "429 with huge Retry-After": (lambda p: Fault(status=429, body={}, headers={"Retry-After": "86400"}), "rate_limited"),

@@ -12,7 +12,7 @@ from credit_monitor.alerting.thresholds import Threshold
 from credit_monitor.model import MAX_CREDITS, RANK, AlertState, BalanceItem, PollFailure, Reading
 from credit_monitor.polling.providers import known_providers, parse_response
 from credit_monitor.settings import AlertSettings
-from devstack.simulators import seed_response
+from devstack.simulators import example_response
 
 PROVIDERS = sorted(known_providers())
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
@@ -72,7 +72,7 @@ def mutate(body, choice, value):
 @settings(max_examples=600, deadline=None)
 @given(provider=st.sampled_from(PROVIDERS), choice=st.integers(0, 1000), value=json_value)
 def test_a_documented_example_with_any_field_broken_never_crashes(provider, choice, value):
-    result = outcome(provider, 200, mutate(seed_response(provider), choice, value))
+    result = outcome(provider, 200, mutate(example_response(provider), choice, value))
     if not isinstance(result, str):
         assert_valid(result)
 

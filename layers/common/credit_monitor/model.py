@@ -151,6 +151,8 @@ class Reading:
     frozen: Number = 0
     breakdown: dict[str, Any] = field(default_factory=dict)
     unit: str = "credits"
+    allowance: Number | None = None  # the plan's allowance per period, when the provider gives one
+    resets_at: str | None = None  # when the allowance resets (ISO-8601 UTC), when the provider says
 
     @property
     def total(self) -> Number:
@@ -191,6 +193,8 @@ class BalanceItem:
     total: Number | None = None
     unit: str = "credits"
     breakdown: dict[str, Any] = field(default_factory=dict)
+    allowance: Number | None = None
+    resets_at: str | None = None
     fetched_at: str | None = None  # last successful poll
     error: str | None = None
     error_kind: str | None = None
@@ -208,7 +212,8 @@ class BalanceItem:
             reading = result.reading
             return cls(
                 provider=provider, account=result.account, polled_at=result.polled_at, status="ok", available=reading.available,
-                frozen=reading.frozen, total=reading.total, unit=reading.unit, breakdown=reading.breakdown, fetched_at=result.polled_at,
+                frozen=reading.frozen, total=reading.total, unit=reading.unit, breakdown=reading.breakdown, allowance=reading.allowance,
+                resets_at=reading.resets_at, fetched_at=result.polled_at,
             )  # fmt: skip
         was_failing = previous is not None and previous.status == "error"
         last_good = previous if previous is not None and previous.ever_read else None
@@ -222,6 +227,8 @@ class BalanceItem:
             total=last_good.total if last_good else None,
             unit=last_good.unit if last_good else "credits",
             breakdown=last_good.breakdown if last_good else {},
+            allowance=last_good.allowance if last_good else None,
+            resets_at=last_good.resets_at if last_good else None,
             fetched_at=last_good.fetched_at if last_good else None,
             error=result.failure.message,
             error_kind=result.failure.kind.value,

@@ -34,6 +34,8 @@ class Balance:
     total: Number | None = described("available + frozen")
     unit: str = described("credits, USD, ...")
     breakdown: dict[str, Any] = described("Provider-specific pools (monthly, package, extra, plans, storage)")
+    allowance: Number | None = described("The plan's allowance per period, where the provider states one; else null")
+    resets_at: str | None = described("ISO-8601 UTC time the allowance resets, where the provider states it; else null")
     fetched_at: str | None = described("ISO-8601 UTC time of the last successful poll")
     polled_at: str | None = described("ISO-8601 UTC time of the last poll, successful or not")
     status: Literal["ok", "error"] = described("error when the latest poll failed; the balance fields keep the last good values")

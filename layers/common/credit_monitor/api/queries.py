@@ -53,6 +53,8 @@ def to_balance(snapshot: AccountSnapshot) -> Balance:
         total=balance.total,
         unit=balance.unit,
         breakdown=balance.breakdown,
+        allowance=balance.allowance,
+        resets_at=balance.resets_at,
         fetched_at=balance.fetched_at,
         polled_at=balance.polled_at,
         status="error" if balance.status == "error" else "ok",

@@ -29,6 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--key-env", required=True, metavar="VAR", help="environment variable holding the API key")
     check.add_argument("--base-url", help="provider base URL (default: the production host)")
     check.add_argument("--account", default="default", help="account name shown in the output (default: default)")
+    check.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a per-account value the provider's requests need, such as project_id=... (repeatable)",
+    )
+    check.add_argument("--explain", action="store_true", help="also print what each expression of the definition finds in the answer")
 
     validate = commands.add_parser("validate-providers", help="validate provider definition files (default: the bundled ones)")
     validate.add_argument("files", nargs="*", help="definition files; without any, every file in the bundle")
@@ -47,12 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
 def quiet_logs(verbose: bool) -> None:
     """The functions log JSON for CloudWatch; in a terminal that is noise unless asked for."""
     from aws_lambda_powertools import Logger  # noqa: PLC0415
+    from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers  # noqa: PLC0415
+
+    from credit_monitor.polling.redaction import redact_log_output  # noqa: PLC0415
 
     logger = Logger()
     if verbose:
         handler = logger.registered_handler
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(sys.stderr)
+        copy_config_to_registered_loggers(source_logger=logger, include={"urllib3"})
+        redact_log_output(handler)
         return
     logger.setLevel(logging.CRITICAL)
     logging.getLogger("urllib3").setLevel(logging.CRITICAL)
@@ -64,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         from credit_monitor.cli.check import run_check  # noqa: PLC0415
 
-        return run_check(args.provider, args.definition, args.key_env, args.base_url, args.account)
+        return run_check(args.provider, args.definition, args.key_env, args.base_url, args.account, args.var, args.explain)
     if args.command == "validate-providers":
         return validate_providers(args.files)
     if args.command == "status":
@@ -113,17 +126,29 @@ def validate_providers(files: list[str]) -> int:
     """Validate definition files; print what is wrong with each, naming the file and the field."""
     from pathlib import Path  # noqa: PLC0415
 
-    from credit_monitor.polling.providers import DefinitionError  # noqa: PLC0415
-    from credit_monitor.polling.providers.declarative import DEFINITIONS, load_bundled, load_definition  # noqa: PLC0415
+    from credit_monitor.polling.providers import DEFINITIONS, DefinitionError, load_definition  # noqa: PLC0415
+    from credit_monitor.polling.providers.definition import BUILT_IN  # noqa: PLC0415
 
-    try:
-        if files:
-            providers = {path: load_definition(Path(path)).id for path in files}
-        else:
-            providers = {f"{DEFINITIONS.name}/{p}.json": p for p in load_bundled()}
-    except DefinitionError as exc:
-        print(f"invalid: {exc}", file=sys.stderr)
-        return 1
-    for source, provider_id in providers.items():
-        print(f"ok: {source} defines provider {provider_id!r}")
-    return 0
+    paths = [Path(f) for f in files] if files else sorted(p for p in DEFINITIONS.glob("*.json") if p.name != "schema.json")
+    problems, seen = [], {}
+    for path in paths:
+        bundled = path.resolve().parent == DEFINITIONS.resolve()
+        try:
+            provider = load_definition(path, bundled=bundled)
+        except DefinitionError as exc:
+            problems += exc.problems
+            continue
+        if provider.id in seen:
+            problems.append(f"{path.name}: id: {provider.id!r} is already defined by {seen[provider.id]}")
+            continue
+        seen[provider.id] = path.name
+        examples = len(provider.examples)
+        print(f"ok: {path.name} defines provider {provider.id!r} ({provider.name}); its {examples} documented example(s) read as expected")
+    if not files:
+        problems += [f"definitions/: the built-in provider {p!r} has no definition file" for p in BUILT_IN if p not in seen]
+    for problem in problems:
+        print(f"invalid: {problem}", file=sys.stderr)
+    if problems:
+        files_with_problems = len({problem.split(":", 1)[0] for problem in problems})
+        print(f"{len(problems)} problem(s) in {files_with_problems} of {len(paths)} file(s)", file=sys.stderr)
+    return 1 if problems else 0

@@ -1,7 +1,9 @@
-"""API keys of one provider, as read from its Secrets Manager secret.
+"""The accounts of one provider and their credentials, as read from its Secrets Manager secret.
 
 Secret value: a JSON object ``{"<account>": "<api key>", ...}``; a plain string is one account named
-``default``. Errors name the secret and what is wrong, never any part of its value.
+``default``. When the provider's definition needs per-account values (a project id in the path), an
+account's value is an object: ``{"prod": {"key": "<api key>", "project_id": "..."}}``. Errors name the
+secret, the account and the field, never any part of a value.
 """
 
 from __future__ import annotations
@@ -9,12 +11,15 @@ from __future__ import annotations
 import json
 
 from credit_monitor.model import ACCOUNT_NAME_RULE, ConfigurationError, valid_account_name
+from credit_monitor.polling.providers import Credentials
 
 DEFAULT_ACCOUNT = "default"
+MAX_VALUE_CHARS = {"key": 4096}  # API keys can be long tokens; a per-account variable is a short id
+MAX_VARIABLE_CHARS = 200
 
 
-def parse_api_keys(secret_name: str, raw: str | bytes | None) -> dict[str, str]:
-    """The accounts and their keys from a secret's value; ``{}`` for the empty placeholder ``{}``."""
+def parse_accounts(secret_name: str, raw: str | bytes | None, variables: tuple[str, ...] = ()) -> dict[str, Credentials]:
+    """The accounts and their credentials from a secret's value; ``{}`` for the empty placeholder ``{}``."""
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
@@ -26,7 +31,7 @@ def parse_api_keys(secret_name: str, raw: str | bytes | None) -> dict[str, str]:
     if text[0] not in '{["':
         if any(c.isspace() for c in text):
             raise ConfigurationError(f"secret {secret_name} holds a plain key with whitespace inside; keys have none")
-        return {DEFAULT_ACCOUNT: text}
+        return {DEFAULT_ACCOUNT: _credentials(secret_name, DEFAULT_ACCOUNT, text, variables)}
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -34,11 +39,43 @@ def parse_api_keys(secret_name: str, raw: str | bytes | None) -> dict[str, str]:
         raise ConfigurationError(f"secret {secret_name} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     if not isinstance(document, dict):
         raise ConfigurationError(f'secret {secret_name} must be a JSON object {{"<account>": "<api key>"}} or a plain key')
-    keys: dict[str, str] = {}
-    for name, key in document.items():
+    accounts: dict[str, Credentials] = {}
+    for name, value in document.items():
         if not valid_account_name(name):
             raise ConfigurationError(f"secret {secret_name} has an invalid account name {name[:70]!r}: use {ACCOUNT_NAME_RULE}")
-        if not isinstance(key, str) or not key.strip():
-            raise ConfigurationError(f"secret {secret_name}: the key of account {name!r} must be a non-empty string")
-        keys[name] = key.strip()
-    return keys
+        accounts[name] = _credentials(secret_name, name, value, variables)
+    return accounts
+
+
+def _credentials(secret_name: str, account: str, value: object, variables: tuple[str, ...]) -> Credentials:
+    where = f"secret {secret_name}: account {account!r}"
+    if isinstance(value, str):
+        if variables:
+            raise ConfigurationError(
+                f"{where} needs {', '.join(variables)} besides its key: store "
+                f'{{"{account}": {{"key": "<api key>", ' + ", ".join(f'"{v}": "..."' for v in variables) + "}}"
+            )
+        return Credentials(key=_value(where, "key", value))
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"{where}: the value must be the API key (a string) or an object with key and its variables")
+    expected = ("key", *variables)
+    unknown = sorted(set(value) - set(expected))
+    if unknown:
+        raise ConfigurationError(f"{where} has unknown field(s) {', '.join(repr(u[:40]) for u in unknown)}; expected {', '.join(expected)}")
+    missing = [field for field in expected if field not in value]
+    if missing:
+        raise ConfigurationError(f"{where} is missing {', '.join(missing)}")
+    return Credentials(
+        key=_value(where, "key", value["key"]),
+        variables={name: _value(where, name, value[name]) for name in variables},
+    )
+
+
+def _value(where: str, field: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"{where}: {field} must be a non-empty string")
+    value = value.strip()
+    limit = MAX_VALUE_CHARS.get(field, MAX_VARIABLE_CHARS)
+    if len(value) > limit or any(ord(c) < 32 for c in value):
+        raise ConfigurationError(f"{where}: {field} must be at most {limit} printable characters")
+    return value

@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from aws_lambda_powertools import Logger
 
 from credit_monitor.model import AccountResult, FailureKind, PollFailure, utc_now
-from credit_monitor.polling.providers import Provider, parse_response
+from credit_monitor.polling.providers import Credentials, Provider
+from credit_monitor.polling.redaction import REDACTOR
 from credit_monitor.polling.transport import Deadline, get_json, new_session
 
 MAX_CONCURRENCY = 64
@@ -15,24 +16,30 @@ MAX_CONCURRENCY = 64
 logger = Logger()
 
 
-def poll_accounts(provider: Provider, base_url: str, keys: dict[str, str], deadline: Deadline) -> list[AccountResult]:
-    """One result per account, in the order of ``keys``. Never raises for a provider's fault."""
-    if not keys:
+def poll_accounts(provider: Provider, base_url: str, accounts: dict[str, Credentials], deadline: Deadline) -> list[AccountResult]:
+    """One result per account, in the order of ``accounts``. Never raises for a provider's fault."""
+    if not accounts:
         return []
-    workers = min(len(keys), MAX_CONCURRENCY)
-    url = provider.url(base_url)
+    REDACTOR.remember(credentials.key for credentials in accounts.values())  # before any request can log one
+    workers = min(len(accounts), MAX_CONCURRENCY)
     with new_session(deadline, pool_size=workers) as session, ThreadPoolExecutor(workers, "poll") as pool:
-        futures = [pool.submit(poll_account, provider, url, account, key, session, deadline) for account, key in keys.items()]
+        futures = [pool.submit(poll_account, provider, base_url, name, credentials, session, deadline)
+                   for name, credentials in accounts.items()]  # fmt: skip
         return [future.result() for future in futures]
 
 
-def poll_account(provider, url, account, key, session, deadline) -> AccountResult:
+def poll_account(provider: Provider, base_url: str, account: str, credentials: Credentials, session, deadline) -> AccountResult:
     try:
-        params = dict(provider.query_params(key)) if provider.query_params else None
-        status, body = get_json(session, url, dict(provider.auth_headers(key)), deadline, params)
-        reading = parse_response(provider, status, body)
+        answer = get_json(session, provider.request(base_url, credentials), deadline)
+        try:
+            reading = provider.parse(answer.status, answer.body)
+        except PollFailure as failure:
+            if failure.kind is not FailureKind.RATE_LIMITED or answer.status != 429:
+                raise
+            wait = f"retry after {answer.retry_after}" if answer.retry_after else "no Retry-After given"
+            raise PollFailure(failure.kind, f"{failure.message} ({wait})") from None
     except PollFailure as failure:
-        failure = PollFailure(failure.kind, redact(failure.message, key))
+        failure = PollFailure(failure.kind, REDACTOR.redact(failure.message))
         logger.warning(
             "poll failed", extra={"provider": provider.id, "account": account, "error_kind": failure.kind.value, "error": failure.message}
         )
@@ -45,8 +52,3 @@ def poll_account(provider, url, account, key, session, deadline) -> AccountResul
         failure = PollFailure(FailureKind.BAD_RESPONSE, f"could not interpret the response ({type(exc).__name__})")
         return AccountResult(account, utc_now(), failure=failure)
     return AccountResult(account, utc_now(), reading=reading)
-
-
-def redact(text: str, key: str) -> str:
-    """Providers sometimes echo what they were sent; a key must never reach storage or logs."""
-    return text.replace(key, "***") if key else text

@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger
 
 from credit_monitor import aws, metrics, settings
 from credit_monitor.model import ACCOUNT_NAME_RULE, AccountResult, ConfigurationError, valid_account_name
-from credit_monitor.polling.accounts import parse_api_keys
+from credit_monitor.polling.accounts import parse_accounts
 from credit_monitor.polling.fanout import poll_accounts
 from credit_monitor.polling.providers import get_provider
 from credit_monitor.polling.transport import Deadline
@@ -54,22 +54,24 @@ def run_poll(event: Any, remaining_ms: int, config: PollerSettings | None = None
     base_url = config.base_url or validate_base_url(provider.default_base_url, variable=f"{provider.id} base_url")
     try:
         wanted = requested_accounts(event)
-        keys = parse_api_keys(config.secret_name, aws.get_secret(config.secret_name))
+        accounts = parse_accounts(config.secret_name, aws.get_secret(config.secret_name), provider.variables)
     except ConfigurationError as exc:
         # Retrying cannot fix configuration: say what is wrong and count it, but do not fail the run.
         logger.error("poll round not started: configuration error", extra={"error": str(exc)})
         metrics.record_poll_failures(config.provider, 1)
         return {**summary, "error": str(exc)}
-    if not keys:
+    if not accounts:
         logger.warning("no accounts configured yet", extra={"secret": config.secret_name})
     if wanted is not None:
-        summary["unknown_accounts"] = [name for name in wanted if name not in keys]
-        keys = {name: keys[name] for name in wanted if name in keys}
+        summary["unknown_accounts"] = [name for name in wanted if name not in accounts]
+        accounts = {name: accounts[name] for name in wanted if name in accounts}
 
-    results = poll_accounts(provider, base_url, keys, Deadline(polling_budget(remaining_ms)))
+    results = poll_accounts(provider, base_url, accounts, Deadline(polling_budget(remaining_ms)))
     BalanceStore(aws.table(config.storage.table_name)).record_round(config.provider, results, history_days=config.storage.history_days)
 
     for result in results:
+        # One line per account: the dashboard's "Latest poll of every account" table reads these with Logs Insights.
+        logger.info("account polled", extra=_log_fields(result))
         if result.reading is not None:
             metrics.record_available(config.provider, result.account, result.reading.available)
     failed = sum(1 for result in results if not result.ok)
@@ -84,6 +86,12 @@ def _provider(provider_id: str):
         return get_provider(provider_id)
     except LookupError as exc:
         raise ConfigurationError(f"PROVIDER: {exc}") from None
+
+
+def _log_fields(result: AccountResult) -> dict[str, Any]:
+    if result.reading is not None:
+        return {"account": result.account, "status": "ok", "available": result.reading.available, "unit": result.reading.unit}
+    return {"account": result.account, "status": "error", "error_kind": result.failure.kind.value}
 
 
 def _outcome(result: AccountResult) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,7 +20,7 @@ from urllib3.util.retry import Retry
 
 from credit_monitor import __version__
 from credit_monitor.model import FailureKind, PollFailure
-from credit_monitor.polling.providers.base import status_failure
+from credit_monitor.polling.providers.base import HttpRequest, status_failure
 
 MAX_BODY_BYTES = 1_000_000
 CHUNK_BYTES = 64 * 1024
@@ -111,21 +112,29 @@ def _timeouts(deadline: Deadline) -> tuple[float, float]:
     return min(CONNECT_TIMEOUT, remaining), min(READ_TIMEOUT, remaining)
 
 
-def get_json(
-    session: requests.Session, url: str, headers: dict[str, str], deadline: Deadline, params: dict[str, str] | None = None
-) -> tuple[int, Any]:
-    """GET ``url`` and return ``(status, decoded JSON body)``, or raise a classified PollFailure.
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+    retry_after: str = ""  # a 429's Retry-After, for the message when it is classified as rate limited
 
-    Redirects are not followed: a redirect would carry the API key header to another host.
+
+def get_json(session: requests.Session, request: HttpRequest, deadline: Deadline) -> Answer:
+    """GET the request and return its status and decoded JSON body, or raise a classified PollFailure.
+
+    Redirects are not followed: a redirect would carry the API key to another host. A 429 is read like
+    any answer: its body may say why (out of credits is not the same as too many requests).
     """
     if deadline.remaining() < MIN_ATTEMPT_SECONDS:
         raise PollFailure(FailureKind.TIMEOUT, "no time left in this run to poll")
+    url = request.url
     try:
-        with session.get(url, headers=headers, params=params, timeout=_timeouts(deadline), stream=True, allow_redirects=False) as response:
+        with session.get(
+            url, headers=request.headers, params=request.params, timeout=_timeouts(deadline), stream=True, allow_redirects=False
+        ) as response:
             if response.is_redirect:
                 raise status_failure(response.status_code, f"redirected to {response.headers.get('Location', '?')[:100]}; not followed")
-            if response.status_code == 429:
-                raise _rate_limited(response)
+            retry_after = response.headers.get("Retry-After", "").strip()[:40] if response.status_code == 429 else ""
             body = _read_limited(response, deadline)
             status = response.status_code
     except PollFailure:
@@ -139,17 +148,17 @@ def get_json(
     except requests.RequestException as exc:
         raise PollFailure(FailureKind.UNREACHABLE, f"request to {urlsplit(url).hostname} failed: {_reason(exc)}") from None
     try:
-        return status, json.loads(body)
+        return Answer(status, json.loads(body), retry_after)
     except ValueError:
+        if status == 429:
+            raise rate_limited(retry_after) from None
         if status >= 400:
             raise status_failure(status, "body is not JSON") from None
         raise PollFailure(FailureKind.BAD_RESPONSE, "response body is not valid JSON") from None
 
 
-def _rate_limited(response: requests.Response) -> PollFailure:
-    retry_after = response.headers.get("Retry-After", "").strip()
-    detail = f"retry after {retry_after[:40]}" if retry_after else "no Retry-After given"
-    return status_failure(429, detail)
+def rate_limited(retry_after: str) -> PollFailure:
+    return status_failure(429, f"retry after {retry_after}" if retry_after else "no Retry-After given")
 
 
 def _read_limited(response: requests.Response, deadline: Deadline) -> bytes:

@@ -1,18 +1,18 @@
-"""What every provider adapter is made of, and the helpers they share.
+"""What a provider is, at run time: how to ask for a balance, and how to read the answer.
 
-An adapter says three things: how to authenticate (headers), how the provider reports a failure in
-its body (``check``), and where the credits are (``extract``). Everything else (HTTP, retries, size
-limits, status codes without a recognisable body) is handled once, in :func:`parse_response`.
+Every provider is built from a definition file (definition.py); a provider that needs logic no
+definition can express would build the same ``Provider`` in code. HTTP, retries, size limits and
+statuses without a recognisable body are handled once, here and in the transport.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from credit_monitor.model import FailureKind, PollFailure, Reading, check_credits
+from credit_monitor.model import FailureKind, PollFailure, Reading
 
 MAX_MESSAGE_CHARS = 200
 
@@ -25,29 +25,66 @@ STATUS_KINDS = {
 
 
 @dataclass(frozen=True)
+class Credentials:
+    """One account's key, and the per-account values its provider's requests need (a project id...)."""
+
+    key: str
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    url: str
+    headers: dict[str, str]
+    params: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Example:
+    """A response the vendor documents, and what reading it must give (a balance, or a failure kind)."""
+
+    name: str
+    status: int
+    body: Any
+    expect: dict[str, Any]
+
+    @property
+    def succeeds(self) -> bool:
+        return 200 <= self.status < 300 and "error_kind" not in self.expect
+
+
+@dataclass(frozen=True)
 class Provider:
     id: str
+    name: str
+    source: str  # the definition file it was built from
     default_base_url: str
     path: str
-    auth_headers: Callable[[str], Mapping[str, str]]
-    check: Callable[[int, dict[str, Any]], None]
+    variables: tuple[str, ...]
+    build_request: Callable[[str, Credentials], HttpRequest]
+    check: Callable[[int, dict[str, Any]], None]  # raises a classified PollFailure for a failure body
     extract: Callable[[dict[str, Any]], Reading]
-    query_params: Callable[[str], Mapping[str, str]] | None = None  # for providers that take the key in the URL
+    examples: tuple[Example, ...] = ()
+    explain: Callable[[Any], dict[str, Any]] | None = None  # what each expression finds in a body (check --explain)
+    document: Mapping[str, Any] = field(default_factory=dict)  # the definition it was built from, for tools (simulators)
 
-    def url(self, base_url: str) -> str:
-        return base_url.rstrip("/") + self.path
+    def request(self, base_url: str, credentials: Credentials) -> HttpRequest:
+        return self.build_request(base_url, credentials)
+
+    def parse(self, status: int, body: Any) -> Reading:
+        """An HTTP status and decoded JSON body as a reading, or a classified PollFailure."""
+        if not isinstance(body, dict):
+            if status >= 400:
+                raise status_failure(status)
+            raise PollFailure(FailureKind.BAD_RESPONSE, f"expected a JSON object, got a JSON {_json_type(body)}")
+        self.check(status, body)
+        if not 200 <= status < 300:
+            raise status_failure(status)
+        return self.extract(body)
 
 
 def parse_response(provider: Provider, status: int, body: Any) -> Reading:
-    """Turn an HTTP status and decoded JSON body into a reading, or raise a classified PollFailure."""
-    if not isinstance(body, dict):
-        if status >= 400:
-            raise status_failure(status)
-        raise PollFailure(FailureKind.BAD_RESPONSE, f"expected a JSON object, got a JSON {_json_type(body)}")
-    provider.check(status, body)
-    if not 200 <= status < 300:
-        raise status_failure(status)
-    return provider.extract(body)
+    return provider.parse(status, body)
 
 
 def status_failure(status: int, detail: str = "") -> PollFailure:
@@ -60,38 +97,8 @@ def status_failure(status: int, detail: str = "") -> PollFailure:
     return PollFailure(kind, f"HTTP {status} {phrase}" + (f": {detail}" if detail else ""))
 
 
-def check_code(
-    provider: str, status: int, body: dict[str, Any], *, field: str, success: int, kinds: dict[int, FailureKind], message_field: str
-) -> None:
-    """For providers whose body carries a numeric code: ``success`` passes, any other code is a failure
-    (whatever the HTTP status) classified by ``kinds``, and a 2xx body without a code is a bad response."""
-    code = body.get(field)
-    is_number = isinstance(code, int) and not isinstance(code, bool)
-    if is_number and code == success:
-        return
-    if is_number:
-        kind = kinds.get(code, FailureKind.PROVIDER_ERROR)
-        raise PollFailure(kind, f"{provider} {field} {code}: {message_of(body.get(message_field))}")
-    if 200 <= status < 300:
-        raise PollFailure(FailureKind.BAD_RESPONSE, f"response has no numeric {field}")
-
-
-def dig(body: Any, path: str) -> Any:
-    """The value at a dotted ``path`` in nested objects, or None where any step is missing."""
-    value = body
-    for step in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(step)
-    return value
-
-
-def credits_at(body: dict[str, Any], path: str) -> int | float:
-    return check_credits(dig(body, path), path)
-
-
 def message_of(value: Any) -> str:
-    """A provider's error message, as short text safe to store (callers redact keys)."""
+    """A provider's error message, as short text safe to store (keys are redacted where it is stored)."""
     text = value if isinstance(value, str) else ""
     text = " ".join(text.split())
     return text[:MAX_MESSAGE_CHARS] if text else "no message"
