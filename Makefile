@@ -74,7 +74,8 @@ readme: $(VENV)/.installed  ## regenerate README.md's sample outputs and figures
 validate-providers: $(VENV)/.installed  ## check provider definitions (FILES="a.json b.json", default: the bundled ones)
 	$(PY) -m credit_monitor validate-providers $(FILES)
 
-checkov: $(CHECKOV_VENV)/.installed  ## checkov on template.yaml, offline; skipped checks are justified in .checkov.yaml
+checkov: $(VENV)/.installed $(CHECKOV_VENV)/.installed  ## checkov on template.yaml expanded (Fn::ForEach), offline; skips justified in .checkov.yaml
+	$(PY) -m devstack.template expand .aws-sam/checkov/template.json
 	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
 
 reliability: $(VENV)/.installed $(SCHEMATHESIS_VENV)/.installed  ## the reliability suite (fault matrix, properties, AWS faults, races, leaks) -> README figures
@@ -108,7 +109,7 @@ unit: $(VENV)/.installed  ## only the fast tests without servers
 integration: $(VENV)/.installed  ## only the tests against moto and the simulators
 	$(PY) -m pytest tests/integration
 
-validate: $(SAM_VENV)/.installed  ## sam validate --lint
+validate: $(SAM_VENV)/.installed  ## sam validate --lint (samconfig.toml turns on the SAM CLI's language extensions)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(SAM) validate --lint
 
 build: $(SAM_VENV)/.installed  ## sam build (needs a python3.13; skipped, saying so, without one)

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 from devstack import ROOT
-from devstack.template import function_setting, load_template, resources_of_type
+from devstack.template import deployed_template, function_setting, load_template, resources_of_type
 
 PRICES_FILE = ROOT / "cost" / "prices-us-east-1.json"
 HOURS_PER_MONTH = 730
@@ -125,9 +125,19 @@ def alarm_metrics(template: dict, providers: int, accounts: int) -> int:
     return count
 
 
+def deployed_for(providers: int) -> dict:
+    """The template as deployed with ``providers`` entries in Providers (the built-ins first, then made-up ids)."""
+    listed = load_template()["Parameters"]["Providers"]["Default"].split(",")
+    ids = (listed + [f"vendor{i}" for i in range(max(0, providers - len(listed)))])[:providers]
+    return deployed_template({"Providers": ",".join(ids)})
+
+
 def usage(providers: int, accounts: int, poll_minutes: int, api_requests: int, alerts: int, d: Durations) -> list[Line]:
-    template = load_template()
-    memory_gb = {name: function_setting(template, name, "MemorySize") / 1024 for name in ("CrunPoller", "Aggregator", "BalanceApiFunction")}
+    template = deployed_for(providers)
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    poller = next(name for name, f in functions.items() if "PROVIDER" in f["Properties"].get("Environment", {}).get("Variables", {}))
+    memory_gb = {name: function_setting(template, name, "MemorySize") / 1024 for name in (poller, "Aggregator", "BalanceApiFunction")}
+    memory_gb["poller"] = memory_gb[poller]
     rounds = providers * HOURS_PER_MONTH * 60 / poll_minutes  # poll rounds a month, all providers
     checks = HOURS_PER_MONTH * 60 / poll_minutes
     total_accounts = providers * accounts
@@ -143,7 +153,7 @@ def usage(providers: int, accounts: int, poll_minutes: int, api_requests: int, a
             "Lambda compute (arm64)",
             "lambda_arm_gb_second",
             (
-                rounds * d.poll_round_ms * memory_gb["CrunPoller"]
+                rounds * d.poll_round_ms * memory_gb["poller"]
                 + (rounds * d.stream_batch_ms + checks * d.check_ms) * memory_gb["Aggregator"]
                 + api_requests * d.api_request_ms * memory_gb["BalanceApiFunction"]
             )

@@ -1,7 +1,8 @@
 """`make demo`: the whole system on this machine, with no AWS account.
 
-A moto server gets the table, secrets, thresholds parameter, alert topic and queues from template.yaml;
-five provider simulators answer as the providers' docs show; demo keys go into the secrets. Then three
+A moto server gets the table, secrets, thresholds parameter, alert topic and queues from template.yaml,
+with a poller for every provider definition in the bundle; each provider's simulator answers as its
+definition's documented example does; demo keys go into the secrets. Then three
 rounds: every poller runs through its real handler with a scheduled event, the table's stream is
 delivered to the real aggregator handler, and the alerts it publishes are read back from an SQS
 subscription of the SNS topic. The stored balances and every message are printed at the end.
@@ -18,12 +19,14 @@ from credit_monitor.cli.status import balance_table, balances_from_table
 from devstack import ROOT
 from devstack.invoke import invoke_aggregator, invoke_api, invoke_poller
 from devstack.moto_stack import AlertInbox, LocalStack
-from devstack.simulators import SPECS, ProviderSimulator
+from devstack.simulators import ProviderSimulator
 from devstack.streams import StreamPump
+from devstack.template import every_provider
 
 LOG_FILE = ROOT / ".demo" / "handler-output.jsonl"
 
 # Two accounts per provider (available, or (available, frozen)), and one sunor key the provider revoked.
+# A provider not named here (one you added) gets one account, "prod", answering its documented example.
 DEMO_ACCOUNTS = {
     "crun": {"prod": 1000, "staging": 2400},
     "sunor": {"prod": (950, 10), "staging": 600},
@@ -53,9 +56,13 @@ class Demo:
         self.stack.set_thresholds(json.dumps(THRESHOLDS))
         for provider, sim in self.sims.items():
             keys = {}
-            for account, credits in DEMO_ACCOUNTS[provider].items():
+            for account, credits in DEMO_ACCOUNTS.get(provider, {"prod": None}).items():
                 keys[account] = demo_key(provider, account)
-                sim.set_balance(keys[account], *(credits if isinstance(credits, tuple) else (credits,)))
+                if credits is None:
+                    sim.set_response(keys[account], sim.spec.success)
+                else:
+                    sim.set_balance(keys[account], *(credits if isinstance(credits, tuple) else (credits,)))
+            keys = {account: sim.credentials(key) for account, key in keys.items()}
             if provider == REVOKED[0]:
                 keys[REVOKED[1]] = demo_key(*REVOKED)  # unknown to the simulator: every poll is rejected
             self.stack.put_api_keys(provider, keys)
@@ -76,6 +83,18 @@ class Demo:
         delivered = self.pump.deliver(lambda batch: invoke_aggregator(self.stack, batch, output=self.log))
         alerts = self.inbox.fetch()
         print(f"  aggregator: {delivered} stream records, {len(alerts)} alert(s)" + "".join(f"\n    -> {a['subject']}" for a in alerts))
+
+
+def created_resources(stack: LocalStack) -> list[str]:
+    """What the local stack created, one entry per kind of per-provider resource ("<provider>ApiKeys" x6)."""
+    pollers = stack.pollers()
+    prefixes = [logical_id.removesuffix("Poller") for logical_id in pollers.values()]
+    shown: dict[str, int] = {}
+    for logical_id in sorted(stack.physical_ids):
+        prefix = next((p for p in prefixes if logical_id.startswith(p) and logical_id[len(p) : len(p) + 1].isupper()), None)
+        name = f"<provider>{logical_id[len(prefix) :]}" if prefix else logical_id
+        shown[name] = shown.get(name, 0) + 1
+    return [name if count == 1 else f"{name} x{count}" for name, count in shown.items()]
 
 
 def print_balances(stack: LocalStack) -> None:
@@ -143,13 +162,14 @@ def print_api(stack: LocalStack) -> None:
 def main() -> int:
     started = time.monotonic()
     LOG_FILE.parent.mkdir(exist_ok=True)
-    sims = {provider: ProviderSimulator(provider) for provider in SPECS}
     print("Starting the local stack (moto server, resources from template.yaml)...")
-    # OpenRouter is the sixth provider, added by a definition file and the template's copyable block.
-    with LocalStack(parameters={"OpenrouterPolling": "ENABLED"}) as stack, open(LOG_FILE, "w", encoding="utf-8") as log:
+    # Every bundled definition is deployed: the template's Providers list, then openrouter (and any you add).
+    parameters = every_provider()
+    with LocalStack(parameters=parameters) as stack, open(LOG_FILE, "w", encoding="utf-8") as log:
         stack.create_resources()
-        created = ", ".join(sorted(stack.physical_ids))
-        print(f"  moto at {stack.endpoint}: {created}")
+        print(f"  Providers={parameters['Providers']}")
+        print(f"  moto at {stack.endpoint}: {', '.join(created_resources(stack))}")
+        sims = {provider: ProviderSimulator(provider) for provider in stack.pollers()}
         try:
             for sim in sims.values():
                 sim.start()

@@ -20,7 +20,7 @@ import requests
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from devstack.template import REGION, Resolver, function_environment, load_template, resources_of_type
+from devstack.template import REGION, Resolver, deployed_template, function_environment, resources_of_type
 
 # The placeholder resource of the local stack's CloudFormation record (see LocalStack._publish_outputs).
 warnings.filterwarnings("ignore", message="Tried to parse AWS::CloudFormation::WaitConditionHandle")
@@ -132,13 +132,17 @@ class LocalStack:
     """Start with :meth:`start`, then :meth:`create_resources`; :meth:`reset` empties and recreates."""
 
     def __init__(self, stack_name: str = "credit-monitor-local", parameters: dict[str, str] | None = None) -> None:
-        """``parameters`` override the template's defaults, as `sam deploy --parameter-overrides` would."""
+        """``parameters`` override the template's defaults, as `sam deploy --parameter-overrides` would.
+
+        The template is expanded for them first (Fn::ForEach over Providers), as CloudFormation does.
+        """
         self.stack_name = stack_name
-        self.template = load_template()
+        self.template = deployed_template(parameters)
         self.physical_ids: dict[str, str] = {}
         self.attributes: dict[str, dict[str, str]] = {}
         self.resolver = Resolver(self.template, stack_name, self.physical_ids, parameters, attributes=self.attributes)
         self._server: MotoServer | None = None
+        self._previous_env: dict[str, str | None] = {}
         self.endpoint = ""
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -147,14 +151,20 @@ class LocalStack:
         self._server = MotoServer()
         self._server.start()
         self.endpoint = self._server.endpoint
-        os.environ.update(LOCAL_ENV)
-        os.environ["AWS_ENDPOINT_URL"] = self.endpoint
+        settings = {**LOCAL_ENV, "AWS_ENDPOINT_URL": self.endpoint}
+        self._previous_env = {name: os.environ.get(name) for name in settings}
+        os.environ.update(settings)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()
             self._server = None
+            for name, value in self._previous_env.items():  # another stack started earlier keeps working
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     def throttle(self, operation: str, times: int = 1) -> None:
         """Answer the next ``times`` calls of ``operation`` ("dynamodb:BatchWriteItem", "sns:Publish"...) with throttling."""

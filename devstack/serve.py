@@ -20,7 +20,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from devstack.demo import Demo
 from devstack.invoke import invoke_aggregator, invoke_api, invoke_poller
 from devstack.moto_stack import LocalStack
-from devstack.simulators import SPECS, ProviderSimulator
+from devstack.simulators import ProviderSimulator
+from devstack.template import every_provider
 
 # The handlers run one request at a time, as one Lambda container does.
 _invocations = threading.Lock()
@@ -131,10 +132,10 @@ def main() -> int:
     port = int(os.environ.get("PORT", "8080"))
     interval = float(os.environ.get("POLL_SECONDS", "30"))
     api_key = os.environ.get("LOCAL_API_KEY") or secrets.token_urlsafe(18)
-    sims = {provider: ProviderSimulator(provider).start() for provider in SPECS}
     stop = threading.Event()
-    with LocalStack(parameters={"OpenrouterPolling": "ENABLED"}) as stack:
+    with LocalStack(parameters=every_provider()) as stack:
         stack.create_resources()
+        sims = {provider: ProviderSimulator(provider).start() for provider in stack.pollers()}
         demo = Demo(stack, sims, stack.subscribe_inbox("serve-inbox"), io.StringIO())
         demo.set_up()
         server = ThreadingHTTPServer(("127.0.0.1", port), LocalApi(stack, api_key).handler_class())

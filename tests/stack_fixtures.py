@@ -14,11 +14,12 @@ from devstack.invoke import invoke_aggregator, invoke_poller, reset_warm_state
 from devstack.moto_stack import LocalStack
 from devstack.simulators import SPECS, ProviderSimulator
 from devstack.streams import StreamPump
+from devstack.template import every_provider
 
 
 @pytest.fixture(scope="session")
 def local_stack():
-    with LocalStack(stack_name="credit-monitor-test", parameters={"OpenrouterPolling": "ENABLED"}) as stack:
+    with LocalStack(stack_name="credit-monitor-test", parameters=every_provider()) as stack:
         stack.create_resources()
         yield stack
 

@@ -21,6 +21,11 @@ STACK = os.environ.get("AWS_SAM_STACK_NAME")
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not STACK, reason="AWS_SAM_STACK_NAME is not set: no deployed stack to test")]
 
 
+def poller_output(provider: str) -> str:
+    """The stack output naming a provider's poller: its id without non-alphanumerics (Fn::ForEach's &{Provider})."""
+    return "".join(c for c in provider if c.isalnum()) + "PollerName"
+
+
 @pytest.fixture(scope="module")
 def outputs():
     [stack] = boto3.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"]
@@ -51,7 +56,7 @@ def invoke(function, payload):
 
 def test_a_deployed_poller_polls_and_the_api_returns_the_balance(outputs, account):
     provider, name = account
-    summary = invoke(outputs[f"{provider.capitalize()}PollerName"], {"accounts": [name]})
+    summary = invoke(outputs[poller_output(provider)], {"accounts": [name]})
     assert summary["polled"] == 1, summary
     balance = signed_get(f"{outputs['BalanceApiUrl']}/balances/{provider}/{name}")
     assert balance.status_code == 200, balance.text
@@ -66,7 +71,7 @@ def test_the_api_refuses_unsigned_requests(outputs):
 
 def test_the_poll_metrics_reach_cloudwatch(outputs, account):
     provider, name = account
-    invoke(outputs[f"{provider.capitalize()}PollerName"], {"accounts": [name]})
+    invoke(outputs[poller_output(provider)], {"accounts": [name]})
     cloudwatch = boto3.client("cloudwatch")
     deadline = time.time() + 600
     while time.time() < deadline:
@@ -93,7 +98,7 @@ def test_a_throwaway_threshold_raises_an_alert_on_the_topic(outputs, account):
         thresholds = {**json.loads(original), f"{provider}/{name}": {"warning": 1e14, "critical": 1e13}}
         ssm.put_parameter(Name=parameter, Value=json.dumps(thresholds), Overwrite=True)
         time.sleep(65)  # the aggregator caches the parameter for a minute
-        invoke(outputs[f"{provider.capitalize()}PollerName"], {"accounts": [name]})
+        invoke(outputs[poller_output(provider)], {"accounts": [name]})
         deadline, subjects = time.time() + 180, []
         while time.time() < deadline and not subjects:
             for message in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=20, MaxNumberOfMessages=10).get("Messages", []):

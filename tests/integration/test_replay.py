@@ -78,7 +78,7 @@ def test_replay_re_drives_scheduled_runs_and_missed_alerts_once(stack, sims, pol
     stack.put_api_keys("crun", {"prod": "sk-prod"})
     poll("crun")  # a critical balance whose stream batch the aggregator never processed
     sqs = boto3.client("sqs")
-    sqs.send_message(QueueUrl=async_queue, MessageBody=json.dumps(dead_letter_of_scheduled_run("CrunPoller", {"accounts": ["prod"]})))
+    sqs.send_message(QueueUrl=async_queue, MessageBody=json.dumps(dead_letter_of_scheduled_run("crunPoller", {"accounts": ["prod"]})))
     sqs.send_message(QueueUrl=stream_queue, MessageBody=json.dumps(dead_letter_of_stream_batch(stack)))
     requests_before = len(sims["crun"].requests)
 
@@ -86,7 +86,7 @@ def test_replay_re_drives_scheduled_runs_and_missed_alerts_once(stack, sims, pol
 
     assert (summary.scheduled_runs, summary.stream_batches, summary.failures) == (1, 1, [])
     assert str(summary) == "replayed 1 scheduled run(s) and 1 stream batch(es)"
-    assert ("CrunPoller", {"accounts": ["prod"]}, True) in local_invoke.calls
+    assert ("crunPoller", {"accounts": ["prod"]}, True) in local_invoke.calls
     assert len(sims["crun"].requests) == requests_before + 1  # the poll ran again
     assert [m["subject"] for m in inbox.fetch()] == ["crun/prod CRITICAL: 50 credits left"]
     assert (waiting(async_queue), waiting(stream_queue)) == (0, 0)
@@ -99,7 +99,7 @@ def test_replay_re_drives_scheduled_runs_and_missed_alerts_once(stack, sims, pol
 def test_a_replay_that_fails_leaves_its_message_queued(stack, queues):
     async_queue, stream_queue = queues
     sqs = boto3.client("sqs")
-    sqs.send_message(QueueUrl=async_queue, MessageBody=json.dumps(dead_letter_of_scheduled_run("CrunPoller", {})))
+    sqs.send_message(QueueUrl=async_queue, MessageBody=json.dumps(dead_letter_of_scheduled_run("crunPoller", {})))
 
     def broken(function, payload, asynchronous):
         raise RuntimeError("AccessDenied")

@@ -1,6 +1,7 @@
 """AWS faults (throttling injected at the moto server), overlapping runs, and a leak scan of the whole story."""
 
 import dataclasses
+import io
 import json
 import os
 import subprocess
@@ -13,12 +14,15 @@ import pytest
 from boto3.dynamodb.conditions import Key
 
 from credit_monitor.alerting.aggregator import Aggregator
+from credit_monitor.polling.providers import add_definitions, get_provider, remove_definitions
 from credit_monitor.settings import AggregatorSettings
 from credit_monitor.storage import BalanceStore
 from credit_monitor.storage.items import history_pk
 from devstack import ROOT
-from devstack.invoke import function_environment, invoke_api
-from devstack.simulators import Fault, seed_response
+from devstack.invoke import function_environment, invoke_api, invoke_poller
+from devstack.moto_stack import LocalStack
+from devstack.simulators import Fault, ProviderSimulator, example_response
+from devstack.template import every_provider
 
 pytestmark = pytest.mark.integration
 
@@ -116,7 +120,7 @@ def run_child(stack, sims, accounts):
 
 def test_overlapping_poller_runs_leave_a_consistent_latest_state_and_intact_history(stack, sims, balances):
     crun_accounts(stack, sims, [("prod", 1000)])
-    sims["crun"].inject("sk-prod", Fault(delay=2.5, body=seed_response("crun"), times=1))  # the first run's answer is slow
+    sims["crun"].inject("sk-prod", Fault(delay=2.5, body=example_response("crun"), times=1))  # the first run's answer is slow
     slow = run_child(stack, sims, 1)  # two containers, two processes, as Lambda runs overlapping invocations
     time.sleep(1.0)
     sims["crun"].set_balance("sk-prod", 900)
@@ -142,7 +146,7 @@ CANARIES = ("LEAKCANARY", "canary.person@leak-scan.example", "Canary Person")
 
 def test_no_key_or_personal_data_leaks_anywhere_in_the_whole_story(stack, sims, poll, aggregate, inbox):
     stack.set_thresholds(json.dumps({"default": {"warning": 500, "critical": 100}, "openrouter": {"warning": 20, "critical": 5}}))
-    srtgen_example = seed_response("srtgen")
+    srtgen_example = example_response("srtgen")
     srtgen_example["user"] = {"name": "Canary Person", "email": "canary.person@leak-scan.example"}
     seen = []
     for provider, sim in sims.items():
@@ -181,3 +185,58 @@ def test_no_key_or_personal_data_leaks_anywhere_in_the_whole_story(stack, sims, 
     assert leaks == dict.fromkeys(CANARIES, 0)
     assert "invalid key ***" in everything  # the echoed key was caught and replaced
     assert len(inbox.received) >= 6  # alerts really went out: the scan covered them
+
+
+# Every auth style: a header (crun's x-api-key), a bearer token (openrouter), a header with a scheme
+# (deepgram's "Token <key>", with a per-account project id in the path) and a query parameter (serpapi's
+# api_key, which urllib3's retry warnings print with the URL). Each key meets a broken connection, a
+# reset mid-body and a timeout, so every retry path logs.
+AUTH_STYLES = ("crun", "openrouter", "deepgram", "serpapi")
+EXAMPLES = ROOT / "examples" / "providers"
+
+
+@pytest.fixture(scope="module")
+def every_auth_style():
+    add_definitions(EXAMPLES)
+    try:
+        with LocalStack(stack_name="credit-monitor-auth-styles", parameters=every_provider(*AUTH_STYLES)) as stack:
+            stack.create_resources()
+            yield stack
+    finally:
+        remove_definitions(EXAMPLES)
+
+
+def test_no_key_leaks_through_retries_whatever_the_auth_style(every_auth_style, monkeypatch):
+    from credit_monitor.polling import transport  # noqa: PLC0415
+
+    # Shorter attempts than Lambda's, so that a timeout and its retry both fit in a few seconds.
+    monkeypatch.setattr(transport, "CONNECT_TIMEOUT", 0.5)
+    monkeypatch.setattr(transport, "READ_TIMEOUT", 1.0)
+    stack = every_auth_style
+    styles = {json.dumps(get_provider(p).document["auth"]) for p in AUTH_STYLES}
+    assert len(styles) == len(AUTH_STYLES)  # four different ways of sending the key
+    seen, retries = [], 0
+    for provider in AUTH_STYLES:
+        with ProviderSimulator(provider) as sim:
+            keys = {account: f"LEAKCANARY-{provider}-{account}-7c1d" for account in ("prod", "dropped", "reset", "slow")}
+            for key in keys.values():
+                sim.set_response(key, example_response(provider))
+            sim.inject(keys["dropped"], Fault(drop=True))
+            sim.inject(keys["reset"], Fault(body=json.dumps(example_response(provider)), truncate=True))
+            sim.inject(keys["slow"], Fault(delay=1.5, body=example_response(provider)))
+            stack.put_api_keys(provider, {account: sim.credentials(key) for account, key in keys.items()})
+            output = io.StringIO()
+            summary = invoke_poller(stack, provider, {}, base_url=sim.base_url, timeout=8, output=output)
+            assert (summary["succeeded"], summary["failed"]) == (1, 3), summary
+            log = output.getvalue()
+            retries += log.count("Retrying")
+            seen += [log, json.dumps(summary)]
+            assert any(key in r.path + json.dumps(r.query) + json.dumps(r.headers) for r in sim.requests for key in keys.values())
+    seen.append(json.dumps(stack.table().scan()["Items"], default=str))
+    for provider in AUTH_STYLES:
+        seen.append(json.dumps(invoke_api(stack, f"/balances/{provider}").body))
+    everything = "\n".join(seen)
+
+    assert retries >= len(AUTH_STYLES) * 2, "urllib3 retried and logged for every provider (the scan covered its warnings)"
+    assert "api_key=***" in everything  # serpapi's URL was logged, with the key replaced
+    assert everything.count("LEAKCANARY") == 0

@@ -9,9 +9,9 @@ import os
 
 import pytest
 from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
 
-from devstack import TEMPLATE
+from credit_monitor.polling.providers import known_providers
+from devstack.template import deployed_template, every_provider
 
 MANAGED = {
     "AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
@@ -27,7 +27,9 @@ class _ManagedPolicies:
 
 @pytest.fixture(scope="module")
 def roles():
-    template = yaml_parse(TEMPLATE.read_text())
+    # CloudFormation runs AWS::LanguageExtensions (Fn::ForEach over Providers) before the SAM transform.
+    template = deployed_template(every_provider())
+    template["Transform"] = "AWS::Serverless-2016-10-31"
     for resource in template["Resources"].values():
         for key in ("CodeUri", "ContentUri"):
             if key in resource.get("Properties", {}):
@@ -56,7 +58,7 @@ def refers_to(resource, logical_id):
     return f"'{logical_id}'" in text or f"${{{logical_id}}}" in text or f"{logical_id}." in text
 
 
-POLLERS = ["CrunPoller", "SunorPoller", "SrtgenPoller", "ApimallPoller", "PixversePoller", "OpenrouterPoller"]
+POLLERS = [f"{''.join(c for c in provider if c.isalnum())}Poller" for provider in known_providers()]
 
 
 @pytest.mark.parametrize("poller", POLLERS)

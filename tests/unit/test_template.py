@@ -1,19 +1,20 @@
 """template.yaml says what DESIGN.md promises: resources, contract variables, least privilege."""
 
 import json
+import re
 import tomllib
 
 import pytest
 
 from credit_monitor.alerting.thresholds import parse_thresholds
-from credit_monitor.polling.providers import PROVIDERS
-from credit_monitor.polling.providers.declarative import DEFINITIONS
+from credit_monitor.polling.providers import BUILT_IN, known_providers
 from credit_monitor.storage.items import TTL_ATTRIBUTE
 from devstack import ROOT
 from devstack.streams import matches
-from devstack.template import Resolver, load_template, resources_of_type
+from devstack.template import Resolver, deployed_template, every_provider, load_template, resources_of_type
 
-TEMPLATE = load_template()
+RAW = load_template()  # as written: the per-provider resources are one Fn::ForEach over Providers
+TEMPLATE = deployed_template(every_provider())  # as CloudFormation expands it, with every bundled definition listed
 RESOURCES = TEMPLATE["Resources"]
 FUNCTIONS = resources_of_type(TEMPLATE, "AWS::Serverless::Function")
 POLLERS = {
@@ -21,10 +22,11 @@ POLLERS = {
     for name, f in FUNCTIONS.items()
     if "PROVIDER" in f["Properties"].get("Environment", {}).get("Variables", {})
 }
+PROVIDERS = sorted(known_providers())
 
 
 def test_sections_come_in_the_conventional_order():
-    sections = [key for key in TEMPLATE if key in ("Parameters", "Globals", "Resources", "Outputs")]
+    sections = [key for key in RAW if key in ("Parameters", "Globals", "Resources", "Outputs")]
     assert sections == ["Parameters", "Globals", "Resources", "Outputs"]
 
 
@@ -40,30 +42,108 @@ def test_globals_set_runtime_architecture_tracing_and_powertools():
     assert variables["TABLE_NAME"] == {"Ref": "BalancesTable"}
 
 
-def test_there_is_one_poller_per_provider_sharing_one_handler():
-    assert set(POLLERS) == {"crun", "sunor", "srtgen", "apimall", "pixverse", "openrouter"}
-    for provider in PROVIDERS:
-        assert "Condition" not in POLLERS[provider][1], "built-in providers are always deployed"
+# -- providers: one list -------------------------------------------------------------------------
+
+
+def test_the_language_extensions_transform_runs_before_sam():
+    assert RAW["Transform"] == ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
+
+
+def test_every_per_provider_resource_comes_from_the_one_providers_list():
+    loops = {key: value for section in ("Resources", "Outputs") for key, value in RAW[section].items() if key.startswith("Fn::ForEach::")}
+    assert loops, "the per-provider resources are generated"
+    for key, (identifier, collection, _body) in loops.items():
+        assert (identifier, collection) == ("Provider", {"Ref": "Providers"}), key
+    written = " ".join(RAW["Resources"]) + " ".join(RAW["Outputs"])
+    for provider in PROVIDERS:  # no provider is written out by hand anywhere else
+        assert provider not in written.lower()
+    assert RAW["Parameters"]["Providers"]["Type"] == "CommaDelimitedList"
+    assert RAW["Parameters"]["Providers"]["Default"].split(",") == list(BUILT_IN)
+
+
+def providers_of(template):
+    functions = resources_of_type(template, "AWS::Serverless::Function").values()
+    return {
+        f["Properties"]["Environment"]["Variables"]["PROVIDER"]: f
+        for f in functions
+        if "PROVIDER" in f["Properties"]["Environment"]["Variables"]
+    }
+
+
+def test_the_default_list_deploys_the_built_ins_and_a_longer_list_deploys_more():
+    assert set(providers_of(deployed_template())) == set(BUILT_IN)
+    assert set(POLLERS) == set(PROVIDERS)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_every_provider_gets_the_same_resources_alarms_and_outputs(provider):
+    """Built-in or added, each entry of the list makes the same set, named after the id (non-alphanumerics dropped)."""
+    prefix = "".join(c for c in provider if c.isalnum())
+    made = {
+        name.removeprefix(prefix): r["Type"] for name, r in RESOURCES.items() if name.startswith(prefix) and name[len(prefix)].isupper()
+    }
+    assert made == {
+        "ApiKeys": "AWS::SecretsManager::Secret",
+        "Poller": "AWS::Serverless::Function",
+        "PollerErrorsAlarm": "AWS::CloudWatch::Alarm",
+        "NoSuccessfulPollAlarm": "AWS::CloudWatch::Alarm",
+    }
+    outputs = TEMPLATE["Outputs"]
+    assert outputs[f"{prefix}ApiKeysSecret"]["Value"] == {"Fn::Sub": f"${{{prefix}ApiKeys}}"}
+    assert outputs[f"{prefix}PollerName"]["Value"] == {"Fn::Sub": f"${{{prefix}Poller}}"}
+    alarm = RESOURCES[f"{prefix}PollerErrorsAlarm"]["Properties"]
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Fn::Sub": f"${{{prefix}Poller}}"}}]
+
+
+def test_every_poller_shares_one_handler_and_one_log_group():
     for _, function in POLLERS.values():
         props = function["Properties"]
         assert props["CodeUri"] == "functions/poller/"
         assert props["Handler"] == "poll_handler.lambda_handler"
+        assert props["LoggingConfig"] == {"LogGroup": {"Ref": "PollerLogs"}}
     assert (ROOT / "functions" / "poller" / "poll_handler.py").is_file()
 
 
-@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_each_poller_has_the_contract_variables(provider):
     _, function = POLLERS[provider]
     variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["PROVIDER"] == provider
     assert {"PROVIDER", "PROVIDER_BASE_URL", "API_KEYS_SECRET"} <= variables.keys()
-    base_url_parameter = TEMPLATE["Parameters"][variables["PROVIDER_BASE_URL"]["Ref"]]
-    assert base_url_parameter["Default"] == PROVIDERS[provider].default_base_url
-    secret = RESOURCES[variables["API_KEYS_SECRET"]["Ref"]]
+    secret = RESOURCES[variables["API_KEYS_SECRET"]["Fn::Sub"].strip("${}")]
     assert secret["Type"] == "AWS::SecretsManager::Secret"
     assert secret["Properties"]["SecretString"] == "{}"  # a placeholder the operator fills
+    assert secret["Properties"]["Name"] == {"Fn::Sub": f"${{AWS::StackName}}/{provider}/api-keys"}
 
 
-@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ("", {"crun": "", "sunor": "", "openrouter": ""}),
+        ("crun=https://eu.api.crun.ai", {"crun": "https://eu.api.crun.ai", "sunor": ""}),
+        ("sunor=https://proxy.example/sunor,crun=https://c.example", {"crun": "https://c.example", "sunor": "https://proxy.example/sunor"}),
+        ("sun=https://not-sunor.example", {"sunor": ""}),  # an id that is a prefix of another is not that other
+    ],
+)
+def test_provider_base_urls_give_each_poller_its_own_override_or_none(overrides, expected):
+    template = deployed_template({**every_provider(), "ProviderBaseUrls": overrides})
+    resolver = Resolver(
+        template, "stack", {name: name for name in template["Resources"]}, {**every_provider(), "ProviderBaseUrls": overrides}
+    )
+    pollers = providers_of(template)
+    for provider, url in expected.items():
+        assert resolver.resolve(pollers[provider]["Properties"]["Environment"]["Variables"]["PROVIDER_BASE_URL"]) == url, provider
+
+
+def test_provider_base_urls_reject_what_is_not_a_list_of_https_overrides():
+    pattern = re.compile(RAW["Parameters"]["ProviderBaseUrls"]["AllowedPattern"])
+    for good in ("", "crun=https://eu.api.crun.ai", "a=https://x.example/p,b-c=https://y.example"):
+        assert pattern.fullmatch(good), good
+    for bad in ("crun=http://eu.api.crun.ai", "crun", "crun=https://x?api_key=1", "Crun=https://x.example", "crun=https://x,", ","):
+        assert not pattern.fullmatch(bad), bad
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_each_poller_reads_only_its_own_secret_and_writes_only_the_table(provider):
     _, function = POLLERS[provider]
     own_secret = function["Properties"]["Environment"]["Variables"]["API_KEYS_SECRET"]
@@ -80,15 +160,14 @@ def test_each_poller_reads_only_its_own_secret_and_writes_only_the_table(provide
     assert names <= {"AWSSecretsManagerGetSecretValuePolicy", "DynamoDBWritePolicy", "Statement"}
 
 
-@pytest.mark.parametrize("provider", sorted(PROVIDERS))
-def test_each_poller_has_its_own_schedule_that_can_be_switched_off(provider):
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_each_poller_runs_on_the_poll_interval(provider):
     _, function = POLLERS[provider]
     [event] = function["Properties"]["Events"].values()
     assert event["Type"] == "ScheduleV2"
     assert event["Properties"]["ScheduleExpression"] == {"Fn::Sub": "rate(${PollIntervalMinutes} minutes)"}
-    state_parameter = TEMPLATE["Parameters"][event["Properties"]["State"]["Ref"]]
-    assert state_parameter["AllowedValues"] == ["ENABLED", "DISABLED"]
-    assert TEMPLATE["Parameters"]["PollIntervalMinutes"]["Default"] == 5
+    assert event["Properties"]["RetryPolicy"] == {"MaximumRetryAttempts": 0}
+    assert TEMPLATE["Parameters"]["PollIntervalMinutes"]["Default"] == "5"
 
 
 def test_the_table_is_on_demand_recoverable_expiring_and_streamed():
@@ -115,13 +194,15 @@ def test_outputs_name_the_table_and_every_secret():
     assert outputs["BalancesTableName"]["Value"] == {"Ref": "BalancesTable"}
     secret_refs = [o["Value"] for o in outputs.values()]
     for _, function in POLLERS.values():
-        assert {"Ref": function["Properties"]["Environment"]["Variables"]["API_KEYS_SECRET"]["Ref"]} in secret_refs
+        assert function["Properties"]["Environment"]["Variables"]["API_KEYS_SECRET"] in secret_refs
 
 
 def test_samconfig_defaults():
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())
     assert config["version"] == 0.1
     assert config["default"]["validate"]["parameters"]["lint"] is True
+    for command in ("build", "validate", "package", "deploy", "sync"):  # Fn::ForEach needs the SAM CLI's expansion
+        assert config["default"][command]["parameters"]["language_extensions"] is True, command
     deploy = config["default"]["deploy"]["parameters"]
     assert deploy["confirm_changeset"] is True
     assert deploy["resolve_s3"] is True
@@ -278,22 +359,23 @@ ASYNC_FUNCTIONS = [
 ]
 
 
-def test_every_function_logs_json_to_its_own_group_with_retention():
+def test_every_function_logs_json_to_a_group_with_retention_and_the_pollers_share_one():
     assert TEMPLATE["Globals"]["Function"]["LoggingConfig"]["LogFormat"] == "JSON"
     assert TEMPLATE["Globals"]["Function"]["LoggingConfig"]["ApplicationLogLevel"] == {"Ref": "LogLevel"}
-    groups = set()
+    groups = {}
     for name, function in FUNCTIONS.items():
         group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         assert RESOURCES[group]["Type"] == "AWS::Logs::LogGroup", name
         assert RESOURCES[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
-        groups.add(group)
-    assert len(groups) == len(FUNCTIONS)
+        groups.setdefault(group, []).append(name)
+    # The pollers' lines name provider and account, so one group serves them all (and the dashboard's Logs Insights table).
+    assert sorted(groups.pop("PollerLogs")) == sorted(name for name, _ in POLLERS.values())
+    assert all(len(functions) == 1 for functions in groups.values())
     assert TEMPLATE["Parameters"]["LogRetentionDays"]["Default"] == 30
 
 
 def test_every_function_that_can_fail_asynchronously_has_an_on_failure_destination():
-    assert set(ASYNC_FUNCTIONS) == {"CrunPoller", "SunorPoller", "SrtgenPoller", "ApimallPoller", "PixversePoller", "OpenrouterPoller",
-                                    "Aggregator"}  # fmt: skip
+    assert set(ASYNC_FUNCTIONS) == {name for name, _ in POLLERS.values()} | {"Aggregator"}
     for name in ASYNC_FUNCTIONS:
         config = FUNCTIONS[name]["Properties"]["EventInvokeConfig"]
         assert config["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["AsyncDeadLetterQueue", "Arn"]}}
@@ -303,22 +385,21 @@ def test_every_function_that_can_fail_asynchronously_has_an_on_failure_destinati
 
 def test_every_alarm_notifies_the_topic_and_says_what_to_do():
     alarms = resources_of_type(TEMPLATE, "AWS::CloudWatch::Alarm")
-    assert {"PollerErrorsAlarm", "AggregatorErrorsAlarm", "ApiErrorsAlarm", "AsyncDeadLetterAlarm", "StreamDeadLetterAlarm",
-            "StreamIteratorAgeAlarm"} <= set(alarms)  # fmt: skip
-    for provider in ("Crun", "Sunor", "Srtgen", "Apimall", "Pixverse"):
-        alarm = alarms[f"{provider}NoSuccessfulPollAlarm"]
-        assert alarm["Condition"] == f"{provider}PollingOn"  # a disabled provider does not alarm
+    assert {"AggregatorErrorsAlarm", "ApiErrorsAlarm", "AsyncDeadLetterAlarm", "StreamDeadLetterAlarm", "StreamIteratorAgeAlarm"} <= set(
+        alarms
+    )
+    for provider in PROVIDERS:
+        alarm = alarms[f"{provider.replace('-', '').replace('_', '')}NoSuccessfulPollAlarm"]
         [query] = alarm["Properties"]["Metrics"]
-        assert "COUNT(AvailableCredits)" in query["Expression"]
-        assert f"Provider = '{provider.lower()}'" in query["Expression"]
-        assert alarm["Properties"]["TreatMissingData"] == "breaching"
+        assert "COUNT(AvailableCredits)" in query["Expression"]["Fn::Sub"]
+        assert f"Provider = '{provider}'" in query["Expression"]["Fn::Sub"]
     for name, alarm in alarms.items():
         props = alarm["Properties"]
         assert props["AlarmActions"] == [{"Ref": "AlertTopic"}], name
-        assert len(props["AlarmDescription"]) > 60, name
+        assert len(str(props["AlarmDescription"])) > 60, name
 
 
-def test_the_dashboard_is_valid_json_with_a_graph_per_provider():
+def test_the_dashboard_is_valid_json_and_finds_every_provider_without_a_widget_each():
     attributes = {
         "AlertTopic": {"TopicName": "topic"},
         "AsyncDeadLetterQueue": {"QueueName": "q1"},
@@ -327,33 +408,27 @@ def test_the_dashboard_is_valid_json_with_a_graph_per_provider():
     resolver = Resolver(TEMPLATE, "stack", {name: name for name in RESOURCES}, attributes=attributes)
     body = json.loads(resolver.resolve(RESOURCES["Dashboard"]["Properties"]["DashboardBody"]))
     titles = [w["properties"]["title"] for w in body["widgets"]]
-    for provider in PROVIDERS:
-        assert f"{provider}: available credits per account" in titles
     for expected in (
+        "Available credits per account",
+        "Latest poll of every account",
         "Poll failures per provider",
         "Alerts sent (SNS messages published)",
         "Function errors",
         "Function duration (p95, ms)",
     ):
         assert expected in titles
+    text = json.dumps(body)
+    for provider in PROVIDERS:  # SEARCH and Logs Insights find every provider: none is named
+        assert f"'{provider}'" not in text
+        assert f'"{provider}"' not in text
+    [table] = [w for w in body["widgets"] if w["type"] == "log"]
+    assert "SOURCE 'PollerLogs'" in table["properties"]["query"]
+    assert "filter message = 'account polled'" in table["properties"]["query"]
     assert "DashboardUrl" in TEMPLATE["Outputs"]
 
 
 def test_poll_interval_choices_all_map_to_alarm_periods():
     choices = TEMPLATE["Parameters"]["PollIntervalMinutes"]["AllowedValues"]
     mapping = TEMPLATE["Mappings"]["PollInterval"]
-    assert {str(c) for c in choices} == set(mapping)
-    assert all(mapping[str(c)]["Seconds"] == c * 60 for c in choices)
-
-
-def test_a_provider_defined_by_configuration_has_a_copyable_block_off_by_default():
-    name, poller = POLLERS["openrouter"]
-    variables = poller["Properties"]["Environment"]["Variables"]
-    definition = json.loads((DEFINITIONS / "openrouter.json").read_text())
-    assert TEMPLATE["Parameters"][variables["PROVIDER_BASE_URL"]["Ref"]]["Default"] == definition["base_url"]
-    assert TEMPLATE["Parameters"]["OpenrouterPolling"]["Default"] == "DISABLED"  # nothing deployed, nothing billed
-    secret = variables["API_KEYS_SECRET"]["Ref"]
-    log_group = poller["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
-    for resource in (name, secret, log_group):
-        assert RESOURCES[resource]["Condition"] == "OpenrouterPollingOn", resource
-    assert poller["Properties"]["Policies"][0] == {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": secret}}}
+    assert set(choices) == set(mapping)
+    assert all(mapping[c]["Seconds"] == int(c) * 60 for c in choices)
