@@ -126,26 +126,15 @@ def validate_providers(files: list[str]) -> int:
     """Validate definition files; print what is wrong with each, naming the file and the field."""
     from pathlib import Path  # noqa: PLC0415
 
-    from credit_monitor.polling.providers import DEFINITIONS, DefinitionError, load_definition  # noqa: PLC0415
-    from credit_monitor.polling.providers.definition import BUILT_IN  # noqa: PLC0415
+    from credit_monitor.polling.providers import DEFINITIONS  # noqa: PLC0415
+    from credit_monitor.polling.providers.definition import BUILT_IN, definition_files, load_files  # noqa: PLC0415
 
-    paths = [Path(f) for f in files] if files else sorted(p for p in DEFINITIONS.glob("*.json") if p.name != "schema.json")
-    problems, seen = [], {}
-    for path in paths:
-        bundled = path.resolve().parent == DEFINITIONS.resolve()
-        try:
-            provider = load_definition(path, bundled=bundled)
-        except DefinitionError as exc:
-            problems += exc.problems
-            continue
-        if provider.id in seen:
-            problems.append(f"{path.name}: id: {provider.id!r} is already defined by {seen[provider.id]}")
-            continue
-        seen[provider.id] = path.name
-        examples = len(provider.examples)
-        print(f"ok: {path.name} defines provider {provider.id!r} ({provider.name}); its {examples} documented example(s) read as expected")
+    paths = [Path(f) for f in files] if files else definition_files(DEFINITIONS)
+    providers, problems = load_files(paths, bundle=DEFINITIONS)
+    for p in providers.values():
+        print(f"ok: {p.source} defines provider {p.id!r} ({p.name}); its {len(p.examples)} documented example(s) read as expected")
     if not files:
-        problems += [f"definitions/: the built-in provider {p!r} has no definition file" for p in BUILT_IN if p not in seen]
+        problems += [f"definitions/: the built-in provider {b!r} has no definition file" for b in BUILT_IN if b not in providers]
     for problem in problems:
         print(f"invalid: {problem}", file=sys.stderr)
     if problems:

@@ -106,13 +106,12 @@ def load_definition(path: Path, *, bundled: bool = False) -> Provider:
     return build_provider(document, path.name, bundled=bundled)
 
 
-def load_folder(folder: Path, *, bundled: bool = False) -> dict[str, Provider]:
-    """Every definition in ``folder`` by id; all problems of all files are reported together."""
+def load_files(paths: list[Path], bundle: Path | None = None) -> tuple[dict[str, Provider], list[str]]:
+    """The valid definitions among ``paths`` by id, and every problem of every file (files in ``bundle`` are bundled)."""
     providers: dict[str, Provider] = {}
     problems: list[str] = []
-    for path in sorted(folder.glob("*.json")):
-        if path.name == "schema.json":
-            continue
+    for path in paths:
+        bundled = bundle is not None and path.resolve().parent == bundle.resolve()
         try:
             provider = load_definition(path, bundled=bundled)
         except DefinitionError as exc:
@@ -120,7 +119,18 @@ def load_folder(folder: Path, *, bundled: bool = False) -> dict[str, Provider]:
             continue
         if provider.id in providers:
             problems.append(f"{path.name}: id: {provider.id!r} is already defined by {providers[provider.id].source}")
+            continue
         providers[provider.id] = provider
+    return providers, problems
+
+
+def definition_files(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.glob("*.json") if path.name != "schema.json")
+
+
+def load_folder(folder: Path, *, bundled: bool = False) -> dict[str, Provider]:
+    """Every definition in ``folder`` by id; all problems of all files are reported together."""
+    providers, problems = load_files(definition_files(folder), folder if bundled else None)
     if problems:
         raise DefinitionError(problems)
     return providers
