@@ -247,7 +247,7 @@ def test_a_check_that_cannot_send_one_accounts_alert_checks_the_others_and_repor
     aggregate.pump.read()
     refuse_next_publish(stack, monkeypatch)  # crun/alpha is checked first: its stale alert is refused
 
-    with pytest.raises(RunIncomplete, match=r"check finished with 1 failure\(s\): crun/alpha: publishing .* failed"):
+    with pytest.raises(RunIncomplete, match=r"check finished with 1 failure\(s\): crun/alpha: sns did not take .*; it stays queued"):
         aggregate.check()
 
     assert subjects(inbox) == ["crun/beta balance stale: last good poll 16 min ago"]  # checked all the same
@@ -283,10 +283,10 @@ def test_the_forecast_is_stored_and_alerts_once_despite_a_top_up_and_a_reset(sta
 # -- subscriptions and digest --------------------------------------------------------------------
 
 
-def test_the_sms_subscription_filter_passes_only_critical_depleted_and_failure(stack, sims, poll, crun, aggregate):
+def test_the_sms_subscription_filter_passes_only_critical_depleted_failure_and_a_test(stack, sims, poll, crun, aggregate):
     # The template's SMS filter policy, with its default levels, on a subscription we can read.
     sms_filter = stack.resolver.resolve(stack.template["Resources"]["AlertSmsSubscription"]["Properties"]["FilterPolicy"])
-    assert sms_filter == {"$or": [{"level": ["critical", "depleted"]}, {"event": ["failure"]}]}
+    assert sms_filter == {"$or": [{"level": ["critical", "depleted"]}, {"event": ["failure", "test"]}]}
     phone = stack.subscribe_inbox("sms-like", filter_policy=sms_filter)
 
     for credits in (1000, 450, 90, 0, 2000):

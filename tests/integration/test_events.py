@@ -26,7 +26,8 @@ def crun_prod(stack, sims, poll):
 def test_there_is_an_event_for_every_trigger():
     names = {p.stem for p in EVENTS.glob("*.json")}
     assert names == {"poller-schedule", "poller-refresh", "aggregator-stream", "aggregator-check", "aggregator-digest",
-                     "aggregator-reevaluate", "api-balances", "api-provider", "api-account", "api-history", "api-check"}  # fmt: skip
+                     "aggregator-reevaluate", "api-balances", "api-provider", "api-account", "api-history", "api-check",
+                     "api-alerts"}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ["poller-schedule", "poller-refresh"])
@@ -47,7 +48,7 @@ def test_aggregator_schedule_events(crun_prod, stack, name, task):
     assert invoke_aggregator(stack, event(name))["task"] == task
 
 
-@pytest.mark.parametrize("name", ["api-balances", "api-provider", "api-account", "api-history", "api-check"])
+@pytest.mark.parametrize("name", ["api-balances", "api-provider", "api-account", "api-history", "api-check", "api-alerts"])
 def test_api_events(crun_prod, stack, name):
     with function_environment(stack.environment("BalanceApiFunction")), captured_output(open("/dev/null", "w")):
         response = load_handler("api").lambda_handler(event(name), LambdaContext("BalanceApiFunction", 10))

@@ -45,6 +45,14 @@ def sqs() -> Any:
     return _boto3_client("sqs")
 
 
+def events() -> Any:
+    return _boto3_client("events")
+
+
+def cloudwatch() -> Any:
+    return _boto3_client("cloudwatch")
+
+
 def lambda_service() -> Any:
     return _boto3_client("lambda")
 

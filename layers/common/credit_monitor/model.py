@@ -303,9 +303,37 @@ class AccountSnapshot:
 
 @dataclass(frozen=True)
 class AlertMessage:
-    """One alert as it leaves the system: subject, full text, a one-line SMS, and filterable attributes."""
+    """One alert as it leaves the system: subject, full text, a one-line SMS, filterable attributes, and
+    the facts its event carries (``detail``: provider, account, event, level, available... see
+    alerting/notify.py for the whole event and schemas/ for its schema)."""
 
     subject: str
     body: str
     sms: str
     attributes: dict[str, str]
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SentAlert:
+    """An alert as kept once every channel took it (GET /alerts): its event's facts and words, and when."""
+
+    alert_id: str
+    provider: str
+    account: str
+    event: str
+    level: str
+    previous_level: str | None
+    condition: str
+    resolved: bool
+    severity: str
+    available: Number | None
+    unit: str | None
+    threshold: Number | None
+    days_left: Number | None
+    error_kind: str | None
+    fetched_at: str | None
+    subject: str
+    message: str
+    decided_at: str  # when the transition was committed (the alert_id's time)
+    sent_at: str  # when the last channel took it

@@ -131,6 +131,7 @@ class AggregatorSettings:
     topic_arn: str
     thresholds_parameter: str
     alert: AlertSettings
+    event_bus: str = "default"  # EVENT_BUS_NAME: the EventBridge bus every alert is also put on
     forecast_window: timedelta = timedelta(hours=72)
     forecast_refresh: timedelta = timedelta(hours=1)
 
@@ -143,6 +144,7 @@ class AggregatorSettings:
             storage=StorageSettings.read(env),
             topic_arn=env.text("ALERT_TOPIC_ARN"),
             thresholds_parameter=env.text("THRESHOLDS_PARAMETER"),
+            event_bus=env.text("EVENT_BUS_NAME", "default"),
             alert=AlertSettings(
                 hysteresis=env.number("HYSTERESIS_PERCENT", 10, maximum=100) / 100,
                 failure_after=int(env.number("FAILURE_ALERT_AFTER", 3, minimum=1, whole=True)),

@@ -26,7 +26,7 @@ from credit_monitor.alerting.messages import AccountContext, configuration_messa
 from credit_monitor.alerting.notify import Notifier
 from credit_monitor.alerting.rules import evaluate_balance, evaluate_configuration, evaluate_forecast, evaluate_staleness
 from credit_monitor.alerting.thresholds import DEFAULT_DOCUMENT, Thresholds, ThresholdsError, document_digest, parse_thresholds
-from credit_monitor.model import AccountSnapshot, AlertMessage, BalanceItem, format_time, parse_time
+from credit_monitor.model import AccountSnapshot, BalanceItem, format_time, parse_time
 from credit_monitor.settings import AggregatorSettings
 from credit_monitor.storage import AlertStore, BalanceStore, ConfigStore
 from credit_monitor.storage.balances import balance_from_stream
@@ -62,14 +62,14 @@ class Aggregator:
         self,
         config: AggregatorSettings,
         table: Any,
-        send: Callable[[AlertMessage], None] | None = None,
+        notifier: Notifier | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.settings = config
         self.balances = BalanceStore(table)
         self.configuration = ConfigStore(table)
-        self.send = send or Notifier(config.topic_arn).send
-        self.alerts = AlertStore(table, self.send)
+        self.notifier = notifier or Notifier(config.topic_arn, config.event_bus)
+        self.alerts = AlertStore(table, self.notifier.deliver, self.notifier.channels, log_days=config.storage.history_days)
         self.clock = clock or (lambda: datetime.now(UTC))
         self._in_force: ThresholdsInForce | None = None
         self._settled: str | None = None  # digest of the document whose state was last recorded
@@ -216,7 +216,7 @@ class Aggregator:
             then = self.balances.history_at(balance.provider, balance.account, day_ago)
             change = None if then is None or balance.available is None else balance.available - then.available
             rows.append(DigestRow(snapshot, change))
-        self.send(render_digest(rows, now))
+        self.notifier.send_summary(render_digest(rows, now))
         return {"task": "digest", "accounts": len(rows)}
 
 

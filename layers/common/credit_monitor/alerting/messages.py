@@ -80,7 +80,59 @@ def render(event: AlertEvent, ctx: AccountContext) -> AlertMessage:
         body=body,
         sms=ascii_line(first, SMS_LIMIT),
         attributes={"provider": balance.provider, "account": balance.account, "level": event.level, "event": event.event},
+        detail=_detail(event, ctx),
     )
+
+
+# What an event is about, for consumers that track one condition per account (a PagerDuty incident,
+# a paused job queue): the balance's level, failing polls, a stale balance, a forecast, the thresholds.
+CONDITIONS = {"level": "balance", "polls": "polls", "staleness": "staleness", "forecast": "forecast", "rejected": "configuration",
+              "configuration": "configuration"}  # fmt: skip
+SEVERITIES = {"ok": "info", "unknown": "warning", "warning": "warning", "critical": "critical", "depleted": "critical"}
+
+
+def condition_of(event: AlertEvent) -> str:
+    return CONDITIONS.get(event.about, "polls" if event.event == FAILURE else event.about)
+
+
+def event_facts(event: AlertEvent, condition: str) -> dict[str, Any]:
+    """The facts every alert event carries about itself: what it is about, whether that is over, how bad."""
+    resolved = event.event == RECOVERY and (condition != "balance" or event.level == "ok")
+    if resolved:
+        severity = "info"
+    elif event.event == FAILURE:
+        severity = "error"
+    elif event.event in (STALE, FORECAST, CONFIGURATION):
+        severity = "warning"
+    else:
+        severity = SEVERITIES.get(event.level, "warning")
+    return {"event": event.event, "level": event.level, "previous_level": event.previous_level, "condition": condition,
+            "resolved": resolved, "severity": severity, "reminder": event.reminder}  # fmt: skip
+
+
+def _detail(event: AlertEvent, ctx: AccountContext) -> dict[str, Any]:
+    balance, state = ctx.balance, ctx.state
+    condition = condition_of(event)
+    return {
+        "provider": balance.provider,
+        "account": balance.account,
+        **event_facts(event, condition),
+        "available": balance.available,
+        "unit": balance.unit,
+        "threshold": _threshold_crossed(event, ctx) if condition == "balance" else None,
+        "days_left": state.days_left,
+        "fetched_at": balance.fetched_at,
+        "error_kind": event.about if event.event == FAILURE else None,
+    }
+
+
+def _threshold_crossed(event: AlertEvent, ctx: AccountContext) -> float | None:
+    """The line the balance crossed: the level's own threshold on a fall, the one it rose above on a recovery."""
+    line = {"depleted": 0, "critical": ctx.threshold.critical, "warning": ctx.threshold.warning}
+    if event.event == THRESHOLD:
+        return line.get(event.level)
+    above = {"ok": "warning", "warning": "critical", "critical": "depleted"}.get(event.level)
+    return line.get(above) if above else None
 
 
 def _recovery(event: AlertEvent, name: str, amount: str) -> tuple[str, str, str]:
@@ -135,4 +187,6 @@ def configuration_message(event: AlertEvent, parameter: str, reason: str) -> Ale
         first = subject
         body = f"{subject}.\n\nParameter: {parameter}\n\nWhat to do: nothing."
     attributes = {"provider": "monitor", "account": "thresholds", "level": event.level, "event": event.event}
-    return AlertMessage(ascii_line(subject, SUBJECT_LIMIT), body, ascii_line(first, SMS_LIMIT), attributes)
+    detail = {"provider": "monitor", "account": "thresholds", **event_facts(event, "configuration"), "available": None, "unit": None,
+              "threshold": None, "days_left": None, "fetched_at": None, "error_kind": None}  # fmt: skip
+    return AlertMessage(ascii_line(subject, SUBJECT_LIMIT), body, ascii_line(first, SMS_LIMIT), attributes, detail)

@@ -19,12 +19,12 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 
 from credit_monitor import aws, settings
 from credit_monitor.api.models import Balance as BalanceModel
-from credit_monitor.api.models import BalanceList, ErrorBody, HistoryPage, Sufficiency
+from credit_monitor.api.models import BalanceList, ErrorBody, HistoryPage, SentAlertList, Sufficiency
 from credit_monitor.api.params import InvalidParameter, Param
 from credit_monitor.api.queries import BadRequest, BalanceQueries, NotFound
 from credit_monitor.model import ACCOUNT_NAME, MAX_CREDITS, PROVIDER_ID
 from credit_monitor.settings import ApiSettings
-from credit_monitor.storage import BalanceStore
+from credit_monitor.storage import BalanceStore, SentAlertLog
 
 logger = Logger()
 
@@ -36,6 +36,9 @@ SINCE = Param("since", "query", "date-time", "ISO-8601; only readings at or afte
 UNTIL = Param("until", "query", "date-time", "ISO-8601; only readings at or before this time")
 LIMIT = Param("limit", "query", "integer", "Items per page (1-1000)", default=100, minimum=1, maximum=1000)
 NEXT_TOKEN = Param("next_token", "query", "string", "From the previous page", max_length=512)
+PROVIDER_FILTER = Param("provider", "query", "string", "Only this provider's alerts", pattern=f"^{PROVIDER_ID.pattern}$")
+ACCOUNT_FILTER = Param("account", "query", "string", "Only this account's alerts (with provider)", pattern=f"^{ACCOUNT_NAME.pattern}$")
+SINCE_ALERTS = Param("since", "query", "date-time", "ISO-8601; only alerts decided at or after this time")
 REQUIRED = Param("required", "query", "number", "Credits the batch needs", required=True, minimum=0, maximum=MAX_CREDITS)
 MARGIN = Param("margin", "query", "number", "Safety margin, percent of required (default 0)", default=0, minimum=0, maximum=1000)
 
@@ -63,10 +66,13 @@ ROUTES = (
     Route("check_sufficient", "/balances/{provider}/{account}/check", "Is there enough for this batch?",
           (PROVIDER, ACCOUNT, REQUIRED, MARGIN), Sufficiency,
           lambda q, v: q.check(v["provider"], v["account"], required=v["required"], margin_percent=v["margin"])),
+    Route("list_alerts", "/alerts", "Alerts sent, newest first (all, a provider's, or an account's)",
+          (PROVIDER_FILTER, ACCOUNT_FILTER, SINCE_ALERTS, LIMIT, NEXT_TOKEN), SentAlertList,
+          lambda q, v: q.alerts(v["provider"], v["account"], since=v["since"], limit=v["limit"], next_token=v["next_token"])),
 )  # fmt: skip
 
 ERRORS = {
-    400: "next_token is not valid here, or since is after until",
+    400: "next_token is not valid here, since is after until, or account is given without provider",
     404: "Unknown provider or account",
     422: "A path or query parameter is invalid; the message names it",
 }
@@ -82,7 +88,8 @@ def is_known_provider(provider: str) -> bool:
 @functools.cache
 def queries() -> BalanceQueries:
     config = settings.current(ApiSettings)
-    return BalanceQueries(BalanceStore(aws.table(config.storage.table_name)), is_known_provider)
+    table = aws.table(config.storage.table_name)
+    return BalanceQueries(BalanceStore(table), is_known_provider, SentAlertLog(table))
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:

@@ -79,6 +79,35 @@ class Sufficiency:
 
 
 @dataclass(frozen=True)
+class SentAlert:
+    alert_id: str = described("Unique id of the alert, the same as in its EventBridge event; ids sort in the order alerts were decided")
+    provider: str = described("Provider id (monitor for the thresholds document itself)")
+    account: str = described("Account name (thresholds for the thresholds document)")
+    event: Literal["threshold", "recovery", "failure", "stale", "forecast", "configuration"] = described("What happened")
+    level: str = described("The account's level after the event: ok, warning, critical, depleted, or unknown before a first good poll")
+    previous_level: str | None = described("The level before the event")
+    condition: Literal["balance", "polls", "staleness", "forecast", "configuration"] = described("What the alert is about")
+    resolved: bool = described("True when the event clears its condition (a recovery to ok, polls succeeding again...)")
+    severity: Literal["info", "warning", "error", "critical"] = described("How urgent")
+    available: Number | None = described("Credits spendable when the alert was decided (the last good balance)")
+    unit: str | None = described("credits, USD, ...")
+    threshold: Number | None = described("The threshold crossed (balance alerts), else null")
+    days_left: Number | None = described("The forecast's days left, when there is one")
+    error_kind: str | None = described("Failure alerts: auth, timeout, ...")
+    fetched_at: str | None = described("ISO-8601 UTC time of the balance the alert is about")
+    subject: str = described("The subject line every channel shows")
+    message: str = described("The full text (what email subscribers read)")
+    decided_at: str = described("ISO-8601 UTC time the transition was decided")
+    sent_at: str = described("ISO-8601 UTC time the last channel (SNS, EventBridge) accepted it")
+
+
+@dataclass(frozen=True)
+class SentAlertList:
+    items: list[SentAlert] = described("Newest first")
+    next_token: str | None = described("Pass as next_token for the next page; null on the last page")
+
+
+@dataclass(frozen=True)
 class ErrorBody:
     error: str = described("not_found, bad_request, invalid_parameter, method_not_allowed, forbidden, ...")
     message: str = described("What was wrong, naming the parameter or resource")

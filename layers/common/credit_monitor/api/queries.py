@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
+import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
-from credit_monitor.api.models import Balance, BalanceList, Forecast, HistoryEntry, HistoryPage, Sufficiency
+from credit_monitor.api.models import Balance, BalanceList, Forecast, HistoryEntry, HistoryPage, SentAlert, SentAlertList, Sufficiency
 from credit_monitor.model import AccountSnapshot, format_time, parse_time
-from credit_monitor.storage import BalanceStore
+from credit_monitor.storage import BalanceStore, SentAlertLog
 
 
 class NotFound(Exception):
@@ -21,22 +23,41 @@ class BadRequest(Exception):
     """A parameter the route cannot use in this combination; the message names it."""
 
 
-def encode_token(provider: str, account: str, last_key: str) -> str:
-    raw = json.dumps({"p": provider, "a": account, "k": last_key}, separators=(",", ":")).encode()
+ALERT_ID = re.compile(r"\d{20}-[0-9a-f]{8}")
+
+
+def encode_token(provider: str, account: str, last_key: str, listing: str = "history") -> str:
+    raw = json.dumps({"l": listing, "p": provider, "a": account, "k": last_key}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_token(token: str, provider: str, account: str) -> str:
-    """The sort key to resume after. A token is only good for the account it was issued for."""
+def decode_token(token: str, provider: str, account: str, listing: str = "history") -> str:
+    """The sort key to resume after. A token is only good for the listing (and account) it was issued for."""
     try:
         data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        last_key, owner = data["k"], (data["p"], data["a"])
-        parse_time(last_key)
-    except (binascii.Error, ValueError, KeyError, TypeError):
+        last_key, issued_for, owner = data["k"], data.get("l", "history"), (data["p"], data["a"])
+        if not isinstance(last_key, str):
+            raise TypeError(last_key)
+    except (binascii.Error, ValueError, KeyError, TypeError, AttributeError):
+        raise BadRequest("next_token is not a token this API issued") from None
+    if issued_for != listing:
+        raise BadRequest("next_token was issued for another listing")
+    try:
+        if listing == "history":
+            parse_time(last_key)
+        elif not ALERT_ID.fullmatch(last_key):
+            raise ValueError(last_key)
+    except ValueError:
         raise BadRequest("next_token is not a token this API issued") from None
     if owner != (provider, account):
         raise BadRequest("next_token was issued for another account")
     return last_key
+
+
+def alert_id_floor(moment: datetime) -> str:
+    """The smallest alert id decided at or after ``moment`` (ids start with their time in nanoseconds)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return f"{max(0, int(aware.timestamp() * 1_000_000_000)):020d}"
 
 
 def to_balance(snapshot: AccountSnapshot) -> Balance:
@@ -67,9 +88,10 @@ def to_balance(snapshot: AccountSnapshot) -> Balance:
 
 
 class BalanceQueries:
-    def __init__(self, store: BalanceStore, is_known_provider: Callable[[str], bool]) -> None:
+    def __init__(self, store: BalanceStore, is_known_provider: Callable[[str], bool], sent: SentAlertLog | None = None) -> None:
         self._store = store
         self._is_known = is_known_provider
+        self._sent = sent
 
     def all_balances(self) -> BalanceList:
         return BalanceList(balances=[to_balance(s) for s in self._store.accounts() if s.balance is not None])
@@ -98,6 +120,22 @@ class BalanceQueries:
         return HistoryPage(
             items=[HistoryEntry(r.fetched_at, r.available, r.frozen, r.total, r.breakdown) for r in page.readings],
             next_token=encode_token(provider, account, page.last_key) if page.last_key else None,
+        )
+
+    def alerts(
+        self, provider: str | None, account: str | None, *, since: datetime | None, limit: int, next_token: str | None
+    ) -> SentAlertList:
+        """Sent alerts, newest first: all of them, a provider's, or an account's."""
+        if account and not provider:
+            raise BadRequest("account needs provider: alerts are listed for all, for a provider, or for one account of it")
+        provider, account = provider or "", account or ""
+        after = decode_token(next_token, provider, account, listing="alerts") if next_token else None
+        page = self._sent.page(provider, account, since=alert_id_floor(since) if since else None, limit=limit, after=after)
+        if provider and not page.alerts and not after and not self._is_known(provider) and not self._store.accounts(provider):
+            raise NotFound(f"unknown provider {provider!r}")
+        return SentAlertList(
+            items=[SentAlert(**dataclasses.asdict(alert)) for alert in page.alerts],
+            next_token=encode_token(provider, account, page.last_key, listing="alerts") if page.last_key else None,
         )
 
     def check(self, provider: str, account: str, *, required: float, margin_percent: float) -> Sufficiency:

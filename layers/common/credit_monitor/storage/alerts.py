@@ -1,18 +1,25 @@
-"""Alert state per account in DynamoDB, and exactly-once publication through a transactional outbox.
+"""Alert state per account in DynamoDB, exactly-once delivery through a transactional outbox, and the
+record of every alert sent.
 
 A transition and the messages it calls for are written together, in one conditional update on the
 alert item's ``version``: when several aggregators (or a redelivered stream batch) decide the same
-transition, one write wins and the others re-read and find nothing left to do. Messages then leave the
-item's ``outbox`` only after they were accepted, sent by whoever holds a short lease on the item:
+transition, one write wins and the others re-read and find nothing left to do. Each message gets its
+``alert_id`` then (its outbox key: the commit time in nanoseconds and a random suffix, so ids sort in
+the order alerts were decided). Messages leave the item's ``outbox`` only after every channel (SNS, the
+EventBridge bus) accepted them, sent by whoever holds a short lease on the item:
 
-- publish fails: the lease is released and the caller raises, so the record is delivered again and the
-  message, still in the outbox, is sent then. Nothing is lost.
+- a channel accepts: the entry records it (``delivered``), so a later failure (of another channel, or
+  of recording the alert) never sends it to this one again.
+- a channel fails: the lease is released and the caller raises, so the record is delivered again and
+  the message, still in the outbox, goes to the channels that have not taken it. Nothing is lost.
+- the last channel accepts: one transaction removes the entry and writes its record (three copies, so
+  that GET /alerts reads all alerts, a provider's, or an account's, newest first, with one Query each).
 - a publisher dies holding the lease: the scheduled check sends its messages once the lease expires.
 - a message arrives while another aggregator publishes: the holder releases the lease only when the
   outbox is empty (a conditional ``size(outbox) = 0``), so it sends that one too.
 
-The one window for a duplicate is a publisher that stalls past its lease after SNS accepted a message
-and before it removed it from the outbox (LEASE_SECONDS, far longer than a publish takes).
+The one window for a duplicate is a publisher that stalls past its lease after a channel accepted a
+message and before it recorded that (LEASE_SECONDS, far longer than a publish takes).
 """
 
 from __future__ import annotations
@@ -21,21 +28,27 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from credit_monitor.model import AlertMessage, AlertState
+from credit_monitor.model import AlertMessage, AlertState, SentAlert
 from credit_monitor.storage.items import (
     ALERT_KIND,
     CONFIG_ALERT_KEY,
     CONFIG_ALERT_KIND,
     alert_key,
+    alert_log_items,
     alert_state_from_item,
     from_dynamodb,
+    sent_alert_from_item,
+    sent_alerts_pk,
     to_dynamodb,
 )
+from credit_monitor.storage.query import newest_first
 
 logger = Logger()
 
@@ -43,7 +56,7 @@ LEASE_SECONDS = 60
 MAX_ATTEMPTS = 8
 
 Decision = Callable[[AlertState], tuple[AlertState, list[AlertMessage]]]
-Send = Callable[[AlertMessage], None]
+Deliver = Callable[[str, AlertMessage, str], None]  # (channel, message, alert_id); raises when not accepted
 
 
 class TransitionConflict(Exception):
@@ -59,17 +72,27 @@ def _conditional_failed(exc: ClientError) -> bool:
 
 
 def _message_item(message: AlertMessage) -> dict[str, Any]:
-    return {"subject": message.subject, "body": message.body, "sms": message.sms, "attributes": message.attributes}
+    return {"subject": message.subject, "body": message.body, "sms": message.sms, "attributes": message.attributes,
+            "detail": message.detail}  # fmt: skip
 
 
 def _message_from_item(item: dict[str, Any]) -> AlertMessage:
-    return AlertMessage(item["subject"], item["body"], item["sms"], dict(item["attributes"]))
+    return AlertMessage(item["subject"], item["body"], item["sms"], dict(item["attributes"]), dict(item.get("detail") or {}))
+
+
+def _cancelled_by_condition(exc: ClientError) -> bool:
+    reasons = exc.response.get("CancellationReasons") or []
+    return exc.response.get("Error", {}).get("Code") == "TransactionCanceledException" and any(
+        r.get("Code") == "ConditionalCheckFailed" for r in reasons
+    )
 
 
 class AlertStore:
-    def __init__(self, table: Any, send: Send) -> None:
+    def __init__(self, table: Any, deliver: Deliver, channels: tuple[str, ...], *, log_days: int) -> None:
         self._table = table
-        self._send = send
+        self._deliver = deliver
+        self._channels = channels
+        self._log_days = log_days
         self._owner = uuid.uuid4().hex  # this container's name on a lease
 
     # -- deciding a transition exactly once --------------------------------------------------------
@@ -119,7 +142,7 @@ class AlertStore:
             sets.append(f"#f{i} = :f{i}")
         values[":next"] = state.version + 1
         sets.append("version = :next")
-        stamped = {f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}": _message_item(m) for m in messages}
+        stamped = {f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}": to_dynamodb(_message_item(m)) for m in messages}
         if exists:
             for i, (message_id, message) in enumerate(stamped.items()):
                 names[f"#m{i}"], values[f":m{i}"] = message_id, message
@@ -144,16 +167,60 @@ class AlertStore:
         sent = 0
         while item is not None:
             for message_id in sorted(item.get("outbox", {})):
-                try:
-                    self._send(_message_from_item(from_dynamodb(item["outbox"][message_id])))
-                except Exception as exc:
-                    self._release(key)
-                    raise PublishFailed(f"publishing {key['sk']} failed; the message stays queued: {exc}") from exc
-                sent += 1
-                if not self._remove(key, message_id):
+                if not self._send(key, message_id, from_dynamodb(item["outbox"][message_id])):
                     return sent  # the lease was lost: its new holder sends the rest
+                sent += 1
             item = self._release_if_empty(key)
         return sent
+
+    def _send(self, key: dict[str, str], message_id: str, entry: dict[str, Any]) -> bool:
+        """Deliver one outbox entry to every channel that has not taken it, then record it as sent.
+
+        Returns False when the lease was lost on the way; raises PublishFailed when a channel refused.
+        """
+        message = _message_from_item(entry)
+        pending = [c for c in self._channels if c not in set(entry.get("delivered") or [])]
+        for channel in pending:
+            try:
+                self._deliver(channel, message, message_id)
+            except Exception as exc:
+                self._release(key)
+                raise PublishFailed(f"{channel} did not take {key['sk']} alert {message_id}; it stays queued: {exc}") from exc
+            # Marked at once, the last channel too: if recording the alert then fails, the retry records
+            # it without sending it anywhere again.
+            if not self._mark_delivered(key, message_id, channel):
+                return False
+        return self._record_sent(key, message_id, message)
+
+    def _holding_lease(self, key: dict[str, str], write: Callable[[], Any]) -> bool:
+        """Run a write conditioned on holding the lease; False (and a warning) when the lease was lost."""
+        try:
+            write()
+        except ClientError as exc:
+            if _conditional_failed(exc) or _cancelled_by_condition(exc):
+                logger.warning("alert lease lost while publishing", extra={"alert": key["sk"]})
+                return False
+            raise
+        return True
+
+    def _mark_delivered(self, key: dict[str, str], message_id: str, channel: str) -> bool:
+        return self._holding_lease(key, lambda: self._table.update_item(
+            Key=key,
+            UpdateExpression="SET outbox.#m.delivered = list_append(if_not_exists(outbox.#m.delivered, :none), :channel)",
+            ConditionExpression="lease_owner = :me",
+            ExpressionAttributeNames={"#m": message_id},
+            ExpressionAttributeValues={":me": self._owner, ":none": [], ":channel": [channel]},
+        ))  # fmt: skip
+
+    def _record_sent(self, key: dict[str, str], message_id: str, message: AlertMessage) -> bool:
+        """In one transaction: the entry leaves the outbox and its record is written (GET /alerts)."""
+        # The Table resource's client converts Python values to DynamoDB's, as the resource itself does.
+        name = self._table.name
+        remove = {"Update": {"TableName": name, "Key": key, "UpdateExpression": "REMOVE outbox.#m",
+                             "ConditionExpression": "lease_owner = :me", "ExpressionAttributeNames": {"#m": message_id},
+                             "ExpressionAttributeValues": {":me": self._owner}}}  # fmt: skip
+        records = [{"Put": {"TableName": name, "Item": to_dynamodb(item)}} for item in alert_log_items(message_id, message, self._log_days)]
+        return self._holding_lease(key, lambda: self._table.meta.client.transact_write_items(TransactItems=[remove, *records]))
 
     def _claim(self, key: dict[str, str]) -> dict[str, Any] | None:
         now = time.time()
@@ -177,22 +244,6 @@ class AlertStore:
             if _conditional_failed(exc):
                 return None  # nothing to send, or another aggregator is sending it
             raise
-
-    def _remove(self, key: dict[str, str], message_id: str) -> bool:
-        try:
-            self._table.update_item(
-                Key=key,
-                UpdateExpression="REMOVE outbox.#m",
-                ConditionExpression="lease_owner = :me",
-                ExpressionAttributeNames={"#m": message_id},
-                ExpressionAttributeValues={":me": self._owner},
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                logger.warning("alert lease lost while publishing", extra={"alert": key["sk"]})
-                return False
-            raise
-        return True
 
     def _release_if_empty(self, key: dict[str, str]) -> dict[str, Any] | None:
         """Release the lease if the outbox is empty; else return the item to send what arrived meanwhile."""
@@ -221,3 +272,27 @@ class AlertStore:
         except ClientError as exc:
             if not _conditional_failed(exc):
                 raise
+
+
+@dataclass(frozen=True)
+class SentAlertPage:
+    alerts: list[SentAlert]  # newest first
+    last_key: str | None  # the alert id to resume after, when there is more
+
+
+class SentAlertLog:
+    """Every alert sent, kept until its TTL: all of them, a provider's, or an account's, newest first."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def page(self, provider: str, account: str, *, since: str | None, limit: int, after: str | None) -> SentAlertPage:
+        """Up to ``limit`` alerts, newest first, decided at or after ``since`` (an alert id prefix), resuming
+        after the alert id ``after``. The partition always comes from ``provider``/``account``."""
+        pk = sent_alerts_pk(provider, account)
+        condition = Key("pk").eq(pk)
+        if since:
+            condition &= Key("sk").gte(since)
+        items, more = newest_first(self._table, pk, condition, limit, after)
+        alerts = [sent_alert_from_item(i) for i in items]
+        return SentAlertPage(alerts, alerts[-1].alert_id if more and alerts else None)

@@ -24,6 +24,7 @@ from credit_monitor.storage.items import (
     is_balance_item,
     snapshot,
 )
+from credit_monitor.storage.query import newest_first
 
 
 @dataclass(frozen=True)
@@ -92,13 +93,9 @@ class BalanceStore:
             condition &= Key("sk").gte(since)
         elif until:
             condition &= Key("sk").lte(until)
-        # One more than asked, to know whether there is a next page without a second read.
-        query: dict[str, Any] = {"KeyConditionExpression": condition, "ScanIndexForward": False, "Limit": limit + 1}
-        if after:
-            query["ExclusiveStartKey"] = {"pk": pk, "sk": after}
-        items = self._table.query(**query).get("Items", [])
-        readings = [history_from_item(i) for i in items[:limit]]
-        return HistoryPage(readings, readings[-1].fetched_at if len(items) > limit and readings else None)
+        items, more = newest_first(self._table, pk, condition, limit, after)
+        readings = [history_from_item(i) for i in items]
+        return HistoryPage(readings, readings[-1].fetched_at if more and readings else None)
 
     # -- writes -----------------------------------------------------------------------------------
     def record_round(self, provider: str, results: list[AccountResult], *, history_days: int) -> list[BalanceItem]:

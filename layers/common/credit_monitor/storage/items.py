@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from credit_monitor.model import AccountSnapshot, AlertState, BalanceItem, HistoryReading, Reading, parse_time
+from credit_monitor.model import (
+    AccountSnapshot,
+    AlertMessage,
+    AlertState,
+    BalanceItem,
+    HistoryReading,
+    Reading,
+    SentAlert,
+    format_time,
+    parse_time,
+)
 
 ACCOUNTS_PK = "ACCOUNTS"
 CONFIG_PK = "CONFIG"
@@ -16,6 +26,7 @@ ALERT_KIND = "alert"
 HISTORY_KIND = "history"
 CONFIG_KIND = "config"
 CONFIG_ALERT_KIND = "config-alert"
+SENT_ALERT_KIND = "sent-alert"
 TTL_ATTRIBUTE = "expires_at"
 
 THRESHOLDS_KEY = {"pk": CONFIG_PK, "sk": "thresholds"}
@@ -39,6 +50,11 @@ def alert_key(provider: str, account: str) -> dict[str, str]:
 
 def history_pk(provider: str, account: str) -> str:
     return f"HISTORY#{provider}#{account}"
+
+
+def sent_alerts_pk(provider: str = "", account: str = "") -> str:
+    """The partition of every sent alert, of one provider's, or of one account's (each alert is in all three)."""
+    return "#".join(part for part in ("ALERTS", provider, account if provider else "") if part)
 
 
 def to_dynamodb(value: Any) -> Any:
@@ -138,3 +154,32 @@ def snapshot(provider: str, account: str, items: dict[str, dict[str, Any]]) -> A
         balance=balance_from_item(balance) if balance else None,
         alert=alert_state_from_item(items.get(ALERT_KIND)),
     )
+
+
+# -- sent alerts ----------------------------------------------------------------------------------
+
+_SENT_FIELDS = [f.name for f in fields(SentAlert)]
+
+
+def decided_at(alert_id: str) -> str:
+    """An alert id starts with its commit time in nanoseconds since the epoch."""
+    return format_time(datetime.fromtimestamp(int(alert_id.split("-", 1)[0]) / 1e9, UTC))
+
+
+def alert_log_items(alert_id: str, message: AlertMessage, days: int) -> list[dict[str, Any]]:
+    """The record of a sent alert, once in each partition GET /alerts reads (all, provider, account)."""
+    now = datetime.now(UTC)
+    detail = message.detail
+    record = {name: detail.get(name) for name in _SENT_FIELDS}
+    record.update(alert_id=alert_id, subject=message.subject, message=message.body, decided_at=decided_at(alert_id),
+                  sent_at=format_time(now), resolved=bool(detail.get("resolved")))  # fmt: skip
+    values = {k: v for k, v in record.items() if v is not None}
+    provider, account = str(detail.get("provider", "")), str(detail.get("account", ""))
+    expires = int((now + timedelta(days=days)).timestamp())
+    partitions = [sent_alerts_pk(), sent_alerts_pk(provider), sent_alerts_pk(provider, account)]
+    return [{"pk": pk, "sk": alert_id, "kind": SENT_ALERT_KIND, **values, TTL_ATTRIBUTE: expires} for pk in partitions]
+
+
+def sent_alert_from_item(item: dict[str, Any]) -> SentAlert:
+    values = from_dynamodb(item)
+    return SentAlert(**{name: values.get(name) for name in _SENT_FIELDS})
