@@ -15,7 +15,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := layers/common:.
 
 .DEFAULT_GOAL := help
-.PHONY: help setup readme demo serve openapi replay cost bench reliability validate-providers checkov test lint ruff-lint ruff-format cfn-lint pytest format unit integration validate build deploy clean
+.PHONY: help setup readme demo serve openapi test-alert replay cost bench reliability validate-providers checkov test lint ruff-lint ruff-format cfn-lint pytest format unit integration validate build deploy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,10 @@ serve: $(VENV)/.installed  ## keep the local stack running with the balance API 
 
 openapi: $(VENV)/.installed  ## regenerate openapi.json from the API's routes and models
 	$(PY) -m devstack.openapi
+
+test-alert: $(VENV)/.installed  ## send a marked test alert through every configured channel: make test-alert STACK=credit-monitor
+	@test -n "$(STACK)" || { echo "usage: make test-alert STACK=<deployed stack name> [CHANNEL=slack-webhook]" >&2; exit 2; }
+	$(PY) -m credit_monitor test-alert --stack-name $(STACK) $(if $(CHANNEL),--channel $(CHANNEL))
 
 replay: $(VENV)/.installed  ## re-drive a deployed stack's dead-letter queues: make replay STACK=credit-monitor
 	@test -n "$(STACK)" || { echo "usage: make replay STACK=<deployed stack name>" >&2; exit 2; }

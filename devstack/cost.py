@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 from devstack import ROOT
-from devstack.template import deployed_template, function_setting, load_template, resources_of_type
+from devstack.template import Resolver, deployed_template, function_setting, load_template, resources_of_type
 
 PRICES_FILE = ROOT / "cost" / "prices-us-east-1.json"
 HOURS_PER_MONTH = 730
@@ -126,10 +126,14 @@ def alarm_metrics(template: dict, providers: int, accounts: int) -> int:
 
 
 def deployed_for(providers: int) -> dict:
-    """The template as deployed with ``providers`` entries in Providers (the built-ins first, then made-up ids)."""
+    """The template as deployed with ``providers`` entries in Providers (the built-ins first, then made-up ids):
+    only the resources whose condition holds with these parameters."""
     listed = load_template()["Parameters"]["Providers"]["Default"].split(",")
     ids = (listed + [f"vendor{i}" for i in range(max(0, providers - len(listed)))])[:providers]
-    return deployed_template({"Providers": ",".join(ids)})
+    parameters = {"Providers": ",".join(ids)}
+    template = deployed_template(parameters)
+    resolver = Resolver(template, "stack", {}, parameters)
+    return {**template, "Resources": {k: r for k, r in template["Resources"].items() if resolver.deployed(r)}}
 
 
 def usage(providers: int, accounts: int, poll_minutes: int, api_requests: int, alerts: int, d: Durations) -> list[Line]:

@@ -140,6 +140,7 @@ class LocalStack:
         self.template = deployed_template(parameters)
         self.physical_ids: dict[str, str] = {}
         self.attributes: dict[str, dict[str, str]] = {}
+        self.taps: dict[str, str] = {}  # rule logical id -> the SQS queue standing in for its targets (devstack.events)
         self.resolver = Resolver(self.template, stack_name, self.physical_ids, parameters, attributes=self.attributes)
         self._server: MotoServer | None = None
         self._previous_env: dict[str, str | None] = {}
@@ -179,6 +180,7 @@ class LocalStack:
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
         self.physical_ids.clear()
         self.attributes.clear()
+        self.taps.clear()
         self.create_resources()
 
     def __enter__(self) -> LocalStack:
@@ -192,7 +194,9 @@ class LocalStack:
         """Create every resource of the types below that the template deploys with its default parameters.
 
         Functions, layers and subscriptions are not created: functions run in-process through
-        devstack.invoke, and the local stack has no email or phone to subscribe.
+        devstack.invoke, and the local stack has no email or phone to subscribe. EventBridge rules are
+        created with their event patterns and one stand-in SQS target each, which devstack.events reads
+        to perform the rule's real targets (moto does not call API destinations).
         """
         creators = {
             "AWS::DynamoDB::Table": self._create_table,
@@ -200,6 +204,9 @@ class LocalStack:
             "AWS::SSM::Parameter": self._create_parameter,
             "AWS::SNS::Topic": self._create_topic,
             "AWS::SQS::Queue": self._create_queue,
+            "AWS::Events::Connection": self._create_connection,
+            "AWS::Events::ApiDestination": self._create_api_destination,
+            "AWS::Events::Rule": self._create_rule,
         }
         for resource_type, create in creators.items():
             for logical_id, resource in resources_of_type(self.template, resource_type).items():
@@ -254,6 +261,36 @@ class LocalStack:
         self.physical_ids[logical_id] = url  # Ref of a queue is its URL
         self.attributes[logical_id] = {"Arn": arn, "QueueName": url.rsplit("/", 1)[1]}
 
+    def _create_connection(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = f"{self.stack_name}-{logical_id}"
+        answer = boto3.client("events").create_connection(
+            Name=name, AuthorizationType=props["AuthorizationType"], AuthParameters=self.resolver.resolve(props["AuthParameters"])
+        )
+        self.physical_ids[logical_id] = name
+        self.attributes[logical_id] = {"Arn": answer["ConnectionArn"]}
+
+    def _create_api_destination(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = f"{self.stack_name}-{logical_id}"
+        resolved = self.resolver.resolve({k: v for k, v in props.items() if k in ("ConnectionArn", "InvocationEndpoint", "HttpMethod")})
+        answer = boto3.client("events").create_api_destination(Name=name, **resolved)
+        self.physical_ids[logical_id] = name
+        self.attributes[logical_id] = {"Arn": answer["ApiDestinationArn"]}
+
+    def _create_rule(self, logical_id: str, props: dict[str, Any]) -> None:
+        events, sqs = boto3.client("events"), boto3.client("sqs")
+        bus = self.resolver.resolve(props.get("EventBusName", "default"))
+        if bus != "default" and bus not in {b["Name"] for b in events.list_event_buses()["EventBuses"]}:
+            events.create_event_bus(Name=bus)  # the template names an existing bus; locally it is made
+        name = f"{self.stack_name}-{logical_id}"
+        arn = events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(self.resolver.resolve(props["EventPattern"])),
+                              State=props.get("State", "ENABLED"))["RuleArn"]  # fmt: skip
+        tap = sqs.create_queue(QueueName=f"{self.stack_name}-{logical_id}-tap")["QueueUrl"]
+        tap_arn = sqs.get_queue_attributes(QueueUrl=tap, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "local-tap", "Arn": tap_arn}])
+        self.physical_ids[logical_id] = name
+        self.attributes[logical_id] = {"Arn": arn}
+        self.taps[logical_id] = tap
+
     def _create_secret(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self.resolver.resolve(props["Name"])
         boto3.client("secretsmanager").create_secret(Name=name, SecretString=props.get("SecretString", ""))
@@ -284,14 +321,56 @@ class LocalStack:
         """Change the thresholds parameter, as an operator would with `aws ssm put-parameter`."""
         boto3.client("ssm").put_parameter(Name=self.physical_ids["ThresholdsParameter"], Value=document, Type="String", Overwrite=True)
 
-    def subscribe_inbox(self, name: str = "alert-inbox", filter_policy: dict[str, Any] | None = None) -> AlertInbox:
-        """An SQS queue subscribed to the alert topic, to read what subscribers would receive."""
+    def subscribe_inbox(
+        self, name: str = "alert-inbox", filter_policy: dict[str, Any] | None = None, topic: str = "AlertTopic"
+    ) -> AlertInbox:
+        """An SQS queue subscribed to the alert topic (or another topic of the template), to read what subscribers receive."""
+        url, arn = self._queue(name)
+        attributes = {"FilterPolicy": json.dumps(filter_policy), "FilterPolicyScope": "MessageAttributes"} if filter_policy else {}
+        boto3.client("sns").subscribe(TopicArn=self.physical_ids[topic], Protocol="sqs", Endpoint=arn, Attributes=attributes)
+        return AlertInbox(url)
+
+    def subscribe_events(self, name: str = "alert-events", pattern: dict[str, Any] | None = None) -> EventInbox:
+        """A rule of our own on the alert bus (as a job scheduler would add), to read the alert events it matches."""
+        url, arn = self._queue(name)
+        bus = self.resolver.resolve({"Ref": "EventBusName"})
+        events = boto3.client("events")
+        rule = f"{self.stack_name}-{name}"
+        events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(pattern or {"source": ["credit-monitor"]}))
+        events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "inbox", "Arn": arn}])
+        return EventInbox(url)
+
+    def _queue(self, name: str) -> tuple[str, str]:
         sqs = boto3.client("sqs")
         url = sqs.create_queue(QueueName=f"{self.stack_name}-{name}")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        attributes = {"FilterPolicy": json.dumps(filter_policy), "FilterPolicyScope": "MessageAttributes"} if filter_policy else {}
-        boto3.client("sns").subscribe(TopicArn=self.physical_ids["AlertTopic"], Protocol="sqs", Endpoint=arn, Attributes=attributes)
-        return AlertInbox(url)
+        return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def _drain(url: str) -> list[dict[str, Any]]:
+    """Every message waiting in an SQS queue, removed from it."""
+    sqs = boto3.client("sqs")
+    found = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get("Messages", [])
+        if not batch:
+            return found
+        for message in batch:
+            found.append(message)
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+class EventInbox:
+    """EventBridge events delivered to an SQS target of a rule on the alert bus."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.received: list[dict[str, Any]] = []
+
+    def fetch(self) -> list[dict[str, Any]]:
+        """The events delivered since the last fetch (whole events: source, detail-type, detail...)."""
+        new = [json.loads(message["Body"]) for message in _drain(self.url)]
+        self.received.extend(new)
+        return new
 
 
 class AlertInbox:
@@ -303,21 +382,15 @@ class AlertInbox:
 
     def fetch(self) -> list[dict[str, Any]]:
         """Everything delivered since the last fetch, appended to ``received``; returns the new ones."""
-        sqs = boto3.client("sqs")
         new = []
-        while True:
-            batch = sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get("Messages", [])
-            if not batch:
-                break
-            for message in batch:
-                envelope = json.loads(message["Body"])
-                new.append(
-                    {
-                        "subject": envelope.get("Subject"),
-                        "message": envelope.get("Message"),
-                        "attributes": {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()},
-                    }
-                )
-                sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+        for message in _drain(self.url):
+            envelope = json.loads(message["Body"])
+            new.append(
+                {
+                    "subject": envelope.get("Subject"),
+                    "message": envelope.get("Message"),
+                    "attributes": {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()},
+                }
+            )
         self.received.extend(new)
         return new

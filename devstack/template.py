@@ -29,7 +29,7 @@ class _CfnLoader(yaml.SafeLoader):
 
 
 def _construct_tag(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
         if name == "Fn::GetAtt":
@@ -82,7 +82,8 @@ _FOR_EACH = "Fn::ForEach::"
 
 
 def expand(template: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
-    """Expand Fn::ForEach in Resources, Conditions and Outputs as the AWS::LanguageExtensions transform does.
+    """Expand Fn::ForEach in Resources, Conditions and Outputs (at any depth, resource properties included)
+    as the AWS::LanguageExtensions transform does.
 
     In each copy of the loop body, ``${Id}`` becomes the value, ``&{Id}`` the value without its
     non-alphanumeric characters (for logical ids) and ``{"Ref": "Id"}`` the value itself, in keys and
@@ -91,11 +92,15 @@ def expand(template: dict[str, Any], parameters: dict[str, Any]) -> dict[str, An
     expanded = dict(template)
     for section in ("Conditions", "Resources", "Outputs"):
         if section in template:
-            expanded[section] = _expand_section(template[section], parameters, section)
+            expanded[section] = _expand(template[section], parameters, section)
     return expanded
 
 
-def _expand_section(section: dict[str, Any], parameters: dict[str, Any], where: str) -> dict[str, Any]:
+def _expand(node: Any, parameters: dict[str, Any], where: str) -> Any:
+    if isinstance(node, list):
+        return [_expand(item, parameters, where) for item in node]
+    if not isinstance(node, dict):
+        return node
     result: dict[str, Any] = {}
 
     def add(key: str, value: Any) -> None:
@@ -103,9 +108,9 @@ def _expand_section(section: dict[str, Any], parameters: dict[str, Any], where: 
             raise ValueError(f"template.yaml {where}: Fn::ForEach makes {key!r}, which already exists")
         result[key] = value
 
-    for key, value in section.items():
+    for key, value in node.items():
         if not key.startswith(_FOR_EACH):
-            add(key, value)
+            add(key, _expand(value, parameters, f"{where}/{key}"))
             continue
         if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str) and isinstance(value[2], dict)):
             raise ValueError(f"template.yaml {where}/{key}: expected [identifier, collection, {{body}}]")
@@ -115,8 +120,7 @@ def _expand_section(section: dict[str, Any], parameters: dict[str, Any], where: 
         if not isinstance(collection, list):
             raise ValueError(f"template.yaml {where}/{key}: the collection must be a list or a Ref to a CommaDelimitedList")
         for item in collection:
-            copy = _substitute(body, identifier, str(item))
-            for expanded_key, expanded_value in _expand_section(copy, parameters, where).items():
+            for expanded_key, expanded_value in _expand(_substitute(body, identifier, str(item)), parameters, where).items():
                 add(expanded_key, expanded_value)
     return result
 
@@ -213,6 +217,9 @@ class Resolver:
         "Fn::If": _if,
         "Fn::Equals": _equals,
         "Fn::Not": lambda self, value: not self.resolve(value[0]),
+        "Fn::Or": lambda self, value: any(self.resolve(item) for item in value),
+        "Fn::And": lambda self, value: all(self.resolve(item) for item in value),
+        "Condition": lambda self, value: self.condition(value),
         "Fn::Select": _select,
         "Fn::Split": _split,
         "Fn::Join": _join,

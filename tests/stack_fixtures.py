@@ -10,25 +10,57 @@ import pytest
 from boto3.dynamodb.conditions import Key
 
 from credit_monitor.storage.items import from_dynamodb, history_pk
+from devstack.events import EventRouter, WebhookReceiver
 from devstack.invoke import invoke_aggregator, invoke_poller, reset_warm_state
 from devstack.moto_stack import LocalStack
 from devstack.simulators import SPECS, ProviderSimulator
 from devstack.streams import StreamPump
 from devstack.template import every_provider
 
+# Secrets the channels hold: the scans check none of them is ever logged, stored, output or answered.
+WEBHOOK_TOKEN = "T0KEN-in-the-webhook-url-5f2c"
+ROUTING_KEY = "R0UTING-KEY-of-pagerduty-9d41"
+
 
 @pytest.fixture(scope="session")
-def local_stack():
-    with LocalStack(stack_name="credit-monitor-test", parameters=every_provider()) as stack:
+def webhooks():
+    """Slack, Discord, a generic endpoint and PagerDuty, on loopback (devstack.events.WebhookReceiver)."""
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+def channel_parameters(receiver: WebhookReceiver) -> dict[str, str]:
+    """Every alert channel configured, as `sam deploy --parameter-overrides` would, pointing at ``receiver``."""
+    return {
+        "SlackWebhookUrl": receiver.url(f"/slack/{WEBHOOK_TOKEN}"),
+        "DiscordWebhookUrl": receiver.url(f"/discord/{WEBHOOK_TOKEN}"),
+        "GenericWebhookUrl": receiver.url("/generic"),
+        "PagerDutyRoutingKey": ROUTING_KEY,
+        "PagerDutyEventsUrl": receiver.url("/pagerduty"),
+        "SlackWorkspaceId": "T0123456789",
+        "SlackChannelId": "C0123456789",
+    }
+
+
+@pytest.fixture(scope="session")
+def local_stack(webhooks):
+    with LocalStack(stack_name="credit-monitor-test", parameters={**every_provider(), **channel_parameters(webhooks)}) as stack:
         stack.create_resources()
         yield stack
 
 
 @pytest.fixture
-def stack(local_stack):
+def stack(local_stack, webhooks):
     local_stack.reset()
     reset_warm_state()
+    webhooks.reset()
     return local_stack
+
+
+@pytest.fixture
+def router(stack):
+    """The template's EventBridge rules delivered to their real targets (devstack.events.EventRouter)."""
+    return EventRouter(stack)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from devstack.invoke import function_environment, invoke_api, invoke_poller
 from devstack.moto_stack import LocalStack
 from devstack.simulators import Fault, ProviderSimulator, example_response
 from devstack.template import every_provider
+from tests.stack_fixtures import ROUTING_KEY, WEBHOOK_TOKEN
 
 pytestmark = pytest.mark.integration
 
@@ -50,9 +51,13 @@ def test_a_throttled_poll_round_still_stores_everything(stack, sims, poll, balan
     assert len(balances.history("crun", "prod")) == 1
 
 
-@pytest.mark.parametrize("operation", ["sns:Publish", "ssm:GetParameter", "dynamodb:UpdateItem", "dynamodb:GetItem"])
-def test_a_throttled_alert_path_still_sends_exactly_one_message(stack, sims, poll, aggregate, inbox, operation):
+@pytest.mark.parametrize(
+    "operation",
+    ["sns:Publish", "events:PutEvents", "ssm:GetParameter", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:TransactWriteItems"],
+)
+def test_a_throttled_alert_path_still_sends_exactly_one_message_and_one_event(stack, sims, poll, aggregate, inbox, operation):
     crun_accounts(stack, sims)
+    events = stack.subscribe_events()
     poll("crun")
     stack.throttle(operation, times=2)
     stack.calls.clear()
@@ -60,6 +65,7 @@ def test_a_throttled_alert_path_still_sends_exactly_one_message(stack, sims, pol
     aggregate.stream()
 
     assert [m["subject"] for m in inbox.fetch()] == ["crun/staging CRITICAL: 80 credits left"]
+    assert [e["detail"]["subject"] for e in events.fetch()] == ["crun/staging CRITICAL: 80 credits left"]
     assert stack.calls[operation] >= 3
     assert aggregate.pump.dead_letters == []
 
@@ -84,6 +90,7 @@ def crun(stack, sims, poll, aggregate):
 
 
 def test_twenty_concurrent_aggregators_on_the_same_record_publish_once(stack, crun, inbox):
+    events = stack.subscribe_events()
     crun.poll_with(1000)
     latest = BalanceStore(stack.table()).latest("crun")["prod"]
     item = dataclasses.replace(latest, available=40, polled_at="2099-01-01T00:00:00Z")
@@ -110,6 +117,9 @@ def test_twenty_concurrent_aggregators_on_the_same_record_publish_once(stack, cr
     assert errors == []
     assert sorted(published) == [0] * 19 + [1]
     assert subjects(inbox) == ["crun/prod CRITICAL: 40 credits left"]
+    [event] = events.fetch()  # one event too, with the alert's id as GET /alerts shows it
+    [sent] = invoke_api(stack, "/alerts").body["items"]
+    assert event["detail"]["alert_id"] == sent["alert_id"]
 
 
 def run_child(stack, sims, accounts):
@@ -144,8 +154,9 @@ def test_overlapping_poller_runs_leave_a_consistent_latest_state_and_intact_hist
 CANARIES = ("LEAKCANARY", "canary.person@leak-scan.example", "Canary Person")
 
 
-def test_no_key_or_personal_data_leaks_anywhere_in_the_whole_story(stack, sims, poll, aggregate, inbox):
+def test_no_key_or_personal_data_leaks_anywhere_in_the_whole_story(stack, sims, poll, aggregate, inbox, router, webhooks):
     stack.set_thresholds(json.dumps({"default": {"warning": 500, "critical": 100}, "openrouter": {"warning": 20, "critical": 5}}))
+    events = stack.subscribe_events()
     srtgen_example = example_response("srtgen")
     srtgen_example["user"] = {"name": "Canary Person", "email": "canary.person@leak-scan.example"}
     seen = []
@@ -176,13 +187,21 @@ def test_no_key_or_personal_data_leaks_anywhere_in_the_whole_story(stack, sims, 
             route, _, query = f"/balances/{provider}{path}".partition("?")
             seen.append(json.dumps(invoke_api(stack, route, dict([query.split("=")]) if query else None).body))
     seen.append(json.dumps(invoke_api(stack, "/balances").body))
+    seen.append(json.dumps(invoke_api(stack, "/alerts").body))
+    router.deliver()  # the alerts reach chat and every webhook: the channels' secrets must stay in the connections
+    # What the webhooks were sent (PagerDuty's routing key is the one secret its endpoint must receive).
+    seen.append(json.dumps([{k: v for k, v in r.body.items() if k != "routing_key"} for r in webhooks.received]))
     seen.append(aggregate.output.getvalue())
     seen.append(json.dumps(inbox.fetch() + inbox.received))
+    seen.append(json.dumps(events.fetch()))
     seen.append(json.dumps(stack.table().scan()["Items"], default=str))
+    [described] = boto3.client("cloudformation").describe_stacks(StackName=stack.stack_name)["Stacks"]
+    seen.append(json.dumps(described.get("Outputs", []), default=str))
     everything = "\n".join(seen)
 
-    leaks = {canary: everything.count(canary) for canary in CANARIES}
-    assert leaks == dict.fromkeys(CANARIES, 0)
+    leaks = {canary: everything.count(canary) for canary in (*CANARIES, WEBHOOK_TOKEN, ROUTING_KEY)}
+    assert leaks == dict.fromkeys((*CANARIES, WEBHOOK_TOKEN, ROUTING_KEY), 0)
+    assert any(r.path.startswith("/slack/") for r in webhooks.received)  # the webhooks were really called
     assert "invalid key ***" in everything  # the echoed key was caught and replaced
     assert len(inbox.received) >= 6  # alerts really went out: the scan covered them
 

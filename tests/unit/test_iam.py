@@ -108,3 +108,22 @@ def test_no_inline_statement_grants_every_resource(roles):
     for name, role in roles.items():
         for actions, resources in statements(role):
             assert "*" not in resources, f"{name}: {actions} on *"
+
+
+def test_only_the_aggregator_puts_events_and_only_on_the_alert_bus(roles):
+    for name, role in roles.items():
+        puts = [(actions, resources) for actions, resources in statements(role) if "events:PutEvents" in actions]
+        if name == "Aggregator":
+            [(actions, resources)] = puts
+            assert actions == ["events:PutEvents"]
+            assert all("event-bus/${eventBusName}" in str(r) and "EventBusName" in str(r) for r in resources), resources
+        else:
+            assert puts == [], name
+
+
+def test_eventbridge_may_only_call_the_alert_webhooks(roles):
+    [(actions, resources)] = statements(roles["Webhook"])
+    assert actions == ["events:InvokeApiDestination"]
+    conditions = ("HasSlackWebhook", "HasDiscordWebhook", "HasGenericWebhook", "HasPagerDuty")
+    assert all(r.get("Fn::If", [None])[0] in conditions for r in resources)
+    assert "Policies" not in roles["Chatbot"]  # a chat channel can only show alerts

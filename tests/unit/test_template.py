@@ -7,6 +7,7 @@ import tomllib
 import pytest
 
 from credit_monitor.alerting.thresholds import parse_thresholds
+from credit_monitor.api.app import ROUTES
 from credit_monitor.polling.providers import BUILT_IN, known_providers
 from credit_monitor.storage.items import TTL_ATTRIBUTE
 from devstack import ROOT
@@ -265,7 +266,7 @@ def test_email_and_sms_subscriptions_are_optional_and_sms_is_filtered():
     assert (email["Condition"], sms["Condition"]) == ("HasAlertEmail", "HasAlertSms")
     assert TEMPLATE["Parameters"]["AlertEmail"]["Default"] == ""
     assert sms["Properties"]["FilterPolicyScope"] == "MessageAttributes"
-    assert sms["Properties"]["FilterPolicy"] == {"$or": [{"level": {"Ref": "SmsAlertLevels"}}, {"event": ["failure"]}]}
+    assert sms["Properties"]["FilterPolicy"] == {"$or": [{"level": {"Ref": "SmsAlertLevels"}}, {"event": ["failure", "test"]}]}
     assert TEMPLATE["Parameters"]["SmsAlertLevels"]["Default"] == "critical,depleted"
 
 
@@ -283,12 +284,13 @@ def test_the_aggregator_may_publish_to_its_topic_and_read_its_parameter_but_touc
 
 API = RESOURCES["BalanceApi"]["Properties"]
 API_ROUTES = {"/balances", "/balances/{provider}", "/balances/{provider}/{account}",
-              "/balances/{provider}/{account}/history", "/balances/{provider}/{account}/check"}  # fmt: skip
+              "/balances/{provider}/{account}/history", "/balances/{provider}/{account}/check", "/alerts"}  # fmt: skip
 
 
 def test_the_api_serves_exactly_the_contract_routes_read_only():
     paths = API["DefinitionBody"]["paths"]
     assert set(paths) == API_ROUTES
+    assert {route.path for route in ROUTES} == API_ROUTES  # the function serves what the gateway routes
     for operations in paths.values():
         assert set(operations) <= {"get", "options"}
 
@@ -432,3 +434,75 @@ def test_poll_interval_choices_all_map_to_alarm_periods():
     mapping = TEMPLATE["Mappings"]["PollInterval"]
     assert set(choices) == set(mapping)
     assert all(mapping[c]["Seconds"] == int(c) * 60 for c in choices)
+
+
+# -- alert channels --------------------------------------------------------------------------------
+
+CHANNEL_PARAMETERS = {"SlackWebhookUrl": "https://hooks.example/T/B/x", "DiscordWebhookUrl": "https://discord.example/api/webhooks/1/x",
+                      "GenericWebhookUrl": "https://ops.example/alerts", "PagerDutyRoutingKey": "R0UTING", "SlackWorkspaceId": "T1",
+                      "SlackChannelId": "C1", "TeamsTenantId": "t", "TeamsTeamId": "m", "TeamsChannelId": "c"}  # fmt: skip
+CHANNEL_RESOURCES = {"ChatTopic", "ChatTopicPolicy", "ChatRule", "ChatbotRole", "SlackChannel", "TeamsChannel", "SlackWebhookConnection",
+                     "SlackWebhookDestination", "SlackWebhookRule", "DiscordWebhookConnection", "DiscordWebhookDestination",
+                     "DiscordWebhookRule", "GenericWebhookConnection", "GenericWebhookDestination", "GenericWebhookRule",
+                     "PagerDutyConnection", "PagerDutyDestination", "PagerDutyTriggerRule", "PagerDutyResolveRule", "WebhookRole",
+                     "WebhookDeadLetterQueue", "WebhookDeadLetterQueuePolicy", "WebhookDeliveryAlarm"}  # fmt: skip
+
+
+def deployed_resources(parameters):
+    template = deployed_template(parameters)
+    resolver = Resolver(template, "stack", {name: name for name in template["Resources"]}, parameters)
+    return {name for name, resource in template["Resources"].items() if resolver.deployed(resource)}, template, resolver
+
+
+def test_every_channel_is_off_until_configured_and_then_exists_whole():
+    off, _, _ = deployed_resources({})
+    assert off & CHANNEL_RESOURCES == set()  # nothing deployed, nothing billed
+    on, _, _ = deployed_resources(CHANNEL_PARAMETERS)
+    assert on >= CHANNEL_RESOURCES
+    slack_only, _, _ = deployed_resources({"SlackWebhookUrl": "https://hooks.example/T/B/x"})
+    assert slack_only & CHANNEL_RESOURCES == {"SlackWebhookConnection", "SlackWebhookDestination", "SlackWebhookRule", "WebhookRole",
+                                              "WebhookDeadLetterQueue", "WebhookDeadLetterQueuePolicy", "WebhookDeliveryAlarm"}  # fmt: skip
+
+
+def test_the_aggregator_puts_every_alert_on_the_configured_bus():
+    variables = AGGREGATOR["Environment"]["Variables"]
+    assert variables["EVENT_BUS_NAME"] == {"Ref": "EventBusName"}
+    assert TEMPLATE["Parameters"]["EventBusName"]["Default"] == "default"
+    assert {"EventBridgePutEventsPolicy": {"EventBusName": {"Ref": "EventBusName"}}} in AGGREGATOR["Policies"]
+
+
+def test_each_channel_rule_filters_alert_events_by_its_levels_and_events_and_always_passes_a_test():
+    _, template, resolver = deployed_resources(CHANNEL_PARAMETERS)
+    for rule in ("ChatRule", "SlackWebhookRule", "DiscordWebhookRule", "GenericWebhookRule"):
+        pattern = resolver.resolve(template["Resources"][rule]["Properties"]["EventPattern"])
+        assert pattern["source"] == ["credit-monitor"]
+        assert pattern["detail-type"] == ["Credit balance alert"]
+        [filtered, test] = pattern["detail"]["$or"]
+        assert set(filtered) == {"level", "event"}
+        assert test == {"test": [True]}
+        assert template["Resources"][rule]["Properties"]["EventBusName"] == {"Ref": "EventBusName"}
+
+
+def test_webhooks_retry_then_dead_letter_and_secrets_stay_out_of_outputs():
+    _, template, _ = deployed_resources(CHANNEL_PARAMETERS)
+    for rule in ("SlackWebhookRule", "DiscordWebhookRule", "GenericWebhookRule", "PagerDutyTriggerRule", "PagerDutyResolveRule"):
+        [target] = template["Resources"][rule]["Properties"]["Targets"]
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 3
+        assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]}}
+        assert target["RoleArn"] == {"Fn::GetAtt": ["WebhookRole", "Arn"]}
+    for secret in ("SlackWebhookUrl", "DiscordWebhookUrl", "GenericWebhookUrl", "PagerDutyRoutingKey"):
+        assert TEMPLATE["Parameters"][secret]["NoEcho"] is True
+        assert secret not in json.dumps(TEMPLATE["Outputs"])
+    [routing_key] = template["Resources"]["PagerDutyConnection"]["Properties"]["AuthParameters"]["InvocationHttpParameters"][
+        "BodyParameters"
+    ]
+    assert routing_key == {"Key": "routing_key", "Value": {"Ref": "PagerDutyRoutingKey"}, "IsValueSecret": True}
+
+
+def test_chat_channels_can_do_nothing_but_show_alerts():
+    _, template, _ = deployed_resources(CHANNEL_PARAMETERS)
+    for channel in ("SlackChannel", "TeamsChannel"):
+        props = template["Resources"][channel]["Properties"]
+        assert props["SnsTopicArns"] == [{"Ref": "ChatTopic"}]
+        assert props["GuardrailPolicies"] == [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSDenyAll"}]
+    assert "Policies" not in template["Resources"]["ChatbotRole"]["Properties"]

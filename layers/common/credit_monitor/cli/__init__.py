@@ -3,6 +3,7 @@
     credit-monitor check crun --key-env CRUN_KEY
     credit-monitor validate-providers [FILE ...]
     credit-monitor status --stack-name credit-monitor
+    credit-monitor test-alert --stack-name credit-monitor [--channel slack-webhook ...]
     credit-monitor replay --stack-name credit-monitor
 
 (``python -m credit_monitor`` is the same command.) Output meant for people goes to stdout; the
@@ -47,6 +48,23 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key (ApiAuth=API_KEY); default: SigV4")
     status.add_argument("--from-table", action="store_true", help="read the DynamoDB table directly instead of the API")
 
+    test_alert = commands.add_parser("test-alert", help="send one marked test alert through every configured channel and report each")
+    test_alert.add_argument("--stack-name", required=True, help="the deployed stack (its outputs name the topic, bus and channel rules)")
+    test_alert.add_argument(
+        "--channel",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this channel (repeatable): sns, events, chat, slack-webhook, discord-webhook, generic-webhook, pagerduty",
+    )
+    test_alert.add_argument(
+        "--wait",
+        type=float,
+        default=180,
+        metavar="SECONDS",
+        help="how long to wait for the channels' delivery metrics (default 180; 0: do not wait)",
+    )
+
     replay = commands.add_parser("replay", help="re-drive a deployed stack's dead-letter queues (needs AWS credentials)")
     replay.add_argument("--stack-name", required=True, help="the deployed stack (its outputs name the queues)")
     return parser
@@ -82,7 +100,25 @@ def main(argv: list[str] | None = None) -> int:
         return validate_providers(args.files)
     if args.command == "status":
         return run_status(args)
+    if args.command == "test-alert":
+        return run_test_alert(args)
     return run_replay(args.stack_name)
+
+
+def run_test_alert(args: argparse.Namespace) -> int:
+    from credit_monitor.cli.send_test import TestAlertError, run_test_alert  # noqa: PLC0415
+    from credit_monitor.cli.stack import StackNotFound  # noqa: PLC0415
+
+    try:
+        status, lines = run_test_alert(args.stack_name, args.channel, args.wait)
+    except TestAlertError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except StackNotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return status
 
 
 def run_status(args: argparse.Namespace) -> int:
