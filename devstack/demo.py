@@ -1,11 +1,14 @@
 """`make demo`: the whole system on this machine, with no AWS account.
 
-A moto server gets the table, secrets, thresholds parameter, alert topic and queues from template.yaml,
-with a poller for every provider definition in the bundle; each provider's simulator answers as its
-definition's documented example does; demo keys go into the secrets. Then three
+A moto server gets the table, secrets, thresholds parameter, alert topic, queues and EventBridge rules
+from template.yaml, with a poller for every provider definition in the bundle and a Slack and a generic
+webhook pointed at a local receiver; each provider's simulator answers as its definition's documented
+example does; demo keys go into the secrets. Then three
 rounds: every poller runs through its real handler with a scheduled event, the table's stream is
 delivered to the real aggregator handler, and the alerts it publishes are read back from an SQS
-subscription of the SNS topic. The stored balances and every message are printed at the end.
+subscription of the SNS topic, from a rule of our own on the bus, and from the webhook receiver (the
+template's rules, connections and input transformers deliver them). The stored balances and every
+message are printed at the end.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ import io
 import json
 import sys
 import time
+from collections import Counter
 
 from credit_monitor.cli.status import balance_table, balances_from_table
 from devstack import ROOT
+from devstack.events import EventRouter, WebhookReceiver
 from devstack.invoke import invoke_aggregator, invoke_api, invoke_poller
 from devstack.moto_stack import AlertInbox, LocalStack
 from devstack.simulators import ProviderSimulator
@@ -36,6 +41,7 @@ DEMO_ACCOUNTS = {
     "openrouter": {"prod": 37.5},  # defined by configuration only: providers/definitions/openrouter.json
 }
 REVOKED = ("sunor", "legacy")
+SLACK_PATH, GENERIC_PATH = "/slack", "/generic"
 THRESHOLDS = {
     "default": {"warning": 500, "critical": 100},
     "pixverse": {"warning": 20000, "critical": 5000},
@@ -51,6 +57,8 @@ class Demo:
     def __init__(self, stack: LocalStack, sims: dict[str, ProviderSimulator], inbox: AlertInbox, log: io.TextIOBase) -> None:
         self.stack, self.sims, self.inbox, self.log = stack, sims, inbox, log
         self.pump = StreamPump(stack)
+        self.router = EventRouter(stack)
+        self.events = stack.subscribe_events(f"{inbox.url.rsplit('/', 1)[-1]}-events")
 
     def set_up(self) -> None:
         self.stack.set_thresholds(json.dumps(THRESHOLDS))
@@ -83,6 +91,15 @@ class Demo:
         delivered = self.pump.deliver(lambda batch: invoke_aggregator(self.stack, batch, output=self.log))
         alerts = self.inbox.fetch()
         print(f"  aggregator: {delivered} stream records, {len(alerts)} alert(s)" + "".join(f"\n    -> {a['subject']}" for a in alerts))
+        if alerts:
+            before = len(self.router.deliveries)
+            self.router.deliver()
+            events = self.events.fetch()
+            posts = Counter(d.rule.removesuffix("WebhookRule").lower() for d in self.router.deliveries[before:] if d.ok)
+            print(
+                f"  EventBridge: {len(events)} event(s) on the bus; webhook POSTs accepted: "
+                + ", ".join(f"{k} {v}" for k, v in posts.items())
+            )
 
 
 def created_resources(stack: LocalStack) -> list[str]:
@@ -103,6 +120,24 @@ def print_balances(stack: LocalStack) -> None:
         print("  " + line)
 
 
+def print_webhooks(receiver: WebhookReceiver, inbox: AlertInbox) -> None:
+    subjects = [m["subject"] for m in inbox.received]
+    for path, subject_of in ((SLACK_PATH, lambda body: body["text"]), (GENERIC_PATH, lambda body: body["alert"]["subject"])):
+        received = [subject_of(r.body) for r in receiver.at(path)]
+        same = "the same alerts in the same order as SNS" if received == subjects else f"DIFFERENT from SNS: {received}"
+        print(f"  {path}: {len(received)} POSTs, {same}")
+    slack, generic = receiver.at(SLACK_PATH)[0].body, receiver.at(GENERIC_PATH)[0].body
+    print("\nThe first, as Slack's incoming webhook received it (the template's input transformer):\n")
+    print("  | " + json.dumps(slack)[:300] + "...")
+    print("\nand as the generic endpoint received it (the whole event detail, schema version 1):\n")
+    alert = generic["alert"]
+    kept = ("schema_version", "alert_id", "provider", "account", "event", "level", "previous_level", "condition", "resolved", "severity",
+            "available", "unit", "threshold", "subject")  # fmt: skip
+    print(
+        "  | " + json.dumps({"source": generic["source"], "type": generic["type"], "alert": {**{k: alert[k] for k in kept}, "...": "..."}})
+    )
+
+
 def print_messages(inbox: AlertInbox) -> None:
     for message in inbox.received:
         a = message["attributes"]
@@ -121,6 +156,7 @@ API_REQUESTS = [
     ("/balances/crun/prod/history", {"limit": "2"}),
     ("/balances/openai", None),
     ("/balances/crun/prod/history", {"limit": "0"}),
+    ("/alerts", {"provider": "sunor", "limit": "2"}),
 ]
 
 
@@ -139,6 +175,8 @@ def print_api(stack: LocalStack) -> None:
                 )
                 + " not ok"
             )
+        elif path == "/alerts":
+            summary = f"{len(body['items'])} alerts, newest first: " + "; ".join(a["subject"] for a in body["items"])
         elif path.endswith("/history"):
             summary = (
                 json.dumps(body)[:150] if response.status != 200 else f"{len(body['items'])} items, newest {body['items'][0]['fetched_at']}"
@@ -165,7 +203,9 @@ def main() -> int:
     print("Starting the local stack (moto server, resources from template.yaml)...")
     # Every bundled definition is deployed: the template's Providers list, then openrouter (and any you add).
     parameters = every_provider()
-    with LocalStack(parameters=parameters) as stack, open(LOG_FILE, "w", encoding="utf-8") as log:
+    receiver = WebhookReceiver().start()
+    channels = {"SlackWebhookUrl": receiver.url(SLACK_PATH), "GenericWebhookUrl": receiver.url(GENERIC_PATH)}
+    with LocalStack(parameters={**parameters, **channels}) as stack, open(LOG_FILE, "w", encoding="utf-8") as log:
         stack.create_resources()
         print(f"  Providers={parameters['Providers']}")
         print(f"  moto at {stack.endpoint}: {', '.join(created_resources(stack))}")
@@ -175,6 +215,7 @@ def main() -> int:
                 sim.start()
             print("  simulators: " + ", ".join(f"{p} {s.base_url}" for p, s in sims.items()))
             print(f"  thresholds: {json.dumps(THRESHOLDS)}")
+            print(f"  webhooks: Slack and generic formats, received on {receiver.url('/')}")
             demo = Demo(stack, sims, stack.subscribe_inbox("demo-inbox"), log)
             demo.set_up()
 
@@ -195,11 +236,15 @@ def main() -> int:
             print_balances(stack)
             print(f"\nSNS messages published ({len(demo.inbox.received)}), read from an SQS subscription of the alert topic:")
             print_messages(demo.inbox)
+            events = len(demo.events.received)
+            print(f"\nThe same alerts as EventBridge events ({events}), delivered by the template's rules to a local receiver:")
+            print_webhooks(receiver, demo.inbox)
             print("\nThe balance API, through its real handler (deployed, it requires SigV4 or an API key):")
             print_api(stack)
         finally:
             for sim in sims.values():
                 sim.stop()
+            receiver.stop()
     print(f"\nHandler logs and EMF metrics: {LOG_FILE.relative_to(ROOT)}")
     print(f"Done in {time.monotonic() - started:.1f}s.")
     return 0

@@ -1,5 +1,6 @@
 """`make demo` runs the whole local system; this runs the same entry point and reads what it prints."""
 
+import json
 import os
 import subprocess
 import sys
@@ -84,3 +85,15 @@ def test_the_readmes_demo_story_is_what_the_demo_prints(demo):
     readme = readme_module.README.read_text()
     shown = readme_module.normalized(readme_module.block(readme, "demo"))
     assert shown == readme_module.normalized(readme_module.demo_block(demo)), "README.md's demo block is stale: run make readme"
+
+
+def test_the_demo_shows_the_alerts_arriving_at_local_webhooks_in_slack_and_generic_formats(demo):
+    webhooks = demo.split("The same alerts as EventBridge events", 1)[1].split("The balance API", 1)[0]
+    sent = demo.split("SNS messages published (", 1)[1].split(")", 1)[0]
+    assert f"/slack: {sent} POSTs, the same alerts in the same order as SNS" in webhooks
+    assert f"/generic: {sent} POSTs, the same alerts in the same order as SNS" in webhooks
+    assert '| {"text": "' in webhooks  # Slack's incoming-webhook format
+    generic = json.loads(webhooks.rsplit("| ", 1)[1].strip())
+    assert generic["source"] == "credit-monitor"
+    assert generic["alert"]["schema_version"] == "1"
+    assert "GET /alerts?provider=sunor&limit=2" in demo
