@@ -97,6 +97,7 @@ class PollerSettings:
     base_url: str  # "" means the provider definition's own base URL
     secret_name: str
     storage: StorageSettings
+    confirm_drop: float = 0.5  # CONFIRM_DROP_PERCENT / 100: a larger drop since the last reading is polled again
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PollerSettings:
@@ -109,6 +110,7 @@ class PollerSettings:
             base_url=env.url("PROVIDER_BASE_URL"),
             secret_name=env.text("API_KEYS_SECRET"),
             storage=StorageSettings.read(env),
+            confirm_drop=env.number("CONFIRM_DROP_PERCENT", 50, maximum=100) / 100,
         )
         env.raise_problems("the poller")
         return settings

@@ -12,6 +12,7 @@ from aws_lambda_powertools import Logger
 from credit_monitor import aws, metrics, settings
 from credit_monitor.model import ACCOUNT_NAME_RULE, AccountResult, ConfigurationError, valid_account_name
 from credit_monitor.polling.accounts import parse_accounts
+from credit_monitor.polling.confirm import confirm
 from credit_monitor.polling.fanout import poll_accounts
 from credit_monitor.polling.providers import get_provider
 from credit_monitor.polling.transport import Deadline
@@ -66,8 +67,13 @@ def run_poll(event: Any, remaining_ms: int, config: PollerSettings | None = None
         summary["unknown_accounts"] = [name for name in wanted if name not in accounts]
         accounts = {name: accounts[name] for name in wanted if name in accounts}
 
-    results = poll_accounts(provider, base_url, accounts, Deadline(polling_budget(remaining_ms)))
-    BalanceStore(aws.table(config.storage.table_name)).record_round(config.provider, results, history_days=config.storage.history_days)
+    deadline = Deadline(polling_budget(remaining_ms))
+    store = BalanceStore(aws.table(config.storage.table_name))
+    previous = store.latest(config.provider)
+    results = poll_accounts(provider, base_url, accounts, deadline)
+    results = confirm(config.provider, results, previous, config.confirm_drop,
+                      lambda names: poll_accounts(provider, base_url, {n: accounts[n] for n in names}, deadline))  # fmt: skip
+    store.record_round(config.provider, results, history_days=config.storage.history_days, previous=previous)
 
     for result in results:
         # One line per account: the dashboard's "Latest poll of every account" table reads these with Logs Insights.

@@ -98,15 +98,18 @@ class BalanceStore:
         return HistoryPage(readings, readings[-1].fetched_at if more and readings else None)
 
     # -- writes -----------------------------------------------------------------------------------
-    def record_round(self, provider: str, results: list[AccountResult], *, history_days: int) -> list[BalanceItem]:
+    def record_round(
+        self, provider: str, results: list[AccountResult], *, history_days: int, previous: dict[str, BalanceItem] | None = None
+    ) -> list[BalanceItem]:
         """Write the round: every account's latest state, and history for each good reading.
 
+        ``previous`` is the provider's latest states read before the round (read here when not given).
         Returns the latest states written. Raises whatever DynamoDB raises: storage faults are the one
         thing a poll round must not swallow.
         """
         if not results:
             return []
-        previous = self.latest(provider)
+        previous = self.latest(provider) if previous is None else previous
         written = []
         with self._table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
             for result in results:
