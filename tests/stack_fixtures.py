@@ -146,3 +146,23 @@ def balances(stack):
             return stack.table().scan()["Items"]
 
     return Balances()
+
+
+CRUN_KEY = "sk-crun-prod-0123456789"
+
+
+@pytest.fixture
+def crun(stack, sims, poll, aggregate):
+    """crun/prod (key CRUN_KEY) polled through the real poller, its stream record handed to the real aggregator."""
+
+    class Crun:
+        key = CRUN_KEY
+
+        def poll_with(self, credits: float) -> PollRun:
+            sims["crun"].set_balance(CRUN_KEY, credits)
+            run = poll("crun")
+            aggregate.stream()
+            return run
+
+    stack.put_api_keys("crun", {"prod": CRUN_KEY})
+    return Crun()

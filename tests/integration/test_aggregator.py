@@ -11,25 +11,9 @@ from credit_monitor import aws
 from credit_monitor.alerting.aggregator import RunIncomplete
 from credit_monitor.model import Reading
 from credit_monitor.storage.items import alert_key, balance_key, history_item
+from tests.stack_fixtures import CRUN_KEY as KEY
 
 pytestmark = pytest.mark.integration
-
-KEY = "sk-crun-prod-0123456789"
-
-
-@pytest.fixture
-def crun(stack, sims, poll, aggregate):
-    """crun/prod polled through the real poller, its stream record handed to the real aggregator."""
-
-    class Crun:
-        def poll_with(self, credits: float):
-            sims["crun"].set_balance(KEY, credits)
-            run = poll("crun")
-            aggregate.stream()
-            return run
-
-    stack.put_api_keys("crun", {"prod": KEY})
-    return Crun()
 
 
 def subjects(inbox):

@@ -50,9 +50,14 @@ def dynamodb_calls():
 
 
 def test_all_balances_in_one_query(accounts, api, dynamodb_calls):
+    first = api("/balances")
+    assert dynamodb_calls == ["Query", "Query"]  # every account, and the alerting configuration (kept a minute)
+    dynamodb_calls.clear()
+
     response = api("/balances")
 
     assert response.status == 200
+    assert response.body == first.body
     balances = {(b["provider"], b["account"]): b for b in response.body["balances"]}
     assert set(balances) == {("crun", "prod"), ("crun", "staging"), ("sunor", "team")}
     assert dynamodb_calls == ["Query"]
@@ -79,7 +84,7 @@ def test_a_failed_last_poll_shows_its_error_and_keeps_the_last_good_balance(acco
 def test_one_providers_balances(accounts, api, dynamodb_calls):
     response = api("/balances/crun")
     assert [b["account"] for b in response.body["balances"]] == ["prod", "staging"]
-    assert dynamodb_calls == ["Query"]
+    assert dynamodb_calls == ["Query", "Query"]  # its accounts, and the alerting configuration (kept a minute)
 
 
 def test_an_account_never_read_has_no_alert_level_rather_than_ok(accounts, stack, poll, aggregate, api):
@@ -101,7 +106,9 @@ def test_a_required_amount_that_is_not_a_json_number_is_refused_for_that_reason(
 
 
 def test_a_known_provider_without_accounts_is_an_empty_list(accounts, api):
-    assert api("/balances/pixverse").body == {"balances": []}
+    body = api("/balances/pixverse").body
+    assert body["balances"] == []
+    assert (body["summary"]["total_value"], body["summary"]["runs_out_first"]) == (None, None)
 
 
 @pytest.mark.parametrize(

@@ -77,18 +77,6 @@ def subjects(inbox):
     return [m["subject"] for m in inbox.fetch()]
 
 
-@pytest.fixture
-def crun(stack, sims, poll, aggregate):
-    class Crun:
-        def poll_with(self, credits):
-            sims["crun"].set_balance("sk-prod", credits)
-            poll("crun")
-            aggregate.stream()
-
-    stack.put_api_keys("crun", {"prod": "sk-prod"})
-    return Crun()
-
-
 def test_twenty_concurrent_aggregators_on_the_same_record_publish_once(stack, crun, inbox):
     events = stack.subscribe_events()
     crun.poll_with(1000)

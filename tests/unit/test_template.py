@@ -4,6 +4,7 @@ import json
 import re
 import tomllib
 
+import jsonschema
 import pytest
 
 from credit_monitor.alerting.thresholds import parse_thresholds
@@ -256,6 +257,8 @@ def test_thresholds_live_in_ssm_created_from_a_valid_default():
     assert parameter["Type"] == "String"
     assert parameter["Value"] == {"Ref": "Thresholds"}
     parse_thresholds(TEMPLATE["Parameters"]["Thresholds"]["Default"])  # raises if the default is malformed
+    schema = json.loads((ROOT / "schemas" / "thresholds.v1.json").read_text())
+    jsonschema.validate(json.loads(TEMPLATE["Parameters"]["Thresholds"]["Default"]), schema)
     variables = AGGREGATOR["Environment"]["Variables"]
     assert variables["THRESHOLDS_PARAMETER"] == {"Ref": "ThresholdsParameter"}
     assert variables["ALERT_TOPIC_ARN"] == {"Ref": "AlertTopic"}
@@ -423,9 +426,11 @@ def test_the_dashboard_is_valid_json_and_finds_every_provider_without_a_widget_e
     for provider in PROVIDERS:  # SEARCH and Logs Insights find every provider: none is named
         assert f"'{provider}'" not in text
         assert f'"{provider}"' not in text
-    [table] = [w for w in body["widgets"] if w["type"] == "log"]
-    assert "SOURCE 'PollerLogs'" in table["properties"]["query"]
-    assert "filter message = 'account polled'" in table["properties"]["query"]
+    tables = {w["properties"]["title"]: w["properties"]["query"] for w in body["widgets"] if w["type"] == "log"}
+    assert "SOURCE 'PollerLogs'" in tables["Latest poll of every account"]
+    assert "filter message = 'account polled'" in tables["Latest poll of every account"]
+    assert "SOURCE 'AggregatorLogs'" in tables["Days left per account (forecast)"]
+    assert "filter message = 'account forecast'" in tables["Days left per account (forecast)"]
     assert "DashboardUrl" in TEMPLATE["Outputs"]
 
 

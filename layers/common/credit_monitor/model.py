@@ -273,10 +273,15 @@ class AlertState:
     days_left: float | None = None
     depletes_at: str | None = None
     forecast_at: str | None = None
+    last_available: float | None = None  # the balance last applied, to see a top-up
+    top_up_base: float | None = None  # the balance just after the last top-up (percent_of: last_top_up)
+    silenced_at: str | None = None  # when an alert was first held back by a silence still in force
+    silence_reason: str | None = None
+    reported: list[str] | None = None  # the thresholds document's item: expired silences already reported
     version: int = 0
 
-    STORED = ("level", "failure", "stale", "forecast_alerted", "notified_at", "seen_polled_at",
-              "burn_per_day", "days_left", "depletes_at", "forecast_at")  # fmt: skip
+    STORED = ("level", "failure", "stale", "forecast_alerted", "notified_at", "seen_polled_at", "burn_per_day", "days_left",
+              "depletes_at", "forecast_at", "last_available", "top_up_base", "silenced_at", "silence_reason", "reported")  # fmt: skip
 
     def stored_fields(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.STORED}
@@ -330,6 +335,7 @@ class SentAlert:
     available: Number | None
     unit: str | None
     threshold: Number | None
+    threshold_days: Number | None
     days_left: Number | None
     error_kind: str | None
     fetched_at: str | None

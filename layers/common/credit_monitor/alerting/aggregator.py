@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -22,11 +22,26 @@ from credit_monitor import aws, settings
 from credit_monitor.alerting.digest import DigestRow, render_digest
 from credit_monitor.alerting.forecast import forecast as make_forecast
 from credit_monitor.alerting.forecast import point_from_reading
-from credit_monitor.alerting.messages import AccountContext, configuration_message, render
+from credit_monitor.alerting.messages import AccountContext, after_silence, configuration_message, expired_silence_message, render
 from credit_monitor.alerting.notify import Notifier
-from credit_monitor.alerting.rules import evaluate_balance, evaluate_configuration, evaluate_forecast, evaluate_staleness
-from credit_monitor.alerting.thresholds import DEFAULT_DOCUMENT, Thresholds, ThresholdsError, document_digest, parse_thresholds
-from credit_monitor.model import AccountSnapshot, BalanceItem, format_time, parse_time
+from credit_monitor.alerting.rules import (
+    AlertEvent,
+    evaluate_balance,
+    evaluate_configuration,
+    evaluate_forecast,
+    evaluate_silence_end,
+    evaluate_staleness,
+)
+from credit_monitor.alerting.thresholds import (
+    DEFAULT_DOCUMENT,
+    Threshold,
+    Thresholds,
+    ThresholdsError,
+    document_digest,
+    parse_thresholds,
+    threshold_for,
+)
+from credit_monitor.model import AccountSnapshot, AlertMessage, AlertState, BalanceItem, format_time, parse_time
 from credit_monitor.settings import AggregatorSettings
 from credit_monitor.storage import AlertStore, BalanceStore, ConfigStore
 from credit_monitor.storage.balances import balance_from_stream
@@ -107,9 +122,17 @@ class Aggregator:
             self.configuration.remember_thresholds(in_force.document, in_force.digest)
         parameter, rejected = self.settings.thresholds_parameter, in_force.rejected
 
+        expired = in_force.thresholds.expired(self.clock())
+
         def decide(state):
             new, events = evaluate_configuration(state, in_force.digest if rejected else None)
-            return new, [configuration_message(e, parameter, rejected or "") for e in events]
+            messages = [configuration_message(e, parameter, rejected or "") for e in events]
+            # An expired silence is ignored; it is reported once (until it is removed from the document).
+            reported = set(state.reported or [])
+            fresh = [silence for silence in expired if silence.ident not in reported]
+            messages += [expired_silence_message(silence, parameter) for silence in fresh]
+            keep = sorted(silence.ident for silence in expired)
+            return (replace(new, reported=keep or None) if keep != sorted(reported) else new), messages
 
         sent = self.alerts.apply_configuration(decide)
         self._settled = in_force.digest
@@ -118,15 +141,33 @@ class Aggregator:
     # -- stream ------------------------------------------------------------------------------------
     def handle_balance(self, balance: BalanceItem) -> int:
         """Apply a poller's latest balance; returns the number of messages sent."""
-        threshold = self.thresholds().thresholds.for_account(balance.provider, balance.account)
+        thresholds = self.thresholds().thresholds
         now = self.clock()
 
         def decide(state):
+            # The threshold may follow the account (percent of its allowance or of its last top-up).
+            threshold = threshold_for(thresholds, balance, state)
             new, events = evaluate_balance(state, balance, threshold, self.settings.alert, now)
-            context = AccountContext(balance, threshold, new, now)
-            return new, [render(e, context) for e in events]
+            return self._speak(thresholds, balance, threshold_for(thresholds, balance, new), new, events, now)
 
         return self.alerts.apply(balance.provider, balance.account, decide)
+
+    def _speak(self, thresholds: Thresholds, balance: BalanceItem, threshold: Threshold, state: AlertState, events: list[AlertEvent],
+               now: datetime) -> tuple[AlertState, list[AlertMessage]]:  # fmt: skip
+        """The messages for ``events``, except those an active silence holds back (the state still advances,
+        and remembers the silence, so that its end can say what is still wrong)."""
+        context = AccountContext(balance, threshold, state, now)
+        messages = []
+        for event in events:
+            silence = thresholds.silence_for(balance.provider, balance.account, event.level, event.event, now)
+            if silence is None:
+                messages.append(render(event, context))
+                continue
+            logger.info("alert silenced", extra={"provider": balance.provider, "account": balance.account, "event": event.event,
+                                                 "alert_level": event.level, "reason": silence.reason, "until": silence.until})  # fmt: skip
+            if state.silenced_at is None:
+                state = replace(state, silenced_at=format_time(now), silence_reason=silence.reason)
+        return state, messages
 
     # -- scheduled check ---------------------------------------------------------------------------
     def run_check(self) -> dict[str, Any]:
@@ -153,16 +194,25 @@ class Aggregator:
         return self._finish({"task": "check", "accounts": len(accounts), "published": published}, failures)
 
     def _check_account(self, snapshot: AccountSnapshot, balance: BalanceItem, thresholds: Thresholds, now: datetime) -> int:
-        threshold = thresholds.for_account(balance.provider, balance.account)
         points = self._forecast_points(snapshot, balance, now)
+        still_silenced = thresholds.covering(balance.provider, balance.account, now) is not None
 
         def decide(state):
-            new, events = evaluate_staleness(state, balance, self.settings.alert, now)
+            threshold = threshold_for(thresholds, balance, state)
+            new, events = evaluate_silence_end(state, still_silenced)
+            reason = state.silence_reason
+            stale_state, more = evaluate_staleness(new, balance, self.settings.alert, now)
+            new, events = stale_state, events + more
             if points is not None:
-                new, more = evaluate_forecast(new, make_forecast(points, float(balance.available), now), self.settings.alert, now)
+                result = make_forecast(points, float(balance.available), now)
+                new, more = evaluate_forecast(new, result, self.settings.alert, now, threshold)
                 events += more
-            context = AccountContext(balance, threshold, new, now)
-            return new, [render(e, context) for e in events]
+                logger.info("account forecast", extra={"provider": balance.provider, "account": balance.account,
+                                                       "days_left": result.days_left, "burn_per_day": result.burn_per_day,
+                                                       "depletes_at": result.depletes_at, "available": balance.available,
+                                                       "unit": balance.unit})  # fmt: skip
+            new, messages = self._speak(thresholds, balance, threshold, new, events, now)
+            return new, [after_silence(m, reason) for m in messages]
 
         return self.alerts.apply(balance.provider, balance.account, decide)
 
@@ -216,7 +266,9 @@ class Aggregator:
             then = self.balances.history_at(balance.provider, balance.account, day_ago)
             change = None if then is None or balance.available is None else balance.available - then.available
             rows.append(DigestRow(snapshot, change))
-        self.notifier.send_summary(render_digest(rows, now))
+        thresholds = self.thresholds().thresholds
+        active = [silence for silence in thresholds.silences if silence.active(now)]
+        self.notifier.send_summary(render_digest(rows, now, thresholds.prices, active))
         return {"task": "digest", "accounts": len(rows)}
 
 

@@ -6,13 +6,13 @@ subscription can filter (the SMS subscription takes only critical, depleted and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from credit_monitor.alerting.rules import CONFIGURATION, FAILURE, FORECAST, RECOVERY, STALE, THRESHOLD, AlertEvent
-from credit_monitor.alerting.thresholds import Threshold
-from credit_monitor.model import AlertMessage, AlertState, BalanceItem, FailureKind, parse_time
+from credit_monitor.alerting.rules import CONFIGURATION, FAILURE, FORECAST, RECOVERY, STALE, THRESHOLD, AlertEvent, credit_level
+from credit_monitor.alerting.thresholds import Silence, Threshold
+from credit_monitor.model import RANK, AlertMessage, AlertState, BalanceItem, FailureKind, parse_time
 
 SUBJECT_LIMIT = 100  # SNS: at most 100 printable ASCII characters
 SMS_LIMIT = 140  # one SMS message
@@ -48,7 +48,7 @@ def render(event: AlertEvent, ctx: AccountContext) -> AlertMessage:
     level = event.level.upper()
     if event.event == THRESHOLD:
         still = "still " if event.reminder else ""
-        headline = f"{name} {still}{level}: {amount} left"
+        headline = f"{name} {still}{level}: {amount} left" + (" after a silence" if event.about == "silence" else "")
         limit = ctx.threshold.critical if event.level in ("critical", "depleted") else ctx.threshold.warning
         first = f"{headline} (alert at {credits(limit)})"
         advice = (
@@ -60,7 +60,7 @@ def render(event: AlertEvent, ctx: AccountContext) -> AlertMessage:
         headline, first, advice = _recovery(event, name, amount)
     elif event.event == FAILURE:
         kind = FailureKind.of(event.about)
-        headline = f"{name} polls failing: {kind.summary}"
+        headline = f"{name} polls {'still ' if event.reminder else ''}failing: {kind.summary}"
         first = f"{headline}; last good balance {amount}" if balance.ever_read else f"{headline}; no balance read yet"
         advice = kind.advice
     elif event.event == STALE:
@@ -86,8 +86,8 @@ def render(event: AlertEvent, ctx: AccountContext) -> AlertMessage:
 
 # What an event is about, for consumers that track one condition per account (a PagerDuty incident,
 # a paused job queue): the balance's level, failing polls, a stale balance, a forecast, the thresholds.
-CONDITIONS = {"level": "balance", "polls": "polls", "staleness": "staleness", "forecast": "forecast", "rejected": "configuration",
-              "configuration": "configuration"}  # fmt: skip
+CONDITIONS = {"level": "balance", "silence": "balance", "polls": "polls", "staleness": "staleness", "forecast": "forecast",
+              "rejected": "configuration", "configuration": "configuration", "silence-expired": "configuration"}  # fmt: skip
 SEVERITIES = {"ok": "info", "unknown": "warning", "warning": "warning", "critical": "critical", "depleted": "critical"}
 
 
@@ -98,7 +98,7 @@ def condition_of(event: AlertEvent) -> str:
 def event_facts(event: AlertEvent, condition: str) -> dict[str, Any]:
     """The facts every alert event carries about itself: what it is about, whether that is over, how bad."""
     resolved = event.event == RECOVERY and (condition != "balance" or event.level == "ok")
-    if resolved:
+    if resolved or event.about == "silence-expired":
         severity = "info"
     elif event.event == FAILURE:
         severity = "error"
@@ -119,11 +119,44 @@ def _detail(event: AlertEvent, ctx: AccountContext) -> dict[str, Any]:
         **event_facts(event, condition),
         "available": balance.available,
         "unit": balance.unit,
-        "threshold": _threshold_crossed(event, ctx) if condition == "balance" else None,
+        **_lines_crossed(event, ctx, condition),
         "days_left": state.days_left,
         "fetched_at": balance.fetched_at,
         "error_kind": event.about if event.event == FAILURE else None,
     }
+
+
+def after_silence(message: AlertMessage, reason: str | None) -> AlertMessage:
+    """A message sent as a silence ends says which silence it was."""
+    if reason is None or "still" not in message.subject:
+        return message
+    note = f"A silence held back this account's alerts ({reason}); it is over, and this is still so."
+    first, _, rest = message.body.partition("\n")
+    return replace(message, body=f"{first}\n\n{note}\n{rest}")
+
+
+def expired_silence_message(silence: Silence, parameter: str) -> AlertMessage:
+    """One report of a silence past its end, still in the document (it is ignored)."""
+    subject = f"Credit monitor: a silence ended: {silence.reason}"
+    first = f"{subject} (for {silence.scope}, until {silence.until})"
+    body = (f"{ascii_line(first, 1000)}\n\nAlerts for {silence.scope} are sent again; an account still below a threshold "
+            "gets one message saying so.\n\nWhat to do: remove the silence from the thresholds document "
+            f"(SSM parameter {parameter}), or give it a later until to silence longer.")  # fmt: skip
+    event = AlertEvent(CONFIGURATION, "ok", about="silence-expired")
+    attributes = {"provider": "monitor", "account": "thresholds", "level": "ok", "event": CONFIGURATION}
+    return AlertMessage(ascii_line(subject, SUBJECT_LIMIT), body, ascii_line(first, SMS_LIMIT), attributes, monitor_detail(event))
+
+
+def _lines_crossed(event: AlertEvent, ctx: AccountContext, condition: str) -> dict[str, float | None]:
+    """The line the event is about: in credits, or in days left when the forecast moved the level."""
+    if condition != "balance":
+        return {"threshold": None, "threshold_days": None}
+    available = ctx.balance.available
+    by_credits = available is None or RANK[credit_level(float(available), ctx.threshold, 0)] >= RANK.get(event.level, 0)
+    if by_credits or not ctx.threshold.has_days or event.event != THRESHOLD:
+        return {"threshold": _threshold_crossed(event, ctx), "threshold_days": None}
+    days = {"warning": ctx.threshold.warning_days, "critical": ctx.threshold.critical_days}.get(event.level)
+    return {"threshold": None, "threshold_days": days}
 
 
 def _threshold_crossed(event: AlertEvent, ctx: AccountContext) -> float | None:
@@ -146,6 +179,14 @@ def _recovery(event: AlertEvent, name: str, amount: str) -> tuple[str, str, str]
     return headline, f"{headline} (was {str(event.previous_level).upper()})", "Nothing, unless the level is still not OK."
 
 
+def thresholds_line(threshold: Threshold) -> str:
+    """The threshold in force, in words: its lines and where they come from."""
+    line = f"warning at {credits(threshold.warning)}, critical at {credits(threshold.critical)}"
+    if threshold.has_days:
+        line += f"; or {threshold.warning_days:g} and {threshold.critical_days:g} days left"
+    return line if threshold.basis == "absolute credits" else f"{line} ({threshold.basis})"
+
+
 def _fact_lines(ctx: AccountContext) -> list[str]:
     balance, state = ctx.balance, ctx.state
     frozen = credits(balance.frozen if balance.frozen is not None else 0)
@@ -154,7 +195,7 @@ def _fact_lines(ctx: AccountContext) -> list[str]:
         ("Account", balance.account),
         ("Level", state.level_name),
         ("Balance", f"{credits(balance.available)} {balance.unit} available, {frozen} frozen"),
-        ("Thresholds", f"warning at {credits(ctx.threshold.warning)}, critical at {credits(ctx.threshold.critical)}"),
+        ("Thresholds", thresholds_line(ctx.threshold)),
         ("Burn rate", f"{credits(state.burn_per_day)} {balance.unit}/day" if state.burn_per_day is not None else "not enough history yet"),
         ("Days left", f"{state.days_left:.1f} (runs out around {state.depletes_at})" if state.days_left is not None else "no forecast"),
         ("Last good poll", balance.fetched_at or "never"),
@@ -187,6 +228,10 @@ def configuration_message(event: AlertEvent, parameter: str, reason: str) -> Ale
         first = subject
         body = f"{subject}.\n\nParameter: {parameter}\n\nWhat to do: nothing."
     attributes = {"provider": "monitor", "account": "thresholds", "level": event.level, "event": event.event}
-    detail = {"provider": "monitor", "account": "thresholds", **event_facts(event, "configuration"), "available": None, "unit": None,
-              "threshold": None, "days_left": None, "fetched_at": None, "error_kind": None}  # fmt: skip
-    return AlertMessage(ascii_line(subject, SUBJECT_LIMIT), body, ascii_line(first, SMS_LIMIT), attributes, detail)
+    return AlertMessage(ascii_line(subject, SUBJECT_LIMIT), body, ascii_line(first, SMS_LIMIT), attributes, monitor_detail(event))
+
+
+def monitor_detail(event: AlertEvent) -> dict[str, Any]:
+    """The event detail of an alert about the monitor's own configuration (no account, no balance)."""
+    return {"provider": "monitor", "account": "thresholds", **event_facts(event, "configuration"), "available": None, "unit": None,
+            "threshold": None, "threshold_days": None, "days_left": None, "fetched_at": None, "error_kind": None}  # fmt: skip

@@ -96,7 +96,7 @@ def marked_test_alert(now: datetime | None = None) -> AlertMessage:
             "channel receives the monitor's alerts.\n\nWhat to do: nothing.")  # fmt: skip
     detail = {"provider": "credit-monitor", "account": "test-alert", "event": "test", "level": "warning", "previous_level": None,
               "condition": "test", "resolved": True, "severity": "info", "reminder": False, "available": None, "unit": None,
-              "threshold": None, "days_left": None, "fetched_at": when, "error_kind": None}  # fmt: skip
+              "threshold": None, "threshold_days": None, "days_left": None, "fetched_at": when, "error_kind": None}  # fmt: skip
     attributes = {"provider": "credit-monitor", "account": "test-alert", "level": "warning", "event": "test"}
     return AlertMessage(subject, body, f"{subject} ({when})", attributes, detail)
 

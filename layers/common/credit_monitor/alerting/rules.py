@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from credit_monitor.alerting.forecast import Forecast
-from credit_monitor.alerting.thresholds import Threshold
-from credit_monitor.model import LEVELS, RANK, AlertState, BalanceItem, format_time, parse_time
+from credit_monitor.alerting.thresholds import Threshold, top_up_base
+from credit_monitor.model import RANK, AlertState, BalanceItem, format_time, parse_time
 from credit_monitor.settings import AlertSettings
 
 # Message attribute ``event`` values.
@@ -32,29 +32,56 @@ class AlertEvent:
     about: str = ""  # what recovered or failed: "level", "polls", "staleness", a failure kind...
 
 
-def raw_level(available: float, threshold: Threshold) -> str:
-    if available <= 0:
+def credit_level(available: float, threshold: Threshold, margin: float) -> str:
+    """The level the credits say; with ``margin`` > 0 every line is raised by that fraction (to rise past it)."""
+    if available <= margin * threshold.critical:
         return "depleted"
-    if available <= threshold.critical:
+    if available <= threshold.critical * (1 + margin):
         return "critical"
-    if available <= threshold.warning:
+    if available <= threshold.warning * (1 + margin):
         return "warning"
     return "ok"
 
 
-def next_level(current: str | None, available: float, threshold: Threshold, hysteresis: float) -> str:
-    """Falling is immediate; rising leaves a level only when the balance clears its boundary + margin."""
-    target = raw_level(available, threshold)
+def _days_level(days_left: float | None, threshold: Threshold, margin: float) -> str:
+    """The level the forecast says (days-left thresholds); ok without a forecast or day lines."""
+    if days_left is None or not threshold.has_days:
+        return "ok"
+    if days_left <= threshold.critical_days * (1 + margin):
+        return "critical"
+    if days_left <= threshold.warning_days * (1 + margin):
+        return "warning"
+    return "ok"
+
+
+def raw_level(available: float, threshold: Threshold, days_left: float | None = None) -> str:
+    return max(credit_level(available, threshold, 0), _days_level(days_left, threshold, 0), key=RANK.__getitem__)
+
+
+def next_level(current: str | None, available: float, threshold: Threshold, hysteresis: float, days_left: float | None = None) -> str:
+    """Falling is immediate; rising leaves a level only when the balance (and the days left) clear its
+    lines plus the hysteresis margin."""
+    target = raw_level(available, threshold, days_left)
     if current is None or RANK[target] >= RANK[current]:
         return target
-    level = current
-    while RANK[level] > RANK[target]:
-        boundary = {"depleted": 0, "critical": threshold.critical, "warning": threshold.warning}[level]
-        margin = hysteresis * (threshold.critical if level == "depleted" else boundary)
-        if available <= boundary + margin:
-            break
-        level = LEVELS[RANK[level] - 1]
-    return level
+    with_margin = max(credit_level(available, threshold, hysteresis), _days_level(days_left, threshold, hysteresis), key=RANK.__getitem__)
+    return min(current, with_margin, key=RANK.__getitem__)
+
+
+def evaluate_level(
+    state: AlertState, available: float, days_left: float | None, threshold: Threshold, settings: AlertSettings, now: datetime
+) -> tuple[AlertState, list[AlertEvent]]:
+    """Move the level to where the balance and the forecast put it; one event per change (or reminder)."""
+    level = next_level(state.level, available, threshold, settings.hysteresis, days_left)
+    if level != state.level:
+        worse = state.level is None or RANK[level] > RANK[state.level]
+        events = []
+        if level != "ok" or state.level is not None:  # a first reading that is ok is no news
+            events.append(AlertEvent(THRESHOLD if worse else RECOVERY, level, state.level_name, about="level"))
+        return replace(state, level=level, notified_at=format_time(now) if level != "ok" else None), events
+    if level != "ok" and settings.reminder and _due(state.notified_at, settings.reminder, now):
+        return replace(state, notified_at=format_time(now)), [AlertEvent(THRESHOLD, level, level, reminder=True, about="level")]
+    return state, []
 
 
 def evaluate_balance(
@@ -67,15 +94,9 @@ def evaluate_balance(
     events: list[AlertEvent] = []
 
     if balance.available is not None:
-        level = next_level(state.level, float(balance.available), threshold, settings.hysteresis)
-        if level != state.level:
-            worse = state.level is None or RANK[level] > RANK[state.level]
-            if level != "ok" or state.level is not None:  # a first reading that is ok is no news
-                events.append(AlertEvent(THRESHOLD if worse else RECOVERY, level, state.level_name, about="level"))
-            new = replace(new, level=level, notified_at=format_time(now) if level != "ok" else None)
-        elif level != "ok" and settings.reminder and _due(state.notified_at, settings.reminder, now):
-            events.append(AlertEvent(THRESHOLD, level, level, reminder=True, about="level"))
-            new = replace(new, notified_at=format_time(now))
+        available = float(balance.available)
+        new = replace(new, last_available=available, top_up_base=top_up_base(state, available))
+        new, events = evaluate_level(new, available, state.days_left, threshold, settings, now)
 
     if balance.status == "error":
         if new.failure is None and balance.consecutive_failures >= settings.failure_after:
@@ -89,6 +110,19 @@ def evaluate_balance(
         if new.stale:
             events.append(AlertEvent(RECOVERY, new.level_name, new.level_name, about="staleness"))
             new = replace(new, stale=False)
+    return new, events
+
+
+def evaluate_silence_end(state: AlertState, still_silenced: bool) -> tuple[AlertState, list[AlertEvent]]:
+    """A silence that held back alerts of this account is over: say once what is still wrong, if anything."""
+    if state.silenced_at is None or still_silenced:
+        return state, []
+    new = replace(state, silenced_at=None, silence_reason=None)
+    events = []
+    if state.level in ("warning", "critical", "depleted"):
+        events.append(AlertEvent(THRESHOLD, state.level, state.level, reminder=True, about="silence"))
+    if state.failure is not None:
+        events.append(AlertEvent(FAILURE, state.level_name, state.level_name, reminder=True, about=state.failure))
     return new, events
 
 
@@ -110,10 +144,15 @@ def evaluate_staleness(
     return state, []
 
 
-def evaluate_forecast(state: AlertState, result: Forecast, settings: AlertSettings, now: datetime) -> tuple[AlertState, list[AlertEvent]]:
-    """Store the forecast; alert once when credits are forecast to run out within ``forecast_days``."""
+def evaluate_forecast(
+    state: AlertState, result: Forecast, settings: AlertSettings, now: datetime, threshold: Threshold | None = None
+) -> tuple[AlertState, list[AlertEvent]]:
+    """Store the forecast; with days-left thresholds, move the level by it; else alert once when credits
+    are forecast to run out within ``forecast_days``."""
     new = replace(state, burn_per_day=result.burn_per_day, days_left=result.days_left, depletes_at=result.depletes_at,
                   forecast_at=format_time(now))  # fmt: skip
+    if threshold is not None and threshold.has_days and state.last_available is not None:
+        return evaluate_level(new, state.last_available, result.days_left, threshold, settings, now)
     soon = result.days_left is not None and result.days_left < settings.forecast_days
     if soon and not state.forecast_alerted and state.level != "depleted":
         return replace(new, forecast_alerted=True), [AlertEvent(FORECAST, state.level_name, state.level_name, about="forecast")]

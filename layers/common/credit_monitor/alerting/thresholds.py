@@ -1,9 +1,18 @@
-"""Alert thresholds: a JSON document of absolute credit levels, most specific key wins.
+"""The alerting configuration: thresholds per account, silences, and prices. One JSON document (the SSM
+parameter in THRESHOLDS_PARAMETER); its JSON Schema is schemas/thresholds.v1.json.
 
-    {"default": {"warning": 500, "critical": 100}, "pixverse/prod": {"warning": 20000, "critical": 5000}}
+    {"default": {"warning": 500, "critical": 100},
+     "srtgen": {"warning_percent": 20, "critical_percent": 5, "percent_of": "allowance"},
+     "openrouter/prod": {"warning": 20, "critical": 5, "warning_days": 7, "critical_days": 2},
+     "silences": [{"provider": "crun", "reason": "vendor migration", "until": "2026-11-30T00:00:00Z"}],
+     "prices": {"currency": "USD", "sunor": 0.01, "crun": 0.001}}
 
-Keys are ``default``, ``<provider>`` or ``<provider>/<account>``. Validation names the key and field at
-fault, so an operator editing the SSM parameter knows what to fix.
+Threshold keys are ``default``, ``<provider>`` or ``<provider>/<account>``; the most specific wins. A
+rule gives credits (``warning``, ``critical``), or a percentage (``warning_percent``,
+``critical_percent``) of a base the account has (``percent_of``: the plan's ``allowance`` its provider
+reports, or the balance just after its ``last_top_up``), and may add days left by the forecast
+(``warning_days``, ``critical_days``). The level is the worse of the two. ``silences``, ``prices`` and
+``$schema`` are reserved keys. Every rejection names the key and the field.
 """
 
 from __future__ import annotations
@@ -11,37 +20,174 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from fnmatch import fnmatchcase
+from typing import Any
 
-from credit_monitor.model import valid_account_name, valid_provider_id
+from credit_monitor.model import AlertState, BalanceItem, format_time, valid_account_name, valid_provider_id
 
 DEFAULT_DOCUMENT = '{"default": {"warning": 500, "critical": 100}}'
+RESERVED = ("silences", "prices", "$schema")
+RULE_FIELDS = ("warning", "critical", "warning_percent", "critical_percent", "percent_of", "warning_days", "critical_days")
+PERCENT_BASES = {"allowance": "the plan's allowance", "last_top_up": "the balance after the last top-up"}
+SILENCE_FIELDS = ("provider", "account", "levels", "events", "reason", "until")
+SILENCE_LEVELS = ("ok", "warning", "critical", "depleted", "unknown")
+SILENCE_EVENTS = ("threshold", "recovery", "failure", "stale", "forecast")
+PROVIDER_GLOB = re.compile(r"[a-z0-9_*?-]{1,32}")
+ACCOUNT_GLOB = re.compile(r"[A-Za-z0-9_.*?-]{1,64}")
+CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 class ThresholdsError(ValueError):
-    """The thresholds document is malformed; the message says where."""
+    """The document is malformed; the message names the key and the field."""
 
 
 @dataclass(frozen=True)
 class Threshold:
+    """What is in force for one account now: credit lines, day lines, and where they come from."""
+
     warning: float = 0
     critical: float = 0
+    warning_days: float | None = None
+    critical_days: float | None = None
+    key: str | None = None  # the document key in force; None when no key matches (only depletion alerts)
+    basis: str = "absolute credits"  # how warning and critical were found, in words
+
+    @property
+    def has_days(self) -> bool:
+        return self.warning_days is not None
 
 
 # With no matching key an account still alerts when it is depleted (<= 0), never before.
-NO_THRESHOLD = Threshold()
+NO_THRESHOLD = Threshold(basis="no threshold matches this account: only depletion alerts")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One key's thresholds, as the document states them."""
+
+    key: str
+    warning: float | None = None
+    critical: float | None = None
+    warning_percent: float | None = None
+    critical_percent: float | None = None
+    percent_of: str | None = None
+    warning_days: float | None = None
+    critical_days: float | None = None
+
+    def resolve(self, allowance: float | None, top_up: float | None) -> Threshold:
+        days = {"warning_days": self.warning_days, "critical_days": self.critical_days, "key": self.key}
+        if self.warning_percent is not None:
+            base = allowance if self.percent_of == "allowance" else top_up
+            what = PERCENT_BASES[self.percent_of or "allowance"]
+            shares = f"{self.warning_percent:g}% and {self.critical_percent:g}% of {what}"
+            if base is None or base <= 0:
+                return Threshold(**days, basis=f"{shares}, which is not known for this account: only depletion alerts")
+            warning, critical = base * self.warning_percent / 100, base * self.critical_percent / 100
+            return Threshold(warning, critical, **days, basis=f"{shares} ({base:g})")
+        if self.warning is not None:
+            return Threshold(self.warning, self.critical or 0, **days)
+        return Threshold(**days, basis="days left only")
+
+
+@dataclass(frozen=True)
+class Silence:
+    """Alerts of matching accounts (and, if given, levels and events) are not sent until ``until``."""
+
+    index: int
+    reason: str
+    until: str  # ISO-8601 UTC
+    provider: str = "*"
+    account: str = "*"
+    levels: tuple[str, ...] | None = None
+    events: tuple[str, ...] | None = None
+
+    @property
+    def ident(self) -> str:
+        """Stable across documents as long as the rule itself is unchanged (to report its expiry once)."""
+        rule = [self.provider, self.account, self.levels, self.events, self.reason, self.until]
+        return hashlib.sha256(json.dumps(rule).encode()).hexdigest()[:16]
+
+    @property
+    def scope(self) -> str:
+        return f"{self.provider}/{self.account}"
+
+    def active(self, now: datetime) -> bool:
+        return format_time(now) < self.until
+
+    def covers(self, provider: str, account: str) -> bool:
+        return fnmatchcase(provider, self.provider) and fnmatchcase(account, self.account)
+
+    def mutes(self, provider: str, account: str, level: str, event: str) -> bool:
+        return (
+            self.covers(provider, account)
+            and (self.levels is None or level in self.levels)
+            and (self.events is None or event in self.events)
+        )
+
+
+@dataclass(frozen=True)
+class Prices:
+    """What one unit of each provider's (or account's) credits is worth, in one reporting currency."""
+
+    currency: str
+    per_unit: dict[str, float] = field(default_factory=dict)
+
+    def price(self, provider: str, account: str, unit: str | None) -> float | None:
+        found = self.per_unit.get(f"{provider}/{account}", self.per_unit.get(provider))
+        if found is None and unit == self.currency:
+            return 1.0  # a balance already in the reporting currency needs no price
+        return found
+
+    def value(self, provider: str, account: str, available: float | None, unit: str | None) -> float | None:
+        price = self.price(provider, account, unit)
+        return None if price is None or available is None else round(available * price, 6)
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    entries: dict[str, Threshold]
+    rules: dict[str, Rule]
     digest: str  # sha256 of the document, to tell versions apart
+    silences: tuple[Silence, ...] = ()
+    prices: Prices | None = None
 
-    def for_account(self, provider: str, account: str) -> Threshold:
+    def rule_for(self, provider: str, account: str) -> Rule | None:
         for key in (f"{provider}/{account}", provider, "default"):
-            if key in self.entries:
-                return self.entries[key]
-        return NO_THRESHOLD
+            if key in self.rules:
+                return self.rules[key]
+        return None
+
+    def for_account(self, provider: str, account: str, allowance: float | None = None, top_up: float | None = None) -> Threshold:
+        rule = self.rule_for(provider, account)
+        return NO_THRESHOLD if rule is None else rule.resolve(allowance, top_up)
+
+    def silence_for(self, provider: str, account: str, level: str, event: str, now: datetime) -> Silence | None:
+        """The active silence that mutes this alert, if any."""
+        return next((s for s in self.silences if s.active(now) and s.mutes(provider, account, level, event)), None)
+
+    def covering(self, provider: str, account: str, now: datetime) -> Silence | None:
+        """An active silence over the account, whatever its levels and events."""
+        return next((s for s in self.silences if s.active(now) and s.covers(provider, account)), None)
+
+    def expired(self, now: datetime) -> list[Silence]:
+        return [s for s in self.silences if not s.active(now)]
+
+
+def top_up_base(state: AlertState, available: float) -> float:
+    """The balance just after the last top-up: the first balance seen, then any balance higher than the one before."""
+    if state.top_up_base is None or state.last_available is None or available > state.last_available:
+        return available
+    return state.top_up_base
+
+
+def threshold_for(thresholds: Thresholds, balance: BalanceItem, state: AlertState) -> Threshold:
+    """The threshold in force for an account: its rule, with a percentage taken of the account's base."""
+    top_up = state.top_up_base
+    if balance.available is not None and state.seen_polled_at != balance.polled_at:
+        top_up = top_up_base(state, float(balance.available))  # this balance may be the top-up itself
+    return thresholds.for_account(balance.provider, balance.account, allowance=balance.allowance, top_up=top_up)
 
 
 def document_digest(text: str) -> str:
@@ -55,11 +201,13 @@ def parse_thresholds(text: str) -> Thresholds:
         raise ThresholdsError(f"thresholds are not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise ThresholdsError('thresholds must be a JSON object such as {"default": {"warning": 500, "critical": 100}}')
-    entries = {}
+    rules = {}
     for key, value in document.items():
+        if key in RESERVED:
+            continue
         _check_key(key)
-        entries[key] = _threshold(key, value)
-    return Thresholds(entries, document_digest(text))
+        rules[key] = _rule(key, value)
+    return Thresholds(rules, document_digest(text), _silences(document.get("silences", [])), _prices(document.get("prices")))
 
 
 def _check_key(key: str) -> None:
@@ -67,21 +215,112 @@ def _check_key(key: str) -> None:
         return
     provider, _, account = key.partition("/")
     if not valid_provider_id(provider) or (account and not valid_account_name(account)) or key.endswith("/"):
-        raise ThresholdsError(f'thresholds key {key!r} must be "default", "<provider>" or "<provider>/<account>"')
+        raise ThresholdsError(
+            f'thresholds key {key!r} must be "default", "<provider>", "<provider>/<account>", or one of {", ".join(RESERVED)}'
+        )
 
 
-def _threshold(key: str, value: object) -> Threshold:
+def _number(where: str, value: object, *, allow_none: bool = False, maximum: float | None = None) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ThresholdsError(f"{where} must be a number >= 0, got {json.dumps(value)}")
+    if maximum is not None and value > maximum:
+        raise ThresholdsError(f"{where} must be at most {maximum:g}, got {json.dumps(value)}")
+    return float(value) if isinstance(value, float) else value
+
+
+def _rule(key: str, value: object) -> Rule:
+    where = f"thresholds[{key!r}]"
     if not isinstance(value, dict):
-        raise ThresholdsError(f"thresholds[{key!r}] must be an object with warning and critical")
-    unknown = set(value) - {"warning", "critical"}
+        raise ThresholdsError(f"{where} must be an object with warning and critical (credits, percent or days)")
+    unknown = set(value) - set(RULE_FIELDS)
     if unknown:
-        raise ThresholdsError(f"thresholds[{key!r}] has unknown field(s) {', '.join(sorted(unknown))}; allowed: warning, critical")
-    numbers = {}
-    for field in ("warning", "critical"):
-        number = value.get(field)
-        if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number) or number < 0:
-            raise ThresholdsError(f"thresholds[{key!r}].{field} must be a number >= 0, got {json.dumps(number)}")
-        numbers[field] = number
-    if numbers["critical"] > numbers["warning"]:
-        raise ThresholdsError(f"thresholds[{key!r}]: critical ({numbers['critical']}) is above warning ({numbers['warning']})")
-    return Threshold(**numbers)
+        raise ThresholdsError(f"{where} has unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(RULE_FIELDS)}")
+    pairs = {"credits": ("warning", "critical"), "percent": ("warning_percent", "critical_percent"),
+             "days": ("warning_days", "critical_days")}  # fmt: skip
+    given = {name: [f for f in fields_ if f in value] for name, fields_ in pairs.items()}
+    if given["credits"] and given["percent"]:
+        raise ThresholdsError(f"{where}: give credits (warning, critical) or percentages (warning_percent, critical_percent), not both")
+    if not any(given.values()):
+        raise ThresholdsError(f"{where}.critical must be a number >= 0, got null")
+    numbers: dict[str, Any] = {}
+    for name, (high, low) in pairs.items():
+        if not given[name]:
+            continue
+        cap = 100 if name == "percent" else None
+        numbers[high] = _number(f"{where}.{high}", value.get(high), maximum=cap)
+        numbers[low] = _number(f"{where}.{low}", value.get(low), maximum=cap)
+        if numbers[low] > numbers[high]:
+            raise ThresholdsError(f"{where}: {low} ({numbers[low]:g}) is above {high} ({numbers[high]:g})")
+    if given["percent"]:
+        base = value.get("percent_of", "allowance")
+        if base not in PERCENT_BASES:
+            raise ThresholdsError(f"{where}.percent_of must be one of {', '.join(PERCENT_BASES)}, got {json.dumps(base)}")
+        numbers["percent_of"] = base
+    elif "percent_of" in value:
+        raise ThresholdsError(f"{where}.percent_of goes with warning_percent and critical_percent")
+    return Rule(key, **numbers)
+
+
+def _silences(value: object) -> tuple[Silence, ...]:
+    if not isinstance(value, list):
+        raise ThresholdsError('thresholds["silences"] must be a list of {"provider", "account", "reason", "until"} objects')
+    return tuple(_silence(i, item) for i, item in enumerate(value))
+
+
+def _silence(index: int, item: object) -> Silence:
+    where = f'thresholds["silences"][{index}]'
+    if not isinstance(item, dict):
+        raise ThresholdsError(f"{where} must be an object with reason and until (and provider, account, levels, events)")
+    unknown = set(item) - set(SILENCE_FIELDS)
+    if unknown:
+        raise ThresholdsError(f"{where} has unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(SILENCE_FIELDS)}")
+    reason = item.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ThresholdsError(f"{where}.reason is required: say why alerts are silenced (it is shown in the digest and the API)")
+    until = item.get("until")
+    if not isinstance(until, str):
+        raise ThresholdsError(f"{where}.until is required: an ISO-8601 time such as 2026-11-30T00:00:00Z (a silence must end)")
+    try:
+        moment = datetime.fromisoformat(until.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ThresholdsError(f"{where}.until {until!r} is not an ISO-8601 time such as 2026-11-30T00:00:00Z") from None
+    provider, account = item.get("provider", "*"), item.get("account", "*")
+    if not isinstance(provider, str) or not PROVIDER_GLOB.fullmatch(provider):
+        raise ThresholdsError(f"{where}.provider must be a provider id or a pattern such as * or open*, got {json.dumps(provider)}")
+    if not isinstance(account, str) or not ACCOUNT_GLOB.fullmatch(account):
+        raise ThresholdsError(f"{where}.account must be an account name or a pattern such as * or staging-*, got {json.dumps(account)}")
+    return Silence(index, " ".join(reason.split())[:200], format_time(moment), provider, account,
+                   _choices(f"{where}.levels", item.get("levels"), SILENCE_LEVELS),
+                   _choices(f"{where}.events", item.get("events"), SILENCE_EVENTS))  # fmt: skip
+
+
+def _choices(where: str, value: object, allowed: tuple[str, ...]) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or any(v not in allowed for v in value):
+        raise ThresholdsError(f"{where} must be a non-empty list of {', '.join(allowed)}, got {json.dumps(value)}")
+    return tuple(value)
+
+
+def _prices(value: object) -> Prices | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ThresholdsError('thresholds["prices"] must be an object such as {"currency": "USD", "sunor": 0.01}')
+    currency = value.get("currency")
+    if not isinstance(currency, str) or not CURRENCY.fullmatch(currency):
+        raise ThresholdsError(f'thresholds["prices"].currency must be a currency code such as USD, got {json.dumps(currency)}')
+    per_unit = {}
+    for key, price in value.items():
+        if key == "currency":
+            continue
+        _check_key(key)
+        if key == "default":
+            raise ThresholdsError('thresholds["prices"] has no default: a price belongs to a provider or an account')
+        number = _number(f'thresholds["prices"][{key!r}]', price)
+        if not number:
+            raise ThresholdsError(f'thresholds["prices"][{key!r}] must be a number > 0, got {json.dumps(price)}')
+        per_unit[key] = number
+    return Prices(currency, per_unit)

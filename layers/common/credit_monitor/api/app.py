@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,17 +19,19 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 
 from credit_monitor import aws, settings
+from credit_monitor.alerting.thresholds import Thresholds, ThresholdsError, parse_thresholds
 from credit_monitor.api.models import Balance as BalanceModel
 from credit_monitor.api.models import BalanceList, ErrorBody, HistoryPage, SentAlertList, Sufficiency
 from credit_monitor.api.params import InvalidParameter, Param
 from credit_monitor.api.queries import BadRequest, BalanceQueries, NotFound
 from credit_monitor.model import ACCOUNT_NAME, MAX_CREDITS, PROVIDER_ID
 from credit_monitor.settings import ApiSettings
-from credit_monitor.storage import BalanceStore, SentAlertLog
+from credit_monitor.storage import BalanceStore, ConfigStore, SentAlertLog
 
 logger = Logger()
 
 MAX_PATH_SHOWN = 120  # an error message quotes at most this much of a request path
+CONFIG_CACHE_SECONDS = 60  # the aggregator reads the thresholds parameter as seldom
 
 PROVIDER = Param("provider", "path", "string", "Provider id, e.g. crun", required=True, pattern=f"^{PROVIDER_ID.pattern}$")
 ACCOUNT = Param("account", "path", "string", "Account name from the provider's secret", required=True, pattern=f"^{ACCOUNT_NAME.pattern}$")
@@ -89,7 +92,25 @@ def is_known_provider(provider: str) -> bool:
 def queries() -> BalanceQueries:
     config = settings.current(ApiSettings)
     table = aws.table(config.storage.table_name)
-    return BalanceQueries(BalanceStore(table), is_known_provider, SentAlertLog(table))
+    return BalanceQueries(BalanceStore(table), is_known_provider, SentAlertLog(table), alerting_configuration(ConfigStore(table)))
+
+
+def alerting_configuration(store: ConfigStore) -> Callable[[], Thresholds | None]:
+    """The last good alerting configuration (as the aggregator stored it), read at most once a minute."""
+    cached: dict[str, Any] = {}
+
+    def current() -> Thresholds | None:
+        if cached.get("at", -CONFIG_CACHE_SECONDS) + CONFIG_CACHE_SECONDS <= time.monotonic():
+            text = store.last_good_thresholds()
+            try:
+                value = parse_thresholds(text) if text else None
+            except ThresholdsError:  # stored by an aggregator that accepted it; never a reason for a 5xx here
+                logger.warning("the stored alerting configuration cannot be read; balances are listed without it")
+                value = None
+            cached.update(at=time.monotonic(), value=value)
+        return cached["value"]
+
+    return current
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:

@@ -26,6 +26,44 @@ class Forecast:
 
 
 @dataclass(frozen=True)
+class ThresholdInForce:
+    warning: Number = described("Credits at or below which the account is at warning")
+    critical: Number = described("Credits at or below which the account is critical")
+    warning_days: Number | None = described("Days left by the forecast at or below which it is at warning; null without one")
+    critical_days: Number | None = described("Days left by the forecast at or below which it is critical; null without one")
+    key: str | None = described("The key of the alerting configuration in force (default, <provider>, <provider>/<account>); null for none")
+    basis: str = described("Where the credit lines come from, in words (absolute credits, 20% of the plan's allowance (1000)...)")
+
+
+@dataclass(frozen=True)
+class SilenceInForce:
+    reason: str = described("Why alerts are held back")
+    until: str = described("ISO-8601 UTC time the silence ends")
+    levels: list[str] | None = described("Only alerts of these levels are held back; null for all")
+    events: list[str] | None = described("Only these events are held back; null for all")
+
+
+@dataclass(frozen=True)
+class RunsOutFirst:
+    provider: str = described("Provider id")
+    account: str = described("Account name")
+    days_left: Number = described("Days left by its forecast")
+    depletes_at: str | None = described("ISO-8601 UTC time its credits are projected to run out")
+
+
+@dataclass(frozen=True)
+class BalanceSummary:
+    currency: str | None = described("The reporting currency of the alerting configuration's prices; null without prices")
+    total_value: Number | None = described(
+        "What the listed balances are worth, in that currency (priced accounts only); null without prices"
+    )
+    priced: int = described("Accounts counted in total_value")
+    unpriced: list[str] = described("provider/account of balances with no price, left out of total_value")
+    lowest_days_left: Number | None = described("The fewest days left of any listed account by its forecast; null when none is forecast")
+    runs_out_first: RunsOutFirst | None = described("The account with the fewest days left")
+
+
+@dataclass(frozen=True)
 class Balance:
     provider: str = described("Provider id")
     account: str = described("Account name, from the provider's secret")
@@ -44,11 +82,15 @@ class Balance:
     consecutive_failures: int = described("Failed polls in a row (0 after a success)")
     alert_level: Literal["ok", "warning", "critical", "depleted"] | None = described("The alert level; null until a poll has succeeded")
     forecast: Forecast | None = described("Burn rate and days left, once computed (hourly, from 72 h of history)")
+    threshold: ThresholdInForce | None = described("The threshold in force for the account, and why")
+    silence: SilenceInForce | None = described("The silence holding back this account's alerts, if one is in force")
+    value: Number | None = described("What the available credits are worth in the configuration's currency; null when not priced")
 
 
 @dataclass(frozen=True)
 class BalanceList:
     balances: list[Balance] = described("Sorted by provider and account")
+    summary: BalanceSummary = described("Across the listed balances: total value, lowest days left, the account that runs out first")
 
 
 @dataclass(frozen=True)
@@ -91,7 +133,8 @@ class SentAlert:
     severity: Literal["info", "warning", "error", "critical"] = described("How urgent")
     available: Number | None = described("Credits spendable when the alert was decided (the last good balance)")
     unit: str | None = described("credits, USD, ...")
-    threshold: Number | None = described("The threshold crossed (balance alerts), else null")
+    threshold: Number | None = described("The threshold crossed in credits (balance alerts), else null")
+    threshold_days: Number | None = described("The days-left threshold crossed, when the forecast moved the level, else null")
     days_left: Number | None = described("The forecast's days left, when there is one")
     error_kind: str | None = described("Failure alerts: auth, timeout, ...")
     fetched_at: str | None = described("ISO-8601 UTC time of the balance the alert is about")

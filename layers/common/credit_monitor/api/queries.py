@@ -10,7 +10,22 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from credit_monitor.api.models import Balance, BalanceList, Forecast, HistoryEntry, HistoryPage, SentAlert, SentAlertList, Sufficiency
+from credit_monitor.alerting.summary import summarize
+from credit_monitor.alerting.thresholds import Thresholds, threshold_for
+from credit_monitor.api.models import (
+    Balance,
+    BalanceList,
+    BalanceSummary,
+    Forecast,
+    HistoryEntry,
+    HistoryPage,
+    RunsOutFirst,
+    SentAlert,
+    SentAlertList,
+    SilenceInForce,
+    Sufficiency,
+    ThresholdInForce,
+)
 from credit_monitor.model import AccountSnapshot, format_time, parse_time
 from credit_monitor.storage import BalanceStore, SentAlertLog
 
@@ -60,12 +75,22 @@ def alert_id_floor(moment: datetime) -> str:
     return f"{max(0, int(aware.timestamp() * 1_000_000_000)):020d}"
 
 
-def to_balance(snapshot: AccountSnapshot) -> Balance:
+def to_balance(snapshot: AccountSnapshot, config: Thresholds | None = None, now: datetime | None = None) -> Balance:
     balance, alert = snapshot.balance, snapshot.alert
     forecast = None
     if alert.forecast_at:
         forecast = Forecast(burn_per_day=alert.burn_per_day, days_left=alert.days_left, depletes_at=alert.depletes_at,
                             computed_at=alert.forecast_at)  # fmt: skip
+    threshold, silence, value = None, None, None
+    if config is not None:
+        found = threshold_for(config, balance, alert)
+        threshold = ThresholdInForce(_tidy(found.warning), _tidy(found.critical), found.warning_days, found.critical_days, found.key,
+                                     found.basis)  # fmt: skip
+        covering = config.covering(balance.provider, balance.account, now or datetime.now(UTC))
+        if covering is not None:
+            silence = SilenceInForce(covering.reason, covering.until, _listed(covering.levels), _listed(covering.events))
+        if config.prices is not None:
+            value = config.prices.value(balance.provider, balance.account, balance.available, balance.unit)
     return Balance(
         provider=balance.provider,
         account=balance.account,
@@ -84,29 +109,61 @@ def to_balance(snapshot: AccountSnapshot) -> Balance:
         consecutive_failures=balance.consecutive_failures,
         alert_level=alert.level if balance.ever_read else None,
         forecast=forecast,
+        threshold=threshold,
+        silence=silence,
+        value=value,
+    )
+
+
+def _listed(values: tuple[str, ...] | None) -> list[str] | None:
+    return list(values) if values is not None else None
+
+
+def to_summary(snapshots: list[AccountSnapshot], config: Thresholds | None) -> BalanceSummary:
+    found = summarize(snapshots, config.prices if config else None)
+    first = found.runs_out_first
+    return BalanceSummary(
+        currency=found.currency,
+        total_value=_tidy(found.total_value) if found.total_value is not None else None,
+        priced=found.priced,
+        unpriced=found.unpriced,
+        lowest_days_left=first.days_left if first else None,
+        runs_out_first=RunsOutFirst(first.provider, first.account, first.days_left, first.depletes_at) if first else None,
     )
 
 
 class BalanceQueries:
-    def __init__(self, store: BalanceStore, is_known_provider: Callable[[str], bool], sent: SentAlertLog | None = None) -> None:
+    def __init__(
+        self,
+        store: BalanceStore,
+        is_known_provider: Callable[[str], bool],
+        sent: SentAlertLog | None = None,
+        configuration: Callable[[], Thresholds | None] = lambda: None,
+    ) -> None:
         self._store = store
         self._is_known = is_known_provider
         self._sent = sent
+        self._configuration = configuration  # the alerting configuration in force (the last good one)
+
+    def _list(self, snapshots: list[AccountSnapshot]) -> BalanceList:
+        config, now = self._configuration(), datetime.now(UTC)
+        listed = [s for s in snapshots if s.balance is not None]
+        return BalanceList(balances=[to_balance(s, config, now) for s in listed], summary=to_summary(listed, config))
 
     def all_balances(self) -> BalanceList:
-        return BalanceList(balances=[to_balance(s) for s in self._store.accounts() if s.balance is not None])
+        return self._list(self._store.accounts())
 
     def provider_balances(self, provider: str) -> BalanceList:
-        balances = [to_balance(s) for s in self._store.accounts(provider) if s.balance is not None]
-        if not balances and not self._is_known(provider):
+        found = self._list(self._store.accounts(provider))
+        if not found.balances and not self._is_known(provider):
             raise NotFound(f"unknown provider {provider!r}")
-        return BalanceList(balances=balances)
+        return found
 
     def balance(self, provider: str, account: str) -> Balance:
         found = [s for s in self._store.accounts(provider, account) if s.balance is not None and s.account == account]
         if not found:
             raise NotFound(f"no account {account!r} for provider {provider!r}")
-        return to_balance(found[0])
+        return to_balance(found[0], self._configuration())
 
     def history(
         self, provider: str, account: str, *, since: datetime | None, until: datetime | None, limit: int, next_token: str | None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from credit_monitor.storage.items import CONFIG_KIND, THRESHOLDS_KEY
@@ -17,8 +18,10 @@ class ConfigStore:
         self._table = table
 
     def last_good_thresholds(self) -> str | None:
-        item = self._table.get_item(Key=THRESHOLDS_KEY, ConsistentRead=True).get("Item")
-        return item["document"] if item else None
+        # A Query rather than a GetItem: the balance API reads this too, and Query is all its role may do.
+        condition = Key("pk").eq(THRESHOLDS_KEY["pk"]) & Key("sk").eq(THRESHOLDS_KEY["sk"])
+        items = self._table.query(KeyConditionExpression=condition, ConsistentRead=True).get("Items", [])
+        return items[0]["document"] if items else None
 
     def remember_thresholds(self, document: str, digest: str) -> bool:
         """Store ``document`` as the last good one unless it already is; True when it was written."""
