@@ -18,13 +18,15 @@ import json
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 from credit_monitor.cli.status import balance_table, balances_from_table
+from credit_monitor.model import format_time
 from devstack import ROOT
 from devstack.events import EventRouter, WebhookReceiver
 from devstack.invoke import invoke_aggregator, invoke_api, invoke_poller
 from devstack.moto_stack import AlertInbox, LocalStack
-from devstack.simulators import ProviderSimulator
+from devstack.simulators import Fault, ProviderSimulator, with_available
 from devstack.streams import StreamPump
 from devstack.template import every_provider
 
@@ -45,8 +47,17 @@ SLACK_PATH, GENERIC_PATH = "/slack", "/generic"
 THRESHOLDS = {
     "default": {"warning": 500, "critical": 100},
     "pixverse": {"warning": 20000, "critical": 5000},
+    "srtgen": {"warning_percent": 30, "critical_percent": 10, "percent_of": "allowance"},  # of its plan's 1,000 a month
     "openrouter": {"warning": 20, "critical": 5},  # USD
+    "silences": [{"provider": "apimall", "account": "staging", "reason": "load test this week", "until": "<a week from now>"}],
+    "prices": {"currency": "USD", "crun": 0.002, "sunor": 0.01, "srtgen": 0.005, "apimall": 0.004, "pixverse": 0.0001},
 }
+
+
+def thresholds_document(now: datetime) -> dict:
+    document = json.loads(json.dumps(THRESHOLDS))
+    document["silences"][0]["until"] = format_time(now + timedelta(days=7))
+    return document
 
 
 def demo_key(provider: str, account: str) -> str:
@@ -61,7 +72,7 @@ class Demo:
         self.events = stack.subscribe_events(f"{inbox.url.rsplit('/', 1)[-1]}-events")
 
     def set_up(self) -> None:
-        self.stack.set_thresholds(json.dumps(THRESHOLDS))
+        self.stack.set_thresholds(json.dumps(thresholds_document(datetime.now(UTC))))
         for provider, sim in self.sims.items():
             keys = {}
             for account, credits in DEMO_ACCOUNTS.get(provider, {"prod": None}).items():
@@ -83,14 +94,25 @@ class Demo:
         print(f"\n{title}")
         event = json.loads((ROOT / "events" / "poller-schedule.json").read_text())
         for provider, sim in self.sims.items():
-            summary = invoke_poller(self.stack, provider, event, base_url=sim.base_url, output=self.log)
+            output = io.StringIO()
+            summary = invoke_poller(self.stack, provider, event, base_url=sim.base_url, output=output)
+            self.log.write(output.getvalue())
             polled = summary["polled"]
             print(
                 f"  poll {provider:<10} {polled} account{'' if polled == 1 else 's'}: {summary['succeeded']} ok, {summary['failed']} failed"
             )
-        delivered = self.pump.deliver(lambda batch: invoke_aggregator(self.stack, batch, output=self.log))
+            for line in logged(output, "reading not confirmed"):
+                name, second = f"{line['provider']}/{line['account']}", f"{line['second']:,g}"
+                print(
+                    f"    -> {name}: {line['suspicion']} not confirmed by an immediate second poll ({second}): the second reading is stored"
+                )
+        output = io.StringIO()
+        delivered = self.pump.deliver(lambda batch: invoke_aggregator(self.stack, batch, output=output))
+        self.log.write(output.getvalue())
         alerts = self.inbox.fetch()
         print(f"  aggregator: {delivered} stream records, {len(alerts)} alert(s)" + "".join(f"\n    -> {a['subject']}" for a in alerts))
+        for line in logged(output, "alert silenced"):
+            print(f"    (held back by a silence: {line['provider']}/{line['account']} {line['alert_level'].upper()}, {line['reason']})")
         if alerts:
             before = len(self.router.deliveries)
             self.router.deliver()
@@ -100,6 +122,12 @@ class Demo:
                 f"  EventBridge: {len(events)} event(s) on the bus; webhook POSTs accepted: "
                 + ", ".join(f"{k} {v}" for k, v in posts.items())
             )
+
+
+def logged(output: io.StringIO, message: str) -> list[dict]:
+    """The handler's JSON log lines whose message starts with ``message``."""
+    lines = [json.loads(line) for line in output.getvalue().splitlines() if line.startswith("{")]
+    return [line for line in lines if str(line.get("message", "")).startswith(message)]
 
 
 def created_resources(stack: LocalStack) -> list[str]:
@@ -151,6 +179,8 @@ def print_messages(inbox: AlertInbox) -> None:
 API_REQUESTS = [
     ("/balances", None),
     ("/balances/sunor/staging", None),
+    ("/balances/srtgen/staging", None),
+    ("/balances/apimall/staging", None),
     ("/balances/crun/prod/check", {"required": "2500", "margin": "10"}),
     ("/balances/sunor/staging/check", {"required": "50"}),
     ("/balances/crun/prod/history", {"limit": "2"}),
@@ -166,7 +196,9 @@ def print_api(stack: LocalStack) -> None:
         shown = path + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
         body = response.body
         if path == "/balances":
+            total = body["summary"]
             summary = (
+                f"worth {total['total_value']:,.2f} {total['currency']} ({len(total['unpriced'])} unpriced); "
                 f"{len(body['balances'])} balances: "
                 + ", ".join(
                     f"{b['provider']}/{b['account']} {b['alert_level'] or 'no level yet'}"
@@ -193,7 +225,12 @@ def print_api(stack: LocalStack) -> None:
                 "error",
                 "message",
             )
-            summary = json.dumps({k: v for k, v in body.items() if k in keep and v is not None})
+            facts = {k: v for k, v in body.items() if k in keep and v is not None}
+            if body.get("threshold") and body["threshold"]["basis"] != "absolute credits":
+                facts["threshold"] = body["threshold"]["basis"]
+            if body.get("silence"):
+                facts["silence"] = body["silence"]["reason"]
+            summary = json.dumps(facts)
         print(f"  GET {shown:<50} {response.status}  {summary}")
 
 
@@ -224,11 +261,16 @@ def main() -> int:
             demo.set_balance("sunor", "staging", 80)
             demo.set_balance("pixverse", "staging", 15000)
             demo.set_balance("openrouter", "prod", 12.25)
+            demo.set_balance("srtgen", "staging", 250)
+            demo.set_balance("apimall", "staging", 80)
             sims["crun"].fail(demo_key("crun", "staging"), "maintenance")
-            demo.round("Round 2: credits spent (crun/prod, sunor/staging, pixverse/staging, openrouter/prod); crun/staging in maintenance")
+            demo.round("Round 2: credits spent (crun/prod, sunor/staging, pixverse/staging, openrouter/prod, srtgen/staging under 30% of "
+                       "its plan, apimall/staging while silenced); crun/staging in maintenance")  # fmt: skip
             demo.set_balance("crun", "prod", 3000)
             demo.set_balance("sunor", "staging", 20)
-            demo.round("Round 3: crun/prod topped up; sunor/staging still critical; sunor/legacy rejected a third time")
+            sims["srtgen"].inject(demo_key("srtgen", "prod"), Fault(body=with_available("srtgen", 0), times=1))
+            demo.round("Round 3: crun/prod topped up; sunor/staging still critical; sunor/legacy rejected a third time; "
+                       "srtgen/prod answers one glitchy 0")  # fmt: skip
             check = invoke_aggregator(stack, {"task": "check"}, output=log)
             print(f"\nScheduled check (staleness, forecasts, queued messages): {check['accounts']} accounts, {check['published']} sent")
 

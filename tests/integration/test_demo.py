@@ -97,3 +97,13 @@ def test_the_demo_shows_the_alerts_arriving_at_local_webhooks_in_slack_and_gener
     assert generic["source"] == "credit-monitor"
     assert generic["alert"]["schema_version"] == "1"
     assert "GET /alerts?provider=sunor&limit=2" in demo
+
+
+def test_the_demo_shows_a_silence_a_relative_threshold_and_a_rejected_glitch(demo):
+    assert "(held back by a silence: apimall/staging CRITICAL, load test this week)" in demo
+    assert "apimall/staging CRITICAL" not in demo.split("SNS messages published", 1)[1].split("The balance API", 1)[0]
+    assert "-> srtgen/staging WARNING: 250 credits left" in demo  # 30% of its plan's 1,000: not the default 500
+    assert '"threshold": "30% and 10% of the plan\'s allowance (1000)"' in demo
+    assert "-> srtgen/prod: a reading of 0 not confirmed by an immediate second poll (1,250): the second reading is stored" in demo
+    assert "srtgen/prod DEPLETED" not in demo
+    assert "GET /balances                                          200  worth " in demo
