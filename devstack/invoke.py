@@ -94,10 +94,12 @@ def invoke_poller(
     base_url: str,
     timeout: float | None = None,
     output: TextIO | None = None,
+    environment: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Run ``provider``'s poller as Lambda would: its template environment, pointed at ``base_url``."""
+    """Run ``provider``'s poller as Lambda would: its template environment, pointed at ``base_url``
+    (``environment``: variables as another choice of the template's parameters would set them)."""
     function_id = stack.pollers()[provider]
-    env = stack.environment(function_id, PROVIDER_BASE_URL=base_url)
+    env = stack.environment(function_id, PROVIDER_BASE_URL=base_url, **(environment or {}))
     timeout = timeout or float(function_setting(stack.template, function_id, "Timeout"))
     with function_environment(env):
         settings.forget()  # each provider's poller is its own function, with its own environment

@@ -193,6 +193,7 @@ class LocalStack:
     def create_resources(self) -> None:
         """Create every resource of the types below that the template deploys with its default parameters.
 
+        Alarms are created as the template declares them; devstack.alarms evaluates them.
         Functions, layers and subscriptions are not created: functions run in-process through
         devstack.invoke, and the local stack has no email or phone to subscribe. EventBridge rules are
         created with their event patterns and one stand-in SQS target each, which devstack.events reads
@@ -213,6 +214,10 @@ class LocalStack:
                 if self.resolver.deployed(resource):
                     create(logical_id, resource.get("Properties", {}))
         self._publish_outputs()
+        # Last: alarms name functions and queues. devstack.alarms evaluates them (moto only stores them).
+        for logical_id, resource in resources_of_type(self.template, "AWS::CloudWatch::Alarm").items():
+            if self.resolver.deployed(resource):
+                self._create_alarm(logical_id, resource["Properties"])
 
     def _publish_outputs(self) -> None:
         """Record the template's Outputs as a CloudFormation stack on moto, so every command that starts from
@@ -290,6 +295,15 @@ class LocalStack:
         self.physical_ids[logical_id] = name
         self.attributes[logical_id] = {"Arn": arn}
         self.taps[logical_id] = tap
+
+    def _create_alarm(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = f"{self.stack_name}-{logical_id}"
+        settings = {key: self.resolver.resolve(value) for key, value in props.items()}
+        cloudwatch = boto3.client("cloudwatch")
+        cloudwatch.put_metric_alarm(AlarmName=name, **settings)
+        # CloudWatch starts every new alarm without data (moto starts it OK).
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue="INSUFFICIENT_DATA", StateReason="Unchecked: Initial alarm creation")
+        self.physical_ids[logical_id] = name
 
     def _create_secret(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self.resolver.resolve(props["Name"])

@@ -324,6 +324,10 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     sim: ProviderSimulator
     protocol_version = "HTTP/1.1"  # keep-alive, so pooled connections are exercised
+    # Headers and body leave in one write, without Nagle's delay: otherwise the client's delayed ACK
+    # holds every answer ~40 ms, which no real provider's load balancer does.
+    wbufsize = 64 * 1024
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         headers = {name.lower(): value for name, value in self.headers.items()}

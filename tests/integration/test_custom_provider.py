@@ -28,4 +28,4 @@ def test_a_defined_provider_is_polled_alerted_on_and_served(stack, sims, poll, a
     assert "openrouter code 401: No auth credentials found" in old["error"]
     assert [m["subject"] for m in inbox.fetch()] == ["openrouter/dev CRITICAL: 2 USD left"]
     assert [b["account"] for b in invoke_api(stack, "/balances/openrouter").body["balances"]] == ["dev", "old", "prod"]
-    assert any(m["Provider"] == "openrouter" for m in run.metrics("AvailableCredits"))
+    assert [(m["Provider"], m["LowestAvailable"]) for m in run.metrics("LowestAvailable")] == [("openrouter", [2.0])]

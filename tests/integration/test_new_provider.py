@@ -108,7 +108,7 @@ def test_make_demo_polls_it_from_a_simulator_made_from_its_documented_answer(che
     assert row[:5] == ["acme-ai", "prod", "42.5", "0", "USD"]
 
 
-def test_it_gets_the_same_resources_alarms_and_outputs_as_a_built_in(checkout):
+def test_it_gets_the_same_resources_and_outputs_as_a_built_in(checkout):
     template = deployed_template(path=checkout / "template.yaml")
     assert load_template(checkout / "template.yaml")["Parameters"]["Providers"]["Default"].endswith(",acme-ai")
 
@@ -122,8 +122,6 @@ def test_it_gets_the_same_resources_alarms_and_outputs_as_a_built_in(checkout):
     assert set(acme) == {
         "<id>ApiKeys",
         "<id>Poller",
-        "<id>PollerErrorsAlarm",
-        "<id>NoSuccessfulPollAlarm",
         "<id>ApiKeysSecret",
         "<id>PollerName",
     }

@@ -9,7 +9,7 @@ import pytest
 
 from credit_monitor.model import ConfigurationError
 from credit_monitor.polling.urls import validate_base_url
-from credit_monitor.settings import AggregatorSettings, ApiSettings, PollerSettings
+from credit_monitor.settings import AggregatorSettings, ApiSettings, PollerSettings, TracingSettings
 from devstack import ROOT
 
 
@@ -69,6 +69,27 @@ def test_every_missing_or_malformed_variable_is_named_at_once():
 def test_history_days_must_be_a_positive_whole_number(value):
     with pytest.raises(ConfigurationError, match="HISTORY_TTL_DAYS must be a whole number"):
         PollerSettings.from_env({**POLLER, "HISTORY_TTL_DAYS": value})
+
+
+def test_the_poller_caps_its_requests_in_flight_and_keeps_per_account_series_off_by_default():
+    default = PollerSettings.from_env(POLLER)
+    assert (default.concurrency, default.account_metrics) == (256, False)
+    chosen = PollerSettings.from_env({**POLLER, "POLL_CONCURRENCY": "8", "ACCOUNT_METRICS": "ENABLED"})
+    assert (chosen.concurrency, chosen.account_metrics) == (8, True)
+
+
+@pytest.mark.parametrize(("name", "value"), [("POLL_CONCURRENCY", "0"), ("POLL_CONCURRENCY", "1001"), ("POLL_CONCURRENCY", "2.5"),
+                                             ("ACCOUNT_METRICS", "yes")])  # fmt: skip
+def test_a_bad_concurrency_or_metrics_choice_is_named(name, value):
+    with pytest.raises(ConfigurationError, match=name):
+        PollerSettings.from_env({**POLLER, name: value})
+
+
+@pytest.mark.parametrize(("value", "enabled"), [(None, False), ("true", False), ("false", True)])
+def test_tracing_is_on_only_where_the_stack_turns_it_on(value, enabled):
+    assert TracingSettings.from_env({} if value is None else {"POWERTOOLS_TRACE_DISABLED": value}).enabled is enabled
+    with pytest.raises(ConfigurationError, match="POWERTOOLS_TRACE_DISABLED"):
+        TracingSettings.from_env({"POWERTOOLS_TRACE_DISABLED": "maybe"})
 
 
 def test_the_aggregator_turns_its_parameters_into_alert_settings():

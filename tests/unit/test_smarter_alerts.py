@@ -107,11 +107,12 @@ def test_a_percentage_of_the_allowance_is_taken_of_what_the_provider_reports():
 
 def test_a_percentage_of_the_last_top_up_follows_the_balance_after_each_top_up():
     thresholds = parse_thresholds(json.dumps(FULL))
-    state = AlertState()
+    state, previous = AlertState(), None  # the stream record's old image gives the balance before
     for minute, (available, line) in enumerate([(10_000, 3000), (8_000, 3000), (20_000, 6000), (15_000, 6000)]):
         item = balance(available, provider="pixverse", polled_at=f"2026-11-21T12:0{minute}:00Z")
-        assert threshold_for(thresholds, item, state).warning == line
-        state, _ = evaluate_balance(state, item, threshold_for(thresholds, item, state), SETTINGS, NOW)
+        assert threshold_for(thresholds, item, state, previous).warning == line
+        state, _ = evaluate_balance(state, item, threshold_for(thresholds, item, state, previous), SETTINGS, NOW, previous)
+        previous = available
 
 
 def test_a_percent_threshold_fires_once_and_recovers_with_hysteresis():
@@ -134,7 +135,7 @@ def test_a_days_left_threshold_fires_once_from_the_forecast_and_recovers_with_hy
     state, _ = evaluate_balance(AlertState(), item, threshold_for(thresholds, item, AlertState()), SETTINGS, NOW)
     sent = []
     for days in (10, 6.5, 6, 1.5, 1.0, 2.1, 2.3, 7.5, 7.8):
-        state, events = evaluate_forecast(state, forecast(days), SETTINGS, NOW, threshold_for(thresholds, item, state))
+        state, events = evaluate_forecast(state, forecast(days), SETTINGS, NOW, threshold_for(thresholds, item, state), 50)
         sent += [(days, e.event, e.level) for e in events]
     assert sent == [(6.5, "threshold", "warning"), (1.5, "threshold", "critical"), (2.3, "recovery", "warning"), (7.8, "recovery", "ok")]
 
@@ -259,3 +260,12 @@ def test_the_json_schema_rejects_what_the_validator_rejects(document):
         jsonschema.validate(document, SCHEMA)
     with pytest.raises(ThresholdsError):
         parse_thresholds(json.dumps(document))
+
+
+def test_a_balance_that_changes_nothing_writes_nothing():
+    thresholds = parse_thresholds(json.dumps(FULL))
+    first = balance(1000, provider="crun", polled_at="2026-11-21T12:00:00Z")
+    state, _ = evaluate_balance(AlertState(), first, threshold_for(thresholds, first, AlertState()), SETTINGS, NOW)
+    same = replace(first, available=990, polled_at="2026-11-21T12:05:00Z")
+    again, events = evaluate_balance(state, same, threshold_for(thresholds, same, state, 1000), SETTINGS, NOW, 1000)
+    assert (again, events) == (state, [])  # the alert item is not written on every poll

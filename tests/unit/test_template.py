@@ -32,16 +32,32 @@ def test_sections_come_in_the_conventional_order():
     assert sections == ["Parameters", "Globals", "Resources", "Outputs"]
 
 
-def test_globals_set_runtime_architecture_tracing_and_powertools():
+def test_globals_set_runtime_architecture_and_powertools():
     function = TEMPLATE["Globals"]["Function"]
     assert function["Runtime"] == "python3.13"
     assert function["Architectures"] == ["arm64"]
-    assert function["Tracing"] == "Active"
     assert {"Timeout", "MemorySize"} <= function.keys()
     variables = function["Environment"]["Variables"]
     assert variables["POWERTOOLS_SERVICE_NAME"] == "credit-monitor"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "CreditMonitor"
     assert variables["TABLE_NAME"] == {"Ref": "BalancesTable"}
+
+
+@pytest.mark.parametrize(("tracing", "mode", "disabled"), [("DISABLED", "PassThrough", "true"), ("ENABLED", "Active", "false")])
+def test_tracing_is_a_parameter_off_by_default_that_turns_on_xray_the_tracer_and_its_layer(tracing, mode, disabled):
+    parameters = {} if tracing == "DISABLED" else {"Tracing": "ENABLED"}
+    assert RAW["Parameters"]["Tracing"]["Default"] == "DISABLED"
+    template = deployed_template(parameters)
+    resolver = Resolver(template, "stack", {name: name for name in template["Resources"]}, parameters)
+    function = template["Globals"]["Function"]
+    assert resolver.resolve(function["Tracing"]) == mode
+    assert resolver.resolve(function["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"]) == disabled
+    assert resolver.resolve(template["Resources"]["BalanceApi"]["Properties"]["TracingEnabled"]) is (tracing == "ENABLED")
+    layer = template["Resources"]["TracingLayer"]
+    assert resolver.deployed(layer) is (tracing == "ENABLED")
+    layers = function["Layers"]
+    assert layers[0] == {"Ref": "CommonLayer"}
+    assert resolver.condition(layers[1]["Fn::If"][0]) is (tracing == "ENABLED")
 
 
 # -- providers: one list -------------------------------------------------------------------------
@@ -84,17 +100,13 @@ def test_every_provider_gets_the_same_resources_alarms_and_outputs(provider):
     made = {
         name.removeprefix(prefix): r["Type"] for name, r in RESOURCES.items() if name.startswith(prefix) and name[len(prefix)].isupper()
     }
-    assert made == {
-        "ApiKeys": "AWS::SecretsManager::Secret",
-        "Poller": "AWS::Serverless::Function",
-        "PollerErrorsAlarm": "AWS::CloudWatch::Alarm",
-        "NoSuccessfulPollAlarm": "AWS::CloudWatch::Alarm",
-    }
+    # No alarm per provider: trouble with its accounts is the aggregator's stale and failure alerts, a
+    # failing poller's scheduled runs end in the async dead-letter queue (alarmed), and the heartbeat
+    # alarm watches the monitor itself. A provider with no accounts thus costs its secret and nothing else.
+    assert made == {"ApiKeys": "AWS::SecretsManager::Secret", "Poller": "AWS::Serverless::Function"}
     outputs = TEMPLATE["Outputs"]
     assert outputs[f"{prefix}ApiKeysSecret"]["Value"] == {"Fn::Sub": f"${{{prefix}ApiKeys}}"}
     assert outputs[f"{prefix}PollerName"]["Value"] == {"Fn::Sub": f"${{{prefix}Poller}}"}
-    alarm = RESOURCES[f"{prefix}PollerErrorsAlarm"]["Properties"]
-    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Fn::Sub": f"${{{prefix}Poller}}"}}]
 
 
 def test_every_poller_shares_one_handler_and_one_log_group():
@@ -183,12 +195,24 @@ def test_the_table_is_on_demand_recoverable_expiring_and_streamed():
     assert table["DeletionPolicy"] == "Retain"  # history outlives a torn-down stack
 
 
-def test_the_layer_is_built_by_sam_for_the_runtime():
-    [layer] = resources_of_type(TEMPLATE, "AWS::Serverless::LayerVersion").values()
-    assert layer["Metadata"]["BuildMethod"] == "python3.13"
-    assert layer["Properties"]["ContentUri"] == "layers/common/"
+def test_the_layers_are_built_by_sam_for_the_runtime():
+    layers = resources_of_type(TEMPLATE, "AWS::Serverless::LayerVersion")
+    assert set(layers) == {"CommonLayer", "TracingLayer"}
+    common, tracing = layers["CommonLayer"], layers["TracingLayer"]
+    assert common["Metadata"]["BuildMethod"] == "python3.13"
+    assert common["Properties"]["ContentUri"] == "layers/common/"
     assert (ROOT / "layers" / "common" / "requirements.txt").is_file()
     assert not (ROOT / "layers" / "common" / "python").exists()
+    # The X-Ray SDK without botocore: pip for the runtime's platform, from pinned requirements.
+    assert tracing["Metadata"]["BuildMethod"] == "makefile"
+    assert tracing["Condition"] == "TracingOn"
+    makefile = (ROOT / "layers" / "tracing" / "Makefile").read_text()
+    assert "build-TracingLayer:" in makefile
+    for option in ("--no-deps", "--platform manylinux2014_aarch64", "--python-version 3.13"):
+        assert option in makefile
+    pins = [line for line in (ROOT / "layers" / "tracing" / "requirements.txt").read_text().splitlines() if line and line[0] != "#"]
+    assert pins
+    assert all(re.fullmatch(r"[a-z0-9-]+==[0-9.]+", pin) for pin in pins)
 
 
 def test_outputs_name_the_table_and_every_secret():
@@ -393,15 +417,33 @@ def test_every_alarm_notifies_the_topic_and_says_what_to_do():
     assert {"AggregatorErrorsAlarm", "ApiErrorsAlarm", "AsyncDeadLetterAlarm", "StreamDeadLetterAlarm", "StreamIteratorAgeAlarm"} <= set(
         alarms
     )
-    for provider in PROVIDERS:
-        alarm = alarms[f"{provider.replace('-', '').replace('_', '')}NoSuccessfulPollAlarm"]
-        [query] = alarm["Properties"]["Metrics"]
-        assert "COUNT(AvailableCredits)" in query["Expression"]["Fn::Sub"]
-        assert f"Provider = '{provider}'" in query["Expression"]["Fn::Sub"]
     for name, alarm in alarms.items():
         props = alarm["Properties"]
-        assert props["AlarmActions"] == [{"Ref": "AlertTopic"}], name
+        actions = props.get("AlarmActions") or props.get("InsufficientDataActions")
+        assert actions == [{"Ref": "AlertTopic"}], name
+        assert props["OKActions"] == [{"Ref": "AlertTopic"}], name
         assert len(str(props["AlarmDescription"])) > 60, name
+
+
+def test_no_alarm_grows_with_providers_or_accounts():
+    """Adding providers adds no alarm, and no alarm reads a per-account series (nothing is a math or Insights query)."""
+    few = deployed_template({"Providers": "crun"})
+    assert set(resources_of_type(few, "AWS::CloudWatch::Alarm")) == set(resources_of_type(TEMPLATE, "AWS::CloudWatch::Alarm"))
+    for name, alarm in resources_of_type(TEMPLATE, "AWS::CloudWatch::Alarm").items():
+        props = alarm["Properties"]
+        assert "Metrics" not in props, name
+        assert all(d["Name"] != "Account" for d in props.get("Dimensions", [])), name
+
+
+def test_the_heartbeat_alarm_watches_the_checks_and_cannot_fire_on_a_fresh_stack():
+    props = RESOURCES["HeartbeatAlarm"]["Properties"]
+    assert (props["Namespace"], props["MetricName"], props.get("Dimensions", [])) == ("CreditMonitor", "MonitorHeartbeat", [])
+    assert props["Period"] == {"Fn::FindInMap": ["PollInterval", {"Ref": "PollIntervalMinutes"}, "Seconds"]}
+    assert props["EvaluationPeriods"] == 3
+    # No data (a new stack, or checks that stopped) is INSUFFICIENT_DATA, never ALARM; stopping notifies from there.
+    assert props["TreatMissingData"] == "missing"
+    assert props["InsufficientDataActions"] == [{"Ref": "AlertTopic"}]
+    assert "AlarmActions" not in props
 
 
 def test_the_dashboard_is_valid_json_and_finds_every_provider_without_a_widget_each():
@@ -414,8 +456,9 @@ def test_the_dashboard_is_valid_json_and_finds_every_provider_without_a_widget_e
     body = json.loads(resolver.resolve(RESOURCES["Dashboard"]["Properties"]["DashboardBody"]))
     titles = [w["properties"]["title"] for w in body["widgets"]]
     for expected in (
-        "Available credits per account",
+        "Available credits per account (from the pollers' logs)",
         "Latest poll of every account",
+        "Lowest balance per provider",
         "Poll failures per provider",
         "Alerts sent (SNS messages published)",
         "Function errors",
@@ -432,6 +475,26 @@ def test_the_dashboard_is_valid_json_and_finds_every_provider_without_a_widget_e
     assert "SOURCE 'AggregatorLogs'" in tables["Days left per account (forecast)"]
     assert "filter message = 'account forecast'" in tables["Days left per account (forecast)"]
     assert "DashboardUrl" in TEMPLATE["Outputs"]
+
+
+@pytest.mark.parametrize("account_metrics", ["ENABLED", "DISABLED"])
+def test_the_dashboard_charts_every_account_with_or_without_a_series_per_account(account_metrics):
+    template = deployed_template({"AccountMetrics": account_metrics})
+    attributes = {"AlertTopic": {"TopicName": "t"}, "AsyncDeadLetterQueue": {"QueueName": "q1"},
+                  "AggregatorDeadLetterQueue": {"QueueName": "q2"}}  # fmt: skip
+    ids = {name: name for name in template["Resources"]}
+    resolver = Resolver(template, "stack", ids, {"AccountMetrics": account_metrics}, attributes=attributes)
+    body = json.loads(resolver.resolve(template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]))
+    [chart] = [w for w in body["widgets"] if w["properties"]["title"].startswith("Available credits per account")]
+    if account_metrics == "ENABLED":
+        assert 'MetricName="AvailableCredits"' in chart["properties"]["metrics"][0][0]["expression"]
+    else:  # the same chart from the pollers' "account polled" lines: no series per account
+        assert chart["type"] == "log"
+        assert chart["properties"]["view"] == "timeSeries"
+        assert "SOURCE 'PollerLogs' | filter message = 'account polled'" in chart["properties"]["query"]
+        assert "stats avg(available) by bin(5m)" in chart["properties"]["query"]
+    poller = next(iter(providers_of(template).values()))
+    assert resolver.resolve(poller["Properties"]["Environment"]["Variables"]["ACCOUNT_METRICS"]) == account_metrics
 
 
 def test_poll_interval_choices_all_map_to_alarm_periods():

@@ -26,7 +26,18 @@ def emit(name: str, value: float, dimensions: dict[str, str], unit: MetricUnit =
 
 
 def record_available(provider: str, account: str, available: float) -> None:
+    """One series per account: only with AccountMetrics=ENABLED (each series is billed every month)."""
     emit("AvailableCredits", available, {"Provider": provider, "Account": account})
+
+
+def record_lowest_available(provider: str, available: float) -> None:
+    """The lowest balance among a provider's accounts this round: one series per provider, to alarm on."""
+    emit("LowestAvailable", available, {"Provider": provider})
+
+
+def record_heartbeat() -> None:
+    """The scheduled check ran: one series, with no dimension, that the heartbeat alarm watches."""
+    emit("MonitorHeartbeat", 1, {})
 
 
 def record_poll_failures(provider: str, failures: int) -> None:

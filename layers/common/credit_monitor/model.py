@@ -273,7 +273,6 @@ class AlertState:
     days_left: float | None = None
     depletes_at: str | None = None
     forecast_at: str | None = None
-    last_available: float | None = None  # the balance last applied, to see a top-up
     top_up_base: float | None = None  # the balance just after the last top-up (percent_of: last_top_up)
     silenced_at: str | None = None  # when an alert was first held back by a silence still in force
     silence_reason: str | None = None
@@ -281,7 +280,7 @@ class AlertState:
     version: int = 0
 
     STORED = ("level", "failure", "stale", "forecast_alerted", "notified_at", "seen_polled_at", "burn_per_day", "days_left",
-              "depletes_at", "forecast_at", "last_available", "top_up_base", "silenced_at", "silence_reason", "reported")  # fmt: skip
+              "depletes_at", "forecast_at", "top_up_base", "silenced_at", "silence_reason", "reported")  # fmt: skip
 
     def stored_fields(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.STORED}

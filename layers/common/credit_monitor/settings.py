@@ -98,6 +98,8 @@ class PollerSettings:
     secret_name: str
     storage: StorageSettings
     confirm_drop: float = 0.5  # CONFIRM_DROP_PERCENT / 100: a larger drop since the last reading is polled again
+    concurrency: int = 256  # POLL_CONCURRENCY: requests in flight at once
+    account_metrics: bool = False  # ACCOUNT_METRICS=ENABLED: one AvailableCredits series per account
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PollerSettings:
@@ -111,6 +113,8 @@ class PollerSettings:
             secret_name=env.text("API_KEYS_SECRET"),
             storage=StorageSettings.read(env),
             confirm_drop=env.number("CONFIRM_DROP_PERCENT", 50, maximum=100) / 100,
+            concurrency=int(env.number("POLL_CONCURRENCY", 256, minimum=1, maximum=1000, whole=True)),
+            account_metrics=env.choice("ACCOUNT_METRICS", ("ENABLED", "DISABLED"), "DISABLED") == "ENABLED",
         )
         env.raise_problems("the poller")
         return settings
@@ -172,7 +176,22 @@ class ApiSettings:
         return settings
 
 
-Settings = TypeVar("Settings", PollerSettings, AggregatorSettings, ApiSettings)
+@dataclass(frozen=True)
+class TracingSettings:
+    """X-Ray through Powertools Tracer: on only where the stack says so (Tracing=ENABLED sets
+    POWERTOOLS_TRACE_DISABLED=false). Unset counts as off, so local runs never load the X-Ray SDK."""
+
+    enabled: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TracingSettings:
+        env = Environment(environ)
+        disabled = env.choice("POWERTOOLS_TRACE_DISABLED", ("true", "false"), "true")
+        env.raise_problems("tracing")
+        return cls(enabled=disabled == "false")
+
+
+Settings = TypeVar("Settings", PollerSettings, AggregatorSettings, ApiSettings, TracingSettings)
 
 
 @functools.cache

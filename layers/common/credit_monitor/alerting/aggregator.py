@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from credit_monitor import aws, settings
+from credit_monitor import aws, metrics, settings
 from credit_monitor.alerting.digest import DigestRow, render_digest
 from credit_monitor.alerting.forecast import forecast as make_forecast
 from credit_monitor.alerting.forecast import point_from_reading
@@ -45,6 +45,7 @@ from credit_monitor.model import AccountSnapshot, AlertMessage, AlertState, Bala
 from credit_monitor.settings import AggregatorSettings
 from credit_monitor.storage import AlertStore, BalanceStore, ConfigStore
 from credit_monitor.storage.balances import balance_from_stream
+from credit_monitor.tracing import span
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
@@ -139,16 +140,17 @@ class Aggregator:
         return sent
 
     # -- stream ------------------------------------------------------------------------------------
-    def handle_balance(self, balance: BalanceItem) -> int:
-        """Apply a poller's latest balance; returns the number of messages sent."""
+    def handle_balance(self, balance: BalanceItem, previous: BalanceItem | None = None) -> int:
+        """Apply a poller's latest balance (``previous``: the one it replaced); returns the messages sent."""
         thresholds = self.thresholds().thresholds
         now = self.clock()
+        before = float(previous.available) if previous is not None and previous.available is not None else None
 
         def decide(state):
             # The threshold may follow the account (percent of its allowance or of its last top-up).
-            threshold = threshold_for(thresholds, balance, state)
-            new, events = evaluate_balance(state, balance, threshold, self.settings.alert, now)
-            return self._speak(thresholds, balance, threshold_for(thresholds, balance, new), new, events, now)
+            threshold = threshold_for(thresholds, balance, state, before)
+            new, events = evaluate_balance(state, balance, threshold, self.settings.alert, now, before)
+            return self._speak(thresholds, balance, threshold, new, events, now)
 
         return self.alerts.apply(balance.provider, balance.account, decide)
 
@@ -177,6 +179,7 @@ class Aggregator:
         reported at the end.
         """
         now = self.clock()
+        metrics.record_heartbeat()  # the heartbeat alarm watches for this: the monitor itself stopped checking
         published, failures = 0, []
         try:
             published += self.record_configuration(force=True)
@@ -205,7 +208,7 @@ class Aggregator:
             new, events = stale_state, events + more
             if points is not None:
                 result = make_forecast(points, float(balance.available), now)
-                new, more = evaluate_forecast(new, result, self.settings.alert, now, threshold)
+                new, more = evaluate_forecast(new, result, self.settings.alert, now, threshold, float(balance.available))
                 events += more
                 logger.info("account forecast", extra={"provider": balance.provider, "account": balance.account,
                                                        "days_left": result.days_left, "burn_per_day": result.burn_per_day,
@@ -297,15 +300,21 @@ def handle_event(event: Any, context: Any) -> dict[str, Any]:
         except Exception:  # never a reason to fail the balance records; the next batch or check retries it
             logger.exception("could not record the thresholds' state; retried with the next batch or check")
         # Failed records are reported individually; the stream retries from the first of them.
-        return process_partial_response(event=event, record_handler=handle_stream_record, processor=_stream_processor(), context=context)
+        with span("balance changes", records=len(event["Records"])) as note:
+            result = process_partial_response(
+                event=event, record_handler=handle_stream_record, processor=_stream_processor(), context=context
+            )
+            note(failed_records=len(result.get("batchItemFailures", [])))
+            return result
     return run_task(event)
 
 
 def handle_stream_record(record: DynamoDBRecord) -> None:
     """Record handler for Powertools' BatchProcessor: raise to have the record retried."""
-    balance = balance_from_stream(record.dynamodb.new_image if record.dynamodb else None)
+    images = record.dynamodb
+    balance = balance_from_stream(images.new_image if images else None)
     if balance is not None:  # the event source filter admits only balance items; anything else is ignored
-        aggregator().handle_balance(balance)
+        aggregator().handle_balance(balance, balance_from_stream(images.old_image))
 
 
 TASKS = {"check": Aggregator.run_check, "digest": Aggregator.run_digest, "reevaluate": Aggregator.run_reevaluate}
@@ -315,4 +324,5 @@ def run_task(event: Any) -> dict[str, Any]:
     task = event.get("task", "check") if isinstance(event, dict) else "check"
     if task not in TASKS:
         raise ValueError(f"unknown aggregator task {task!r}; expected one of: {', '.join(TASKS)}")
-    return TASKS[task](aggregator())
+    with span(task, task=task):
+        return TASKS[task](aggregator())

@@ -85,9 +85,13 @@ def evaluate_level(
 
 
 def evaluate_balance(
-    state: AlertState, balance: BalanceItem, threshold: Threshold, settings: AlertSettings, now: datetime
+    state: AlertState, balance: BalanceItem, threshold: Threshold, settings: AlertSettings, now: datetime, previous: float | None = None
 ) -> tuple[AlertState, list[AlertEvent]]:
-    """Apply one latest balance written by a poller."""
+    """Apply one latest balance written by a poller (``previous``: the balance before it, when known).
+
+    A balance that changes nothing returns the state as it was: the alert item is written only when
+    something it keeps changed, not on every poll (``seen_polled_at`` then moves with the next change).
+    """
     if state.seen_polled_at and balance.polled_at < state.seen_polled_at:
         return state, []
     new = replace(state, seen_polled_at=balance.polled_at)
@@ -95,7 +99,7 @@ def evaluate_balance(
 
     if balance.available is not None:
         available = float(balance.available)
-        new = replace(new, last_available=available, top_up_base=top_up_base(state, available))
+        new = replace(new, top_up_base=top_up_base(state, available, previous))
         new, events = evaluate_level(new, available, state.days_left, threshold, settings, now)
 
     if balance.status == "error":
@@ -110,6 +114,8 @@ def evaluate_balance(
         if new.stale:
             events.append(AlertEvent(RECOVERY, new.level_name, new.level_name, about="staleness"))
             new = replace(new, stale=False)
+    if not events and replace(new, seen_polled_at=state.seen_polled_at) == state:
+        return state, []  # nothing to remember: no write
     return new, events
 
 
@@ -145,14 +151,19 @@ def evaluate_staleness(
 
 
 def evaluate_forecast(
-    state: AlertState, result: Forecast, settings: AlertSettings, now: datetime, threshold: Threshold | None = None
+    state: AlertState,
+    result: Forecast,
+    settings: AlertSettings,
+    now: datetime,
+    threshold: Threshold | None = None,
+    available: float | None = None,
 ) -> tuple[AlertState, list[AlertEvent]]:
     """Store the forecast; with days-left thresholds, move the level by it; else alert once when credits
     are forecast to run out within ``forecast_days``."""
     new = replace(state, burn_per_day=result.burn_per_day, days_left=result.days_left, depletes_at=result.depletes_at,
                   forecast_at=format_time(now))  # fmt: skip
-    if threshold is not None and threshold.has_days and state.last_available is not None:
-        return evaluate_level(new, state.last_available, result.days_left, threshold, settings, now)
+    if threshold is not None and threshold.has_days and available is not None:
+        return evaluate_level(new, available, result.days_left, threshold, settings, now)
     soon = result.days_left is not None and result.days_left < settings.forecast_days
     if soon and not state.forecast_alerted and state.level != "depleted":
         return replace(new, forecast_alerted=True), [AlertEvent(FORECAST, state.level_name, state.level_name, about="forecast")]

@@ -175,18 +175,20 @@ class Thresholds:
         return [s for s in self.silences if not s.active(now)]
 
 
-def top_up_base(state: AlertState, available: float) -> float:
-    """The balance just after the last top-up: the first balance seen, then any balance higher than the one before."""
-    if state.top_up_base is None or state.last_available is None or available > state.last_available:
+def top_up_base(state: AlertState, available: float, previous: float | None) -> float:
+    """The balance just after the last top-up: the first balance seen, then any balance higher than the
+    one before it (``previous``, from the stream record's old image)."""
+    if state.top_up_base is None or (previous is not None and available > previous):
         return available
     return state.top_up_base
 
 
-def threshold_for(thresholds: Thresholds, balance: BalanceItem, state: AlertState) -> Threshold:
-    """The threshold in force for an account: its rule, with a percentage taken of the account's base."""
+def threshold_for(thresholds: Thresholds, balance: BalanceItem, state: AlertState, previous: float | None = None) -> Threshold:
+    """The threshold in force for an account: its rule, with a percentage taken of the account's base
+    (this balance may be the top-up itself: ``previous`` is the balance before it, when known)."""
     top_up = state.top_up_base
-    if balance.available is not None and state.seen_polled_at != balance.polled_at:
-        top_up = top_up_base(state, float(balance.available))  # this balance may be the top-up itself
+    if balance.available is not None:
+        top_up = top_up_base(state, float(balance.available), previous)
     return thresholds.for_account(balance.provider, balance.account, allowance=balance.allowance, top_up=top_up)
 
 

@@ -13,10 +13,9 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 
 from credit_monitor import aws, settings
 from credit_monitor.alerting.thresholds import Thresholds, ThresholdsError, parse_thresholds
@@ -27,6 +26,12 @@ from credit_monitor.api.queries import BadRequest, BalanceQueries, NotFound
 from credit_monitor.model import ACCOUNT_NAME, MAX_CREDITS, PROVIDER_ID
 from credit_monitor.settings import ApiSettings
 from credit_monitor.storage import BalanceStore, ConfigStore, SentAlertLog
+from credit_monitor.tracing import span
+
+if TYPE_CHECKING:
+    # Powertools' event handler (every resolver it has, and asyncio) loads with the first request, not at
+    # import: the import is what every cold start pays before the handler even runs.
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 logger = Logger()
 
@@ -114,6 +119,8 @@ def alerting_configuration(store: ConfigStore) -> Callable[[], Thresholds | None
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    from aws_lambda_powertools.event_handler import Response, content_types  # noqa: PLC0415 - see TYPE_CHECKING above
+
     payload = dataclasses.asdict(body) if dataclasses.is_dataclass(body) else body
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(payload), headers=headers)
 
@@ -139,6 +146,8 @@ def _serve(route: Route) -> Callable[..., Response]:
 @functools.cache
 def resolver() -> APIGatewayRestResolver:
     """The resolver with every route, built on first use (CORS comes from the function's settings)."""
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig  # noqa: PLC0415 - see TYPE_CHECKING above
+
     config = settings.current(ApiSettings)
     cors = None
     if config.cors_origins:
@@ -169,4 +178,5 @@ def resolver() -> APIGatewayRestResolver:
 
 
 def handle(event: dict, context: Any) -> dict:
-    return resolver().resolve(event, context)
+    with span("answer", route=str(event.get("resource") or event.get("path") or "")):
+        return resolver().resolve(event, context)

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from credit_monitor.model import AlertMessage, AlertState, SentAlert
@@ -48,7 +47,7 @@ from credit_monitor.storage.items import (
     sent_alerts_pk,
     to_dynamodb,
 )
-from credit_monitor.storage.query import newest_first
+from credit_monitor.storage.query import key, newest_first
 
 logger = Logger()
 
@@ -290,9 +289,9 @@ class SentAlertLog:
         """Up to ``limit`` alerts, newest first, decided at or after ``since`` (an alert id prefix), resuming
         after the alert id ``after``. The partition always comes from ``provider``/``account``."""
         pk = sent_alerts_pk(provider, account)
-        condition = Key("pk").eq(pk)
+        condition = key("pk").eq(pk)
         if since:
-            condition &= Key("sk").gte(since)
+            condition &= key("sk").gte(since)
         items, more = newest_first(self._table, pk, condition, limit, after)
         alerts = [sent_alert_from_item(i) for i in items]
         return SentAlertPage(alerts, alerts[-1].alert_id if more and alerts else None)

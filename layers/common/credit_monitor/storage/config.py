@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from credit_monitor.storage.items import CONFIG_KIND, THRESHOLDS_KEY
+from credit_monitor.storage.query import key
 
 
 class ConfigStore:
@@ -19,7 +19,7 @@ class ConfigStore:
 
     def last_good_thresholds(self) -> str | None:
         # A Query rather than a GetItem: the balance API reads this too, and Query is all its role may do.
-        condition = Key("pk").eq(THRESHOLDS_KEY["pk"]) & Key("sk").eq(THRESHOLDS_KEY["sk"])
+        condition = key("pk").eq(THRESHOLDS_KEY["pk"]) & key("sk").eq(THRESHOLDS_KEY["sk"])
         items = self._table.query(KeyConditionExpression=condition, ConsistentRead=True).get("Items", [])
         return items[0]["document"] if items else None
 

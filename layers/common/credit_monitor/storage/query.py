@@ -5,6 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 
+def key(name: str) -> Any:
+    """A key condition builder (boto3's Key), imported on first use: boto3 is not on a handler's import path."""
+    from boto3.dynamodb.conditions import Key  # noqa: PLC0415
+
+    return Key(name)
+
+
 def newest_first(table: Any, pk: str, condition: Any, limit: int, after: str | None) -> tuple[list[dict[str, Any]], bool]:
     """Up to ``limit`` items of partition ``pk`` matching ``condition``, newest (highest sort key) first,
     resuming after the sort key ``after``; and whether there are more. ``pk`` is always the caller's
