@@ -10,6 +10,7 @@ import pytest
 from boto3.dynamodb.conditions import Key
 
 from credit_monitor.storage.items import from_dynamodb, history_pk
+from devstack.alarms import CloudWatch
 from devstack.events import EventRouter, WebhookReceiver
 from devstack.invoke import invoke_aggregator, invoke_poller, reset_warm_state
 from devstack.moto_stack import LocalStack
@@ -58,6 +59,12 @@ def stack(local_stack, webhooks):
 
 
 @pytest.fixture
+def cloudwatch(stack):
+    """The functions' EMF metrics and the template's alarms, evaluated as CloudWatch would (devstack.alarms)."""
+    return CloudWatch()
+
+
+@pytest.fixture
 def router(stack):
     """The template's EventBridge rules delivered to their real targets (devstack.events.EventRouter)."""
     return EventRouter(stack)
@@ -89,6 +96,10 @@ def aggregate(stack):
         def check(self) -> dict[str, Any]:
             return self.invoke({"task": "check"})
 
+        def records(self) -> list[dict[str, Any]]:
+            """Everything the handler wrote so far: JSON log lines and EMF metric records."""
+            return [json.loads(line) for line in self.output.getvalue().splitlines() if line.strip()]
+
     return Aggregate()
 
 
@@ -119,11 +130,14 @@ class PollRun:
 def poll(stack, sims):
     """Run a provider's real poller handler against its simulator (or ``base_url``)."""
 
-    def run(provider: str, event: Any = None, *, timeout: float | None = None, base_url: str | None = None) -> PollRun:
+    def run(
+        provider: str, event: Any = None, *, timeout: float | None = None, base_url: str | None = None, env: dict[str, str] | None = None
+    ) -> PollRun:
         output = io.StringIO()
         summary = invoke_poller(
-            stack, provider, {} if event is None else event, base_url=base_url or sims[provider].base_url, timeout=timeout, output=output
-        )
+            stack, provider, {} if event is None else event, base_url=base_url or sims[provider].base_url, timeout=timeout,
+            output=output, environment=env,
+        )  # fmt: skip
         return PollRun(summary, output.getvalue())
 
     return run

@@ -59,11 +59,30 @@ def test_every_account_of_a_provider_is_polled_in_one_run(stack, sims, poll, bal
     assert {a: i["available"] for a, i in balances.latest("sunor").items()} == {f"team-{i}": 100 * i for i in range(12)}
 
 
-def test_metrics_are_one_value_per_account_and_a_failure_count_per_provider(stack, sims, poll):
+def test_by_default_the_metrics_are_per_provider_and_each_account_is_a_log_line(stack, sims, poll):
     given_accounts(stack, sims, "crun", {"prod": 700, "staging": 30})
     stack.put_api_keys("crun", {"prod": "sk-crun-prod-0123456789", "staging": "sk-crun-staging-0123456789", "old": "sk-revoked"})
 
-    run = poll("crun")
+    run = poll("crun")  # AccountMetrics=DISABLED, the default: no series per account
+
+    assert run.metrics("AvailableCredits") == []
+    [lowest] = run.metrics("LowestAvailable")
+    assert lowest["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Provider"]]
+    assert (lowest["Provider"], lowest["LowestAvailable"]) == ("crun", [30.0])
+    [failures] = run.metrics("PollFailures")
+    assert (failures["Provider"], failures["PollFailures"]) == ("crun", [1.0])
+    series = {(r["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], r.get("Provider")) for r in run.records() if "_aws" in r}
+    assert series == {("LowestAvailable", "crun"), ("PollFailures", "crun")}  # two series, however many accounts
+    # The dashboard draws every account from these lines instead (Logs Insights over the pollers' log group).
+    lines = {line["account"]: line for line in run.logs() if line["message"] == "account polled"}
+    assert (lines["prod"]["available"], lines["staging"]["available"], lines["old"]["status"]) == (700, 30, "error")
+
+
+def test_with_account_metrics_enabled_each_account_is_a_series(stack, sims, poll):
+    given_accounts(stack, sims, "crun", {"prod": 700, "staging": 30})
+    stack.put_api_keys("crun", {"prod": "sk-crun-prod-0123456789", "staging": "sk-crun-staging-0123456789", "old": "sk-revoked"})
+
+    run = poll("crun", env={"ACCOUNT_METRICS": "ENABLED"})  # as AccountMetrics=ENABLED sets it
 
     available = {m["Account"]: m["AvailableCredits"] for m in run.metrics("AvailableCredits")}
     assert available == {"prod": [700.0], "staging": [30.0]}
@@ -357,11 +376,12 @@ def test_a_missing_secret_is_a_configuration_error_not_a_crash(stack, sims, poll
     assert "ResourceNotFoundException" in run.summary["error"]
 
 
-def test_the_empty_placeholder_secret_polls_nothing_and_says_so(stack, sims, poll, balances):
-    run = poll("crun")
+def test_the_empty_placeholder_secret_polls_nothing_says_so_and_costs_nothing(stack, sims, poll, balances):
+    run = poll("crun", env={"ACCOUNT_METRICS": "ENABLED"})
     assert run.summary["polled"] == 0
     assert any(r["message"] == "no accounts configured yet" for r in run.logs())
     assert balances.everything() == []
+    assert [r for r in run.records() if "_aws" in r] == []  # not a fault: no metric series, nothing to alarm on
 
 
 def test_plain_http_to_a_non_loopback_host_is_refused(stack, sims, poll):

@@ -11,6 +11,9 @@ from typing import Any
 
 from credit_monitor.model import ConfigurationError
 
+# Concurrent batch writes of one poll round (each a BatchWriteItem of up to 25 items).
+BULK_WRITERS = 8
+
 # Keys change rarely; a rotated key is picked up within this many seconds.
 SECRET_CACHE_SECONDS = 900
 
@@ -35,6 +38,16 @@ def _dynamodb() -> Any:
 def table(name: str) -> Any:
     """The DynamoDB table resource (storage modules are its only users)."""
     return _dynamodb().Table(name)
+
+
+@functools.cache
+def dynamodb() -> Any:
+    """A plain DynamoDB client for bulk writes of items the storage modules built themselves: no resource
+    transforms and no parameter validation, which cost more CPU than the poll of an account."""
+    import boto3  # noqa: PLC0415 - see _boto3_client
+    from botocore.config import Config  # noqa: PLC0415
+
+    return boto3.client("dynamodb", config=Config(parameter_validation=False, max_pool_connections=BULK_WRITERS))
 
 
 def sns() -> Any:
@@ -111,4 +124,5 @@ def clear_caches() -> None:
     """Forget cached clients and values (tests, and the local stack between runs)."""
     _boto3_client.cache_clear()
     _dynamodb.cache_clear()
+    dynamodb.cache_clear()
     _parameters().clear_caches()

@@ -75,7 +75,7 @@ def run_check(provider_id: str | None, definition: str | None, key_env: str, bas
     REDACTOR.remember([account_credentials.key])
     if explain:
         print(REDACTOR.redact(json.dumps(explanation(provider, url, account_credentials), indent=2)))
-    [result] = poll_accounts(provider, url, {account: account_credentials}, Deadline(CHECK_SECONDS))
+    [result] = poll_accounts(provider, url, {account: account_credentials}, Deadline(CHECK_SECONDS), trust_env=True)
     output = {"provider": provider.id, "account": result.account}
     if result.reading is not None:
         reading = result.reading
@@ -92,7 +92,7 @@ def explanation(provider: Provider, base_url: str, account_credentials: Credenti
     """What each of the definition's expressions finds in the live answer (the answer itself is never printed)."""
     deadline = Deadline(CHECK_SECONDS)
     try:
-        with new_session(deadline, pool_size=1) as session:
+        with new_session(deadline, pool_size=1, trust_env=True) as session:
             answer = get_json(session, provider.request(base_url, account_credentials), deadline)
     except PollFailure as failure:
         return {"explain": f"no answer to explain: {failure.kind.value}: {failure.message}"}

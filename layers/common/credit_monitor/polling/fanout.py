@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from aws_lambda_powertools import Logger
 
@@ -11,20 +12,34 @@ from credit_monitor.polling.providers import Credentials, Provider
 from credit_monitor.polling.redaction import REDACTOR
 from credit_monitor.polling.transport import Deadline, get_json, new_session
 
-MAX_CONCURRENCY = 64
+DEFAULT_CONCURRENCY = 256  # POLL_CONCURRENCY: requests in flight at once (some vendors limit them per IP)
 
 logger = Logger()
 
 
-def poll_accounts(provider: Provider, base_url: str, accounts: dict[str, Credentials], deadline: Deadline) -> list[AccountResult]:
-    """One result per account, in the order of ``accounts``. Never raises for a provider's fault."""
+def poll_accounts(provider: Provider, base_url: str, accounts: dict[str, Credentials], deadline: Deadline, *,
+                  concurrency: int = DEFAULT_CONCURRENCY, trust_env: bool = False,
+                  on_result: Callable[[AccountResult], None] | None = None) -> list[AccountResult]:  # fmt: skip
+    """One result per account, in the order of ``accounts``, with at most ``concurrency`` requests in
+    flight. Never raises for a provider's fault.
+
+    ``on_result`` is called in the calling thread with each result as soon as it arrives (the round's
+    writer stores it while the other accounts are still being polled).
+    """
     if not accounts:
         return []
     REDACTOR.remember(credentials.key for credentials in accounts.values())  # before any request can log one
-    workers = min(len(accounts), MAX_CONCURRENCY)
-    with new_session(deadline, pool_size=workers) as session, ThreadPoolExecutor(workers, "poll") as pool:
+    workers = max(1, min(len(accounts), concurrency))
+    with new_session(deadline, pool_size=workers, trust_env=trust_env) as session, ThreadPoolExecutor(workers, "poll") as pool:
         futures = [pool.submit(poll_account, provider, base_url, name, credentials, session, deadline)
                    for name, credentials in accounts.items()]  # fmt: skip
+        if on_result is not None:
+            try:
+                for future in as_completed(futures):
+                    on_result(future.result())
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # storing failed: the accounts not yet polled are not polled in vain
+                raise
         return [future.result() for future in futures]
 
 

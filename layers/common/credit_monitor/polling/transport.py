@@ -1,5 +1,7 @@
-"""HTTP for balance polls: one pooled session per round, bounded retries, a hard time budget, a body cap.
+"""HTTP for balance polls: one connection pool per round, bounded retries, a hard time budget, a body cap.
 
+Polls go through urllib3 directly (what requests itself sends with): a round of a thousand accounts
+spends its CPU on requests' per-call session merging otherwise, twice what the request itself costs.
 Every failure becomes a classified :class:`PollFailure`; nothing here raises anything else.
 """
 
@@ -7,15 +9,17 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
+from urllib3 import HTTPResponse, PoolManager, ProxyManager, Timeout
+from urllib3._collections import HTTPHeaderDict
 from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.exceptions import MaxRetryError, NewConnectionError, ResponseError
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ResponseError, SSLError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.util import make_headers
 from urllib3.util.retry import Retry
 
 from credit_monitor import __version__
@@ -29,6 +33,7 @@ READ_TIMEOUT = 10.0
 MAX_RETRY_AFTER = 20.0  # longer waits are reported as rate limited instead of slept through
 MIN_ATTEMPT_SECONDS = 0.5  # an attempt with less time left than this is not started
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 USER_AGENT = f"credit-balance-monitor/{__version__}"
 
 
@@ -78,10 +83,57 @@ class DeadlineRetry(Retry):
         return self.get_backoff_time()
 
 
-def new_session(deadline: Deadline, pool_size: int) -> requests.Session:
+class Session:
+    """The round's connection pool, retry policy and headers (see :func:`new_session`)."""
+
+    def __init__(self, retry: Retry, pool_size: int, trust_env: bool) -> None:
+        self.retry = retry
+        self.headers = HTTPHeaderDict({"User-Agent": USER_AGENT, "Accept": "application/json", **make_headers(accept_encoding=True)})
+        self._pool_size = pool_size
+        self._trust_env = trust_env
+        self._pools: dict[str, PoolManager] = {"": PoolManager(num_pools=4, maxsize=pool_size)}
+
+    def get(self, request: HttpRequest, timeout: tuple[float, float]) -> HTTPResponse:
+        """Send the GET, retried by the round's policy; redirects are returned, never followed."""
+        url = request.url
+        if request.params:
+            url += ("&" if urlsplit(url).query else "?") + urlencode(request.params, doseq=True)
+        headers = self.headers.copy()
+        for name, value in request.headers.items():
+            headers[name] = value  # replaces a default of the same name, whatever its case
+        connect, read = timeout
+        return self._pool(url).urlopen("GET", url, headers=headers, retries=self.retry, redirect=False, preload_content=False,
+                                       timeout=Timeout(connect=connect, read=read))  # fmt: skip
+
+    def _pool(self, url: str) -> PoolManager:
+        if not self._trust_env:
+            return self._pools[""]
+        # The command line on a workstation: honour HTTPS_PROXY/HTTP_PROXY and NO_PROXY as curl would.
+        parts = urlsplit(url)
+        proxy = "" if urllib.request.proxy_bypass(parts.hostname or "") else urllib.request.getproxies().get(parts.scheme, "")
+        if proxy not in self._pools:
+            auth = urlsplit(proxy).username
+            headers = make_headers(proxy_basic_auth=urlsplit(proxy).netloc.rsplit("@", 1)[0]) if auth else None
+            self._pools[proxy] = ProxyManager(proxy, num_pools=4, maxsize=self._pool_size, proxy_headers=headers)
+        return self._pools[proxy]
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.clear()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def new_session(deadline: Deadline, pool_size: int, *, trust_env: bool = False) -> Session:
     """A session for one poll round. A new one per round, because the retry policy carries the round's
     deadline; keep-alive across rounds would buy nothing, as providers close idle connections long
-    before the next scheduled poll."""
+    before the next scheduled poll.
+
+    ``trust_env`` (proxy variables) is for the command line on a workstation; a poller has no proxy."""
     connect, read = _timeouts(deadline)
     retry = DeadlineRetry(
         total=3,
@@ -99,12 +151,7 @@ def new_session(deadline: Deadline, pool_size: int) -> requests.Session:
         deadline=deadline,
         attempt_seconds=connect + read,
     )
-    session = requests.Session()
-    session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=max(1, pool_size))
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
+    return Session(retry, max(1, pool_size), trust_env)
 
 
 def _timeouts(deadline: Deadline) -> tuple[float, float]:
@@ -119,7 +166,7 @@ class Answer:
     retry_after: str = ""  # a 429's Retry-After, for the message when it is classified as rate limited
 
 
-def get_json(session: requests.Session, request: HttpRequest, deadline: Deadline) -> Answer:
+def get_json(session: Session, request: HttpRequest, deadline: Deadline) -> Answer:
     """GET the request and return its status and decoded JSON body, or raise a classified PollFailure.
 
     Redirects are not followed: a redirect would carry the API key to another host. A 429 is read like
@@ -127,26 +174,28 @@ def get_json(session: requests.Session, request: HttpRequest, deadline: Deadline
     """
     if deadline.remaining() < MIN_ATTEMPT_SECONDS:
         raise PollFailure(FailureKind.TIMEOUT, "no time left in this run to poll")
-    url = request.url
+    host = urlsplit(request.url).hostname
     try:
-        with session.get(
-            url, headers=request.headers, params=request.params, timeout=_timeouts(deadline), stream=True, allow_redirects=False
-        ) as response:
-            if response.is_redirect:
-                raise status_failure(response.status_code, f"redirected to {response.headers.get('Location', '?')[:100]}; not followed")
-            retry_after = response.headers.get("Retry-After", "").strip()[:40] if response.status_code == 429 else ""
-            body = _read_limited(response, deadline)
-            status = response.status_code
-    except PollFailure:
-        raise
-    except requests.exceptions.SSLError:
-        raise PollFailure(FailureKind.UNREACHABLE, f"TLS handshake with {urlsplit(url).hostname} failed") from None
-    except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
+        response = session.get(request, _timeouts(deadline))
+    except Urllib3Error as exc:
+        if any(isinstance(e, SSLError) for e in _chain(exc)):
+            raise PollFailure(FailureKind.UNREACHABLE, f"TLS handshake with {host} failed") from None
         if _caused_by_timeout(exc):
-            raise PollFailure(FailureKind.TIMEOUT, f"{urlsplit(url).hostname} did not answer in time") from None
-        raise PollFailure(FailureKind.UNREACHABLE, f"could not connect to {urlsplit(url).hostname}: {_reason(exc)}") from None
-    except requests.RequestException as exc:
-        raise PollFailure(FailureKind.UNREACHABLE, f"request to {urlsplit(url).hostname} failed: {_reason(exc)}") from None
+            raise PollFailure(FailureKind.TIMEOUT, f"{host} did not answer in time") from None
+        if isinstance(exc, MaxRetryError):
+            raise PollFailure(FailureKind.UNREACHABLE, f"could not connect to {host}: {_reason(exc)}") from None
+        raise PollFailure(FailureKind.UNREACHABLE, f"request to {host} failed: {_reason(exc)}") from None
+    try:
+        status = response.status
+        if status in REDIRECT_STATUSES and "Location" in response.headers:
+            raise status_failure(status, f"redirected to {response.headers['Location'][:100]}; not followed")
+        retry_after = response.headers.get("Retry-After", "").strip()[:40] if status == 429 else ""
+        body = _read_limited(response, deadline)
+    except BaseException:
+        response.close()  # a body left unread: the connection cannot be reused
+        raise
+    finally:
+        response.release_conn()
     try:
         return Answer(status, json.loads(body), retry_after)
     except ValueError:
@@ -161,13 +210,13 @@ def rate_limited(retry_after: str) -> PollFailure:
     return status_failure(429, f"retry after {retry_after}" if retry_after else "no Retry-After given")
 
 
-def _read_limited(response: requests.Response, deadline: Deadline) -> bytes:
+def _read_limited(response: HTTPResponse, deadline: Deadline) -> bytes:
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise PollFailure(FailureKind.BAD_RESPONSE, f"response body of {int(declared)} bytes exceeds the 1 MB limit; not read")
     body = bytearray()
     try:
-        while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
+        while chunk := response.read1(CHUNK_BYTES, decode_content=True):
             body += chunk
             if len(body) > MAX_BODY_BYTES:
                 raise PollFailure(FailureKind.BAD_RESPONSE, "response body exceeds the 1 MB limit; stopped reading")
@@ -181,7 +230,7 @@ def _read_limited(response: requests.Response, deadline: Deadline) -> bytes:
 
 
 def _chain(exc: BaseException):
-    """The exception and every reason or cause nested inside it (requests -> urllib3 -> socket)."""
+    """The exception and every reason or cause nested inside it (urllib3 -> socket)."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -197,7 +246,7 @@ def _caused_by_timeout(exc: BaseException) -> bool:
     chain = list(_chain(exc))
     if any(isinstance(e, NewConnectionError) for e in chain):
         return False
-    return any(isinstance(e, requests.exceptions.Timeout | Urllib3Timeout | TimeoutError) for e in chain)
+    return any(isinstance(e, Urllib3Timeout | TimeoutError) for e in chain)
 
 
 def _reason(exc: BaseException) -> str:

@@ -6,12 +6,14 @@ state, to keep the last good balance on failure) and batched writes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
-
+from credit_monitor import aws
 from credit_monitor.model import AccountResult, AccountSnapshot, BalanceItem, HistoryReading
 from credit_monitor.storage.items import (
     ACCOUNTS_PK,
@@ -24,7 +26,10 @@ from credit_monitor.storage.items import (
     is_balance_item,
     snapshot,
 )
-from credit_monitor.storage.query import newest_first
+from credit_monitor.storage.query import key, newest_first
+
+BATCH_SIZE = 25  # BatchWriteItem's limit
+MAX_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -50,10 +55,10 @@ class BalanceStore:
     def accounts(self, provider: str = "", account: str = "") -> list[AccountSnapshot]:
         """Every account (of ``provider``, or that one account) with its latest balance and alert state,
         sorted by provider and account, in one Query."""
-        condition = Key("pk").eq(ACCOUNTS_PK)
+        condition = key("pk").eq(ACCOUNTS_PK)
         prefix = account_prefix(provider, account)
         if prefix:
-            condition &= Key("sk").begins_with(prefix)
+            condition &= key("sk").begins_with(prefix)
         grouped: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         for item in self._query_all(KeyConditionExpression=condition):
             grouped.setdefault((item["provider"], item["account"]), {})[item["kind"]] = item
@@ -65,13 +70,13 @@ class BalanceStore:
 
     def history_since(self, provider: str, account: str, since: str) -> list[HistoryReading]:
         """Readings from ``since`` (ISO-8601 UTC) on, oldest first."""
-        condition = Key("pk").eq(history_pk(provider, account)) & Key("sk").gte(since)
+        condition = key("pk").eq(history_pk(provider, account)) & key("sk").gte(since)
         return [history_from_item(i) for i in self._query_all(KeyConditionExpression=condition)]
 
     def history_at(self, provider: str, account: str, moment: str) -> HistoryReading | None:
         """The newest reading at or before ``moment``: what the balance was then."""
         page = self._table.query(
-            KeyConditionExpression=Key("pk").eq(history_pk(provider, account)) & Key("sk").lte(moment),
+            KeyConditionExpression=key("pk").eq(history_pk(provider, account)) & key("sk").lte(moment),
             ScanIndexForward=False,
             Limit=1,
         )
@@ -86,44 +91,118 @@ class BalanceStore:
         The partition always comes from ``provider``/``account``: a resume key cannot reach another account.
         """
         pk = history_pk(provider, account)
-        condition = Key("pk").eq(pk)
+        condition = key("pk").eq(pk)
         if since and until:
-            condition &= Key("sk").between(since, until)
+            condition &= key("sk").between(since, until)
         elif since:
-            condition &= Key("sk").gte(since)
+            condition &= key("sk").gte(since)
         elif until:
-            condition &= Key("sk").lte(until)
+            condition &= key("sk").lte(until)
         items, more = newest_first(self._table, pk, condition, limit, after)
         readings = [history_from_item(i) for i in items]
         return HistoryPage(readings, readings[-1].fetched_at if more and readings else None)
 
     # -- writes -----------------------------------------------------------------------------------
+    def round_writer(self, provider: str, previous: Previous, *, history_days: int) -> RoundWriter:
+        """A writer for one poll round, to store each account's result as soon as it arrives (see RoundWriter).
+
+        ``previous`` is the provider's latest states (:meth:`latest`), or the future of that read, still running
+        while the first requests are out.
+        """
+        return RoundWriter(self._table.name, provider, previous, history_days)
+
     def record_round(
         self, provider: str, results: list[AccountResult], *, history_days: int, previous: dict[str, BalanceItem] | None = None
     ) -> list[BalanceItem]:
-        """Write the round: every account's latest state, and history for each good reading.
-
-        ``previous`` is the provider's latest states read before the round (read here when not given).
-        Returns the latest states written. Raises whatever DynamoDB raises: storage faults are the one
-        thing a poll round must not swallow.
-        """
-        if not results:
-            return []
+        """Write a whole round at once (read ``previous`` first when not given); returns the latest states written."""
         previous = self.latest(provider) if previous is None else previous
-        written = []
-        with self._table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
+        with self.round_writer(provider, previous, history_days=history_days) as writer:
             for result in results:
-                before = previous.get(result.account)
-                # An overlapping run that already stored a newer poll keeps its latest state; this run
-                # still adds its history. (BatchWriteItem takes no condition: this narrows the window
-                # between the read above and the write to the time one batch takes.)
-                if before is None or before.polled_at <= result.polled_at:
-                    latest = BalanceItem.after_poll(provider, result, before)
-                    batch.put_item(Item=balance_item(latest))
-                    written.append(latest)
-                if result.reading is not None:
-                    batch.put_item(Item=history_item(provider, result.account, result.polled_at, result.reading, history_days))
-        return written
+                writer.add(result)
+        return writer.written
+
+
+Previous = Mapping[str, BalanceItem] | Future[Mapping[str, BalanceItem]]
+
+
+class RoundWriter:
+    """Stores a poll round while it is still polling: every account's latest state, and history for each
+    good reading, in batches of 25 sent as soon as they fill, on a few concurrent writers.
+
+    A round of a thousand accounts thus ends one batch after its last answer, not after two thousand more
+    writes. Closing waits for every batch and raises what DynamoDB raised: storage faults are the one
+    thing a poll round must not swallow (items DynamoDB leaves unprocessed under throttling are sent again
+    with backoff first).
+    """
+
+    def __init__(self, table_name: str, provider: str, previous: Previous, history_days: int) -> None:
+        from boto3.dynamodb.types import TypeSerializer  # noqa: PLC0415 - the poller's only use of boto3's types
+
+        self._table_name, self._provider, self._previous, self._history_days = table_name, provider, previous, history_days
+        self._serialize = TypeSerializer().serialize
+        self._client = aws.dynamodb()
+        self._batch: list[dict[str, Any]] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._sent: list[Future[None]] = []
+        self.written: list[BalanceItem] = []  # the latest states written, in the order results arrived
+
+    def add(self, result: AccountResult) -> None:
+        """Queue one account's result; a full batch goes out at once. Call from one thread."""
+        if isinstance(self._previous, Future):
+            self._previous = self._previous.result()  # raises what the read raised
+        before = self._previous.get(result.account)
+        # An overlapping run that already stored a newer poll keeps its latest state; this run still adds
+        # its history. (BatchWriteItem takes no condition: this narrows the window between the read of
+        # ``previous`` and the write to the time one round takes.)
+        if before is None or before.polled_at <= result.polled_at:
+            latest = BalanceItem.after_poll(self._provider, result, before)
+            self._queue(balance_item(latest))
+            self.written.append(latest)
+        if result.reading is not None:
+            self._queue(history_item(self._provider, result.account, result.polled_at, result.reading, self._history_days))
+
+    def _queue(self, item: dict[str, Any]) -> None:
+        self._batch.append({"PutRequest": {"Item": {k: self._serialize(v) for k, v in item.items()}}})
+        if len(self._batch) == BATCH_SIZE:
+            self._send()
+
+    def _send(self) -> None:
+        batch, self._batch = self._batch, []
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(aws.BULK_WRITERS, "store")
+        self._sent.append(self._pool.submit(_write_batch, self._client, self._table_name, batch))
+
+    def close(self) -> None:
+        """Send what is left and wait for every batch; raises the first failure."""
+        if self._batch:
+            if self._pool is None:  # a round of one batch is written right here, without a thread
+                batch, self._batch = self._batch, []
+                _write_batch(self._client, self._table_name, batch)
+            else:
+                self._send()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            for sent in self._sent:
+                sent.result()  # re-raises a batch's failure
+
+    def __enter__(self) -> RoundWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        elif self._pool is not None:  # the round failed: let batches already sent finish, then report that failure
+            self._pool.shutdown(wait=True)
+
+
+def _write_batch(client: Any, table_name: str, batch: list[dict[str, Any]]) -> None:
+    pending = {table_name: batch}
+    for attempt in range(MAX_ATTEMPTS):
+        pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        if not pending:
+            return
+        time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not crypto
+    raise RuntimeError(f"DynamoDB left {len(pending[table_name])} item(s) unprocessed after {MAX_ATTEMPTS} attempts")
 
 
 def balance_from_stream(new_image: dict[str, Any] | None) -> BalanceItem | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,7 +23,6 @@ ACCOUNTS_PK = "ACCOUNTS"
 CONFIG_PK = "CONFIG"
 BALANCE_KIND = "balance"
 ALERT_KIND = "alert"
-HISTORY_KIND = "history"
 CONFIG_KIND = "config"
 CONFIG_ALERT_KIND = "config-alert"
 SENT_ALERT_KIND = "sent-alert"
@@ -81,12 +80,12 @@ def from_dynamodb(value: Any) -> Any:
 
 # -- balances -------------------------------------------------------------------------------------
 
-_BALANCE_FIELDS = {f.name for f in fields(BalanceItem)}
+_BALANCE_FIELDS = tuple(f.name for f in fields(BalanceItem))
 
 
 def balance_item(balance: BalanceItem) -> dict[str, Any]:
     """The latest-balance item of an account, ready to write (None fields are left out)."""
-    values = {k: v for k, v in asdict(balance).items() if v is not None}
+    values = {name: value for name in _BALANCE_FIELDS if (value := getattr(balance, name)) is not None}  # shallow: asdict copies deep
     return to_dynamodb({**balance_key(balance.provider, balance.account), "kind": BALANCE_KIND, **values})
 
 
@@ -102,23 +101,17 @@ def is_balance_item(item: dict[str, Any] | None) -> bool:
 
 
 def history_item(provider: str, account: str, fetched_at: str, reading: Reading, history_days: int) -> dict[str, Any]:
+    """One reading of an account's history: only what the history says (the partition names the account,
+    the sort key is the time). Every byte is stored, backed up (PITR) and read by the forecast for
+    ``history_days``, once per poll of every account."""
     expires = parse_time(fetched_at) + timedelta(days=history_days)
-    return to_dynamodb(
-        {
-            "pk": history_pk(provider, account),
-            "sk": fetched_at,
-            "kind": HISTORY_KIND,
-            "provider": provider,
-            "account": account,
-            "fetched_at": fetched_at,
-            "available": reading.available,
-            "frozen": reading.frozen,
-            "total": reading.total,
-            "unit": reading.unit,
-            "breakdown": reading.breakdown,
-            TTL_ATTRIBUTE: int(expires.timestamp()),
-        }
-    )
+    item = {"pk": history_pk(provider, account), "sk": fetched_at, "available": reading.available}
+    if reading.frozen:
+        item["frozen"] = reading.frozen
+    if reading.breakdown:
+        item["breakdown"] = reading.breakdown
+    item[TTL_ATTRIBUTE] = int(expires.timestamp())
+    return to_dynamodb(item)
 
 
 def history_from_item(item: dict[str, Any]) -> HistoryReading:
@@ -126,7 +119,7 @@ def history_from_item(item: dict[str, Any]) -> HistoryReading:
     available = values["available"]
     frozen = values.get("frozen", 0)
     return HistoryReading(
-        fetched_at=values["fetched_at"],
+        fetched_at=values.get("fetched_at") or values["sk"],  # items written before 0.3 also hold fetched_at
         available=available,
         frozen=frozen,
         total=values.get("total", available + frozen),
