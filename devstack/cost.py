@@ -1,106 +1,315 @@
-"""`make cost`: the monthly cost of the deployed configuration, itemized, from cost/prices-us-east-1.json.
+"""`make cost`: what the stack costs a month for the parameters given, itemized, from cost/prices-us-east-1.json.
 
-Quantities come from the template (memory, alarms, secrets, metric dimensions), from the call counts
-the tests verify (DynamoDB units per poll round: tests/integration/test_cost.py), and from durations and
-log volume measured here by running the real handlers on the local stack. Local durations are an
-estimate of Lambda's: Lambda bills at least 1 ms per invocation and arm64 at 256 MB has less CPU than
-this machine, but polls are dominated by waiting on the provider.
+What is billed per month (secrets, alarms, dashboards) is counted in template.yaml as CloudFormation
+deploys it for these parameters: Fn::ForEach over the providers, every Condition evaluated. Metric
+series are those the pollers emit with the AccountMetrics the template gives them. Request counts follow
+the calls the handlers make (tests/integration/test_cost.py counts them at the client). Item sizes,
+durations and log volume are measured by running the real handlers on the local stack (`make bench`
+records them; --measure measures now). Lambda bills at least 1 ms per invocation and arm64 at 256 MB has
+less CPU than this machine, but a poll is mostly waiting on the provider.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import math
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from devstack import ROOT
 from devstack.template import Resolver, deployed_template, function_setting, load_template, resources_of_type
 
 PRICES_FILE = ROOT / "cost" / "prices-us-east-1.json"
+BENCH_RESULTS = ROOT / "bench" / "results.json"
 HOURS_PER_MONTH = 730
-GOAL_USD = 4.0
+DAYS_PER_MONTH = 30.4
+GOAL_DEFAULT_USD = 3.0  # the default stack, after the always-free tier
+GOAL_ACCOUNT_USD = 0.02  # one more account with per-account metrics off, after the free tier
 
-LATEST_ITEM_KB = 0.6  # a latest balance item; a history item is about half
-HISTORY_ITEM_KB = 0.3
-ALERT_WRITES_PER_MESSAGE = 4  # commit with the message, claim the lease, remove the message, release
+# What the handlers do, as tests/integration/test_cost.py counts it at the DynamoDB client.
+BATCH_ITEMS = 25  # BatchWriteItem's limit
+STREAM_BATCH = 100  # the aggregator's stream BatchSize: one round of a provider is one invocation per 100 accounts
+FORECAST_WINDOW_HOURS = 72  # AggregatorSettings.forecast_window: the history each forecast reads
+FORECASTS_PER_HOUR = 1  # AggregatorSettings.forecast_refresh: each forecast also writes the alert state once
+ALERT_WRITE_UNITS = 14  # one alert: its transition with the message (2), the lease (2), a delivered mark per
+#                         channel (~2), and the final transaction removing it and keeping 3 copies (8)
+ITEM_OVERHEAD_KB = 0.1  # DynamoDB bills 100 bytes of index overhead per stored item
+DASHBOARD_RANGE_HOURS = 3  # a dashboard opens on its last 3 hours: each log widget scans that much
+SECRET_CACHE_MINUTES = 15  # aws.SECRET_CACHE_SECONDS
+
+CHANNELS = {  # --channel name: the parameters that turn it on (placeholders: only whether they are set matters)
+    "email": {"AlertEmail": "ops@example.com"},
+    "sms": {"AlertSmsNumber": "+15555550100"},
+    "slack-chat": {"SlackWorkspaceId": "T0000000000", "SlackChannelId": "C0000000000"},
+    "teams-chat": {"TeamsTenantId": "00000000-0000-0000-0000-000000000000", "TeamsTeamId": "19:team", "TeamsChannelId": "19:channel"},
+    "slack-webhook": {"SlackWebhookUrl": "https://hooks.slack.com/services/T0/B0/x"},
+    "discord-webhook": {"DiscordWebhookUrl": "https://discord.com/api/webhooks/0/x"},
+    "generic-webhook": {"GenericWebhookUrl": "https://hooks.example.com/credit-monitor"},
+    "pagerduty": {"PagerDutyRoutingKey": "R0000000000000000000000000000000"},
+}
+WEBHOOK_RULES = ("SlackWebhookRule", "DiscordWebhookRule", "GenericWebhookRule", "PagerDutyTriggerRule", "PagerDutyResolveRule")
 
 
-def dynamodb_per_poll_round(accounts: int) -> dict[str, float]:
-    """DynamoDB calls and request units of one poll round of ``accounts`` accounts (all successful).
-
-    One Query reads the provider's previous latest items (eventually consistent: 0.5 unit per 4 KB);
-    one BatchWriteItem per 25 items writes a latest and a history item per account (1 unit each, < 1 KB).
-    """
-    items = 2 * accounts
-    return {
-        "Query": 1,
-        "BatchWriteItem": math.ceil(items / 25),
-        "read_units": 0.5 * max(1, math.ceil(accounts * LATEST_ITEM_KB / 4)),
-        "write_units": items,
-    }
+# -- the deployment priced ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Durations:
-    poll_round_ms: float
+class Setup:
+    """One deployment: its template parameters and how it is used."""
+
+    accounts: tuple[int, ...] = (2, 2, 2, 2, 2)  # accounts of each provider in the Providers list
+    poll_minutes: int = 5
+    account_metrics: bool = False
+    tracing: bool = False
+    digest: bool = False
+    channels: frozenset[str] = field(default_factory=lambda: frozenset({"email"}))
+    api_requests: int = 10_000
+    alerts: int = 60
+    dashboard_views: int = 30
+
+    def parameters(self) -> dict[str, str]:
+        """The template parameters of this deployment, as `sam deploy --parameter-overrides` would pass them."""
+        listed = load_template()["Parameters"]["Providers"]["Default"].split(",")
+        ids = (listed + [f"vendor{i}" for i in range(len(self.accounts))])[: len(self.accounts)]
+        chosen = {
+            "Providers": ",".join(ids),
+            "PollIntervalMinutes": str(self.poll_minutes),
+            "AccountMetrics": "ENABLED" if self.account_metrics else "DISABLED",
+            "Tracing": "ENABLED" if self.tracing else "DISABLED",
+            "DigestEnabled": "ENABLED" if self.digest else "DISABLED",
+        }
+        for channel in sorted(self.channels):
+            chosen.update(CHANNELS[channel])
+        return chosen
+
+    def plus_account(self) -> Setup:
+        return replace(self, accounts=(self.accounts[0] + 1, *self.accounts[1:]))
+
+    def plus_provider(self, accounts: int | None = None) -> Setup:
+        typical = self.accounts[0] if self.accounts else 0
+        return replace(self, accounts=(*self.accounts, typical if accounts is None else accounts))
+
+    def describe(self) -> str:
+        channels = ", ".join(sorted(self.channels)) or "none"
+        return (f"{len(self.accounts)} providers, {sum(self.accounts)} accounts ({'/'.join(map(str, self.accounts))}), polling every "
+                f"{self.poll_minutes} min; account metrics {'ENABLED' if self.account_metrics else 'DISABLED'}, tracing "
+                f"{'ENABLED' if self.tracing else 'DISABLED'}, digest {'ENABLED' if self.digest else 'DISABLED'}; channels: {channels}; "
+                f"{self.api_requests:,} API requests, {self.alerts} alerts, {self.dashboard_views} dashboard views a month")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Stack:
+    """template.yaml as deployed for a Setup: only the resources whose Condition holds, values resolved."""
+
+    template: dict[str, Any]
+    resolver: Resolver
+
+    @classmethod
+    def of(cls, setup: Setup) -> Stack:
+        parameters = setup.parameters()
+        template = deployed_template(parameters)
+        resolver = Resolver(template, "stack", {name: name for name in template["Resources"]}, parameters)
+        deployed = {name: r for name, r in template["Resources"].items() if resolver.deployed(r)}
+        return cls({**template, "Resources": deployed}, resolver)
+
+    def count(self, resource_type: str) -> int:
+        return len(resources_of_type(self.template, resource_type))
+
+    def pollers(self) -> dict[str, dict[str, Any]]:
+        functions = resources_of_type(self.template, "AWS::Serverless::Function")
+        return {name: f for name, f in functions.items() if "PROVIDER" in f["Properties"].get("Environment", {}).get("Variables", {})}
+
+    def poller_variable(self, name: str) -> str:
+        poller = next(iter(self.pollers().values()))
+        return str(self.resolver.resolve(poller["Properties"]["Environment"]["Variables"][name]))
+
+    def memory_gb(self, function: str) -> float:
+        return float(self.resolver.resolve(function_setting(self.template, function, "MemorySize"))) / 1024
+
+    def log_widgets(self) -> int:
+        body = self.template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]
+        attributes = {name: {"TopicName": name, "QueueName": name} for name in self.template["Resources"]}
+        resolver = Resolver(
+            self.template, "stack", {n: n for n in self.template["Resources"]}, self.resolver.parameters, attributes=attributes
+        )
+        return sum(1 for widget in json.loads(resolver.resolve(body))["widgets"] if widget["type"] == "log")
+
+    def webhook_rules(self) -> int:
+        return sum(1 for name in WEBHOOK_RULES if name in self.template["Resources"] and name != "PagerDutyResolveRule")
+
+
+def metric_series(setup: Setup, stack: Stack) -> int:
+    """Custom metric series the code emits for this deployment (credit_monitor.metrics): the heartbeat, and per
+    provider with accounts PollFailures and LowestAvailable; AvailableCredits per account only when the
+    template gives the pollers ACCOUNT_METRICS=ENABLED. A provider with no accounts emits nothing."""
+    with_accounts = [n for n in setup.accounts if n > 0]
+    per_account = sum(with_accounts) if stack.poller_variable("ACCOUNT_METRICS") == "ENABLED" else 0
+    return 1 + 2 * len(with_accounts) + per_account
+
+
+# -- what the handlers cost, measured on the local stack ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Durations, log bytes and item sizes of the real handlers on the local stack (fixed part + per account)."""
+
+    poll_empty_ms: float  # a round of a provider whose secret is still {}
+    poll_ms: float  # a round's fixed part
+    poll_per_account_ms: float
     stream_batch_ms: float
+    stream_per_record_ms: float
     check_ms: float
+    check_per_account_ms: float
     api_request_ms: float
-    log_bytes_per_round: float
-    source: str  # where the figures come from, as the report says it
+    poll_log_bytes: float  # a round's fixed part
+    poll_log_bytes_per_account: float
+    forecast_log_bytes_per_account: float  # the "account forecast" line of each hourly forecast
+    latest_item_kb: float
+    alert_item_kb: float
+    history_item_kb: float
+    source: str = ""
+
+    @classmethod
+    def recorded(cls) -> Measured:
+        """What `make bench` recorded, or a fresh measurement when it recorded nothing."""
+        recorded = json.loads(BENCH_RESULTS.read_text()).get("measured") if BENCH_RESULTS.exists() else None
+        if not recorded or set(recorded) - {"date"} != {f.name for f in dataclasses.fields(cls)} - {"source"}:
+            return measure()
+        values = {k: v for k, v in recorded.items() if k != "date"}
+        return cls(**values, source=f"measured by make bench on {recorded['date']}")
+
+    def as_record(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "source"}
 
 
-DEFAULT_DURATIONS = Durations(
-    poll_round_ms=400, stream_batch_ms=100, check_ms=150, api_request_ms=50, log_bytes_per_round=3000, source="defaults (--no-measure)"
-)
-BENCH_RESULTS = ROOT / "bench" / "results.json"
+SLOPE_ACCOUNTS = (1, 21)  # two round sizes: their difference gives what one more account costs
 
 
-def recorded_durations(accounts: int) -> Durations:
-    """The durations `make bench` measured on the local stack, or a fresh measurement when it has none."""
-    recorded = json.loads(BENCH_RESULTS.read_text()).get("durations") if BENCH_RESULTS.exists() else None
-    if not recorded:
-        return measure(accounts)
-    values = {k: v for k, v in recorded.items() if k in Durations.__dataclass_fields__ and k != "source"}
-    return Durations(**values, source=f"measured by make bench on {recorded['date']}")
+def measure(runs: int = 3) -> Measured:
+    """Median durations and log bytes of the real handlers for two round sizes, and the sizes of the items stored."""
+    from boto3.dynamodb.types import TypeSerializer  # noqa: PLC0415
 
-
-def measure(accounts: int, runs: int = 5) -> Durations:
-    """Median durations of the real handlers on the local stack, for ``accounts`` accounts."""
     from devstack.invoke import invoke_aggregator, invoke_api, invoke_poller, reset_warm_state  # noqa: PLC0415
     from devstack.moto_stack import LocalStack  # noqa: PLC0415
     from devstack.simulators import ProviderSimulator  # noqa: PLC0415
     from devstack.streams import StreamPump  # noqa: PLC0415
 
-    def timed(action):
+    def timed(action) -> tuple[float, int]:
+        output = io.StringIO()
         started = time.perf_counter()
-        action()
-        return (time.perf_counter() - started) * 1000
+        action(output)
+        return (time.perf_counter() - started) * 1000, len(output.getvalue().encode())
 
+    figures: dict[int, dict[str, float]] = {}
     with LocalStack(stack_name="credit-monitor-cost") as stack, ProviderSimulator("crun") as sim:
         stack.create_resources()
         reset_warm_state()  # a fresh deployment: no client from an earlier stack in this process
-        keys = {f"acct{i}": f"sk-cost-{i}" for i in range(accounts)}
-        for key in keys.values():
-            sim.set_balance(key, 1000)
-        stack.put_api_keys("crun", keys)
         pump = StreamPump(stack)
-        invoke_poller(stack, "crun", {}, base_url=sim.base_url)  # warm up, as a warm container would be
-        pump.deliver(lambda batch: invoke_aggregator(stack, batch))
-        polls, batches, checks, requests, logs = [], [], [], [], []
-        for _ in range(runs):
-            output = io.StringIO()
-            polls.append(timed(lambda output=output: invoke_poller(stack, "crun", {}, base_url=sim.base_url, output=output)))
-            logs.append(len(output.getvalue().encode()))
-            batches.append(timed(lambda: pump.deliver(lambda batch: invoke_aggregator(stack, batch))))
-            checks.append(timed(lambda: invoke_aggregator(stack, {"task": "check"})))
-            requests.append(timed(lambda: invoke_api(stack, "/balances")))
-    return Durations(*(statistics.median(v) for v in (polls, batches, checks, requests, logs)), source="measured on the local stack now")
+
+        def poll(output):
+            return invoke_poller(stack, "crun", {}, base_url=sim.base_url, output=output)
+
+        poll(io.StringIO())  # warm: a scheduled poller's container usually is
+        empty_ms, _ = zip(*(timed(poll) for _ in range(runs)), strict=True)
+        for count in SLOPE_ACCOUNTS:
+            keys = {f"team-{i:03d}": f"sk-cost-{count}-{i:03d}" for i in range(count)}
+            for key in keys.values():
+                sim.set_balance(key, 1000)
+            stack.put_api_keys("crun", keys)
+            reset_warm_state()
+            poll(io.StringIO())
+            pump.deliver(lambda batch: invoke_aggregator(stack, batch))
+            first_check = timed(lambda output: invoke_aggregator(stack, {"task": "check"}, output=output))  # with its forecasts
+            rounds = [timed(poll) for _ in range(runs)]
+            batches = [timed(lambda output: pump.deliver(lambda batch: invoke_aggregator(stack, batch, output=output)))
+                       for _ in range(runs)]  # fmt: skip
+            checks = [timed(lambda output: invoke_aggregator(stack, {"task": "check"}, output=output)) for _ in range(runs)]
+            figures[count] = {
+                "poll_ms": statistics.median(ms for ms, _ in rounds),
+                "poll_log": statistics.median(size for _, size in rounds),
+                "stream_ms": statistics.median(ms for ms, _ in batches),
+                "check_ms": statistics.median(ms for ms, _ in checks),
+                "forecast_log": first_check[1] - statistics.median(size for _, size in checks),
+            }
+        api_ms = statistics.median(timed(lambda output: invoke_api(stack, "/balances"))[0] for _ in range(runs))
+        items = stack.table().scan()["Items"]
+
+    serializer = TypeSerializer()
+
+    def mean_kb(chosen: list[dict[str, Any]]) -> float:
+        return statistics.mean(item_bytes({k: serializer.serialize(v) for k, v in item.items()}) for item in chosen) / 1024
+
+    small, large = SLOPE_ACCOUNTS
+    a, b = figures[small], figures[large]
+
+    def slope(name: str) -> float:
+        return max(0.0, (b[name] - a[name]) / (large - small))
+
+    def fixed(name: str) -> float:
+        return max(0.0, a[name] - slope(name) * small)
+
+    return Measured(
+        poll_empty_ms=statistics.median(empty_ms),
+        poll_ms=fixed("poll_ms"),
+        poll_per_account_ms=slope("poll_ms"),
+        stream_batch_ms=fixed("stream_ms"),
+        stream_per_record_ms=slope("stream_ms"),
+        check_ms=fixed("check_ms"),
+        check_per_account_ms=slope("check_ms"),
+        api_request_ms=api_ms,
+        poll_log_bytes=fixed("poll_log"),
+        poll_log_bytes_per_account=slope("poll_log"),
+        forecast_log_bytes_per_account=max(0.0, b["forecast_log"] / large),
+        latest_item_kb=mean_kb([i for i in items if i.get("kind") == "balance"]),
+        alert_item_kb=mean_kb([i for i in items if i.get("kind") == "alert"]),
+        history_item_kb=mean_kb([i for i in items if str(i["pk"]).startswith("HISTORY#")]),
+        source="measured on the local stack now",
+    )
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB counts it (attribute names + values), from its wire form."""
+    return sum(len(name.encode()) + _value_bytes(value) for name, value in item.items())
+
+
+def _value_bytes(value: dict[str, Any]) -> int:
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        digits = inner.lstrip("-").replace(".", "").lstrip("0") or "0"
+        return 1 + math.ceil(len(digits.rstrip("0") or "0") / 2)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + _value_bytes(v) + 1 for k, v in inner.items())
+    if kind == "L":
+        return 3 + sum(_value_bytes(v) + 1 for v in inner)
+    return len(json.dumps(inner))
+
+
+# -- the bill ----------------------------------------------------------------------------------------
+
+
+def dynamodb_per_poll_round(accounts: int) -> dict[str, float]:
+    """DynamoDB calls of one poll round of ``accounts`` accounts, all read successfully: one Query of the
+    provider's items (its latest and alert items), a latest and a history item per account in batches of 25."""
+    items = 2 * accounts
+    return {"Query": 1, "BatchWriteItem": math.ceil(items / BATCH_ITEMS), "write_items": items}
+
+
+def dynamodb_per_check(accounts: int, forecasts: int) -> dict[str, float]:
+    """DynamoDB calls of one scheduled check: the thresholds document remembered (a conditional put, billed
+    even when it is unchanged) and its alert state read; one Query of every account's items, each account's
+    alert state read (consistently); for each forecast due, its history read and its alert state written."""
+    return {"PutItem": 1, "Query": 1 + forecasts, "GetItem": 1 + accounts, "UpdateItem": forecasts}
 
 
 @dataclass
@@ -111,128 +320,179 @@ class Line:
     unit_text: str
 
 
-def alarm_metrics(template: dict, providers: int, accounts: int) -> int:
-    """Alarm metrics billed: each metric in a math alarm, each series a Metrics Insights query reads."""
-    count = 0
-    for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values():
-        metrics = alarm["Properties"].get("Metrics")
-        if not metrics:
-            count += 1
-        elif any("SELECT" in str(m.get("Expression", "")) for m in metrics):
-            count += accounts  # one provider's AvailableCredits series
-        else:
-            count += sum(1 for m in metrics if "MetricStat" in m)
-    return count
-
-
-def deployed_for(providers: int) -> dict:
-    """The template as deployed with ``providers`` entries in Providers (the built-ins first, then made-up ids):
-    only the resources whose condition holds with these parameters."""
-    listed = load_template()["Parameters"]["Providers"]["Default"].split(",")
-    ids = (listed + [f"vendor{i}" for i in range(max(0, providers - len(listed)))])[:providers]
-    parameters = {"Providers": ",".join(ids)}
-    template = deployed_template(parameters)
-    resolver = Resolver(template, "stack", {}, parameters)
-    return {**template, "Resources": {k: r for k, r in template["Resources"].items() if resolver.deployed(r)}}
-
-
-def usage(providers: int, accounts: int, poll_minutes: int, api_requests: int, alerts: int, d: Durations) -> list[Line]:
-    template = deployed_for(providers)
-    functions = resources_of_type(template, "AWS::Serverless::Function")
-    poller = next(name for name, f in functions.items() if "PROVIDER" in f["Properties"].get("Environment", {}).get("Variables", {}))
-    memory_gb = {name: function_setting(template, name, "MemorySize") / 1024 for name in (poller, "Aggregator", "BalanceApiFunction")}
-    memory_gb["poller"] = memory_gb[poller]
-    rounds = providers * HOURS_PER_MONTH * 60 / poll_minutes  # poll rounds a month, all providers
-    checks = HOURS_PER_MONTH * 60 / poll_minutes
-    total_accounts = providers * accounts
-    per_round = dynamodb_per_poll_round(accounts)
-    history_items_per_check = 72 * 60 / poll_minutes
-    forecast_reads = total_accounts * HOURS_PER_MONTH * 0.5 * math.ceil(history_items_per_check * HISTORY_ITEM_KB / 4)
-    history_gb = total_accounts * (HOURS_PER_MONTH * 60 / poll_minutes) * (400 / 30.4) * HISTORY_ITEM_KB / 1024**2
-    invocations = rounds + rounds + checks + api_requests  # pollers, one stream batch per round, checks, API
-    secrets = len(resources_of_type(template, "AWS::SecretsManager::Secret"))
-    return [
+def usage(setup: Setup, stack: Stack, m: Measured) -> list[Line]:
+    rounds = HOURS_PER_MONTH * 60 / setup.poll_minutes  # poll rounds of each provider a month, and checks
+    providers, total = len(setup.accounts), sum(setup.accounts)
+    active = [n for n in setup.accounts if n > 0]
+    poller_gb = stack.memory_gb(next(iter(stack.pollers())))
+    forecasts = total * HOURS_PER_MONTH * FORECASTS_PER_HOUR
+    points = FORECAST_WINDOW_HOURS * 60 / setup.poll_minutes
+    stream_invocations = rounds * sum(math.ceil(n / STREAM_BATCH) for n in active)
+    digests = DAYS_PER_MONTH if setup.digest else 0
+    invocations = providers * rounds + stream_invocations + rounds + digests + setup.api_requests
+    per_account_kb = m.latest_item_kb + m.alert_item_kb
+    poll_ms = sum(m.poll_ms + m.poll_per_account_ms * n if n else m.poll_empty_ms for n in setup.accounts)
+    compute = (
+        rounds * poll_ms * poller_gb
+        + (stream_invocations * m.stream_batch_ms + rounds * total * m.stream_per_record_ms) * stack.memory_gb("Aggregator")
+        + rounds * (m.check_ms + m.check_per_account_ms * total) * stack.memory_gb("Aggregator")
+        + setup.api_requests * m.api_request_ms * stack.memory_gb("BalanceApiFunction")
+    ) / 1000
+    writes = (
+        rounds * sum(dynamodb_per_poll_round(n)["write_items"] for n in active)  # every item < 1 KB: one unit
+        + forecasts * math.ceil(m.alert_item_kb)
+        + rounds * dynamodb_per_check(total, 0)["PutItem"]  # each check remembers the thresholds document
+        + setup.alerts * ALERT_WRITE_UNITS
+    )
+    reads = (
+        rounds * sum(0.5 * math.ceil(n * per_account_kb / 4) for n in active)  # the round's Query, eventually consistent
+        + rounds * total * math.ceil(m.alert_item_kb / 4)  # each stream record: the alert state, consistent
+        + rounds * (0.5 * math.ceil(total * per_account_kb / 4) + (1 + total) * math.ceil(m.alert_item_kb / 4))  # checks
+        + forecasts * 0.5 * math.ceil(points * m.history_item_kb / 4)
+        + setup.api_requests * 0.5 * math.ceil(max(1, total) * per_account_kb / 4)  # GET /balances, all accounts
+    )
+    history_days = int(stack.resolver.parameters["HistoryRetentionDays"])
+    stored_gb = (total * rounds / DAYS_PER_MONTH * history_days * (m.history_item_kb + ITEM_OVERHEAD_KB)
+                 + total * (per_account_kb + 2 * ITEM_OVERHEAD_KB)) / 1024**2  # fmt: skip
+    poll_logs = rounds * sum(m.poll_log_bytes + m.poll_log_bytes_per_account * n for n in active)
+    logs = poll_logs + forecasts * m.forecast_log_bytes_per_account
+    scanned = setup.dashboard_views * stack.log_widgets() * logs * DASHBOARD_RANGE_HOURS / HOURS_PER_MONTH
+    secrets_calls = providers * HOURS_PER_MONTH * 60 / max(setup.poll_minutes, SECRET_CACHE_MINUTES)
+    sns = setup.alerts * (1 + ("slack-chat" in setup.channels or "teams-chat" in setup.channels))
+    lines = [
         Line("Lambda requests", "lambda_request", invocations, "requests"),
-        Line(
-            "Lambda compute (arm64)",
-            "lambda_arm_gb_second",
-            (
-                rounds * d.poll_round_ms * memory_gb["poller"]
-                + (rounds * d.stream_batch_ms + checks * d.check_ms) * memory_gb["Aggregator"]
-                + api_requests * d.api_request_ms * memory_gb["BalanceApiFunction"]
-            )
-            / 1000,
-            "GB-seconds",
-        ),
-        Line(
-            "DynamoDB writes",
-            "dynamodb_write_request_unit",
-            rounds * per_round["write_units"] + alerts * ALERT_WRITES_PER_MESSAGE + total_accounts * HOURS_PER_MONTH,
-            "write units",
-        ),
-        Line(
-            "DynamoDB reads",
-            "dynamodb_read_request_unit",
-            rounds * per_round["read_units"]
-            + rounds * accounts * 1.0  # the aggregator's consistent read per stream record
-            + checks * (0.5 * math.ceil(total_accounts * 2 * LATEST_ITEM_KB / 4) + total_accounts)
-            + forecast_reads
-            + api_requests * 0.5,
-            "read units",
-        ),
-        Line("DynamoDB storage (history, 400 days)", "dynamodb_storage_gb_month", history_gb, "GB-month"),
-        Line("DynamoDB point-in-time recovery", "dynamodb_pitr_gb_month", history_gb, "GB-month"),
-        Line("Secrets Manager secrets", "secrets_manager_secret_month", secrets, "secrets"),
-        Line("Secrets Manager calls (worst case: every run)", "secrets_manager_api_call", rounds, "calls"),
-        Line("CloudWatch custom metric series", "cloudwatch_custom_metric_month", total_accounts + providers, "series"),
-        Line("CloudWatch alarms", "cloudwatch_alarm_metric_month", alarm_metrics(template, providers, accounts), "alarm metrics"),
-        Line("CloudWatch dashboard", "cloudwatch_dashboard_month", 1, "dashboard"),
-        Line("CloudWatch Logs ingestion", "cloudwatch_logs_ingested_gb", rounds * d.log_bytes_per_round * 2 / 1024**3, "GB"),
-        Line("SNS publishes", "sns_publish", alerts, "messages"),
-        Line("SNS email deliveries", "sns_email", alerts, "emails"),
-        Line("API Gateway requests", "api_gateway_rest_request", api_requests, "requests"),
-        Line("EventBridge Scheduler", "scheduler_invocation", rounds + checks, "invocations"),
-        Line("X-Ray traces", "xray_trace_recorded", invocations, "traces"),
+        Line("Lambda compute (arm64)", "lambda_arm_gb_second", compute, "GB-seconds"),
+        Line("DynamoDB writes", "dynamodb_write_request_unit", writes, "write units"),
+        Line("DynamoDB reads", "dynamodb_read_request_unit", reads, "read units"),
+        Line(f"DynamoDB storage (history, {history_days} days)", "dynamodb_storage_gb_month", stored_gb, "GB-month"),
+        Line("DynamoDB point-in-time recovery", "dynamodb_pitr_gb_month", stored_gb, "GB-month"),
+        Line("Secrets Manager secrets", "secrets_manager_secret_month", stack.count("AWS::SecretsManager::Secret"), "secrets"),
+        Line("Secrets Manager calls (cached 15 min)", "secrets_manager_api_call", secrets_calls, "calls"),
+        Line("CloudWatch custom metric series", "cloudwatch_custom_metric_month", metric_series(setup, stack), "series"),
+        Line("CloudWatch alarms", "cloudwatch_alarm_metric_month", stack.count("AWS::CloudWatch::Alarm"), "alarm metrics"),
+        Line("CloudWatch dashboards", "cloudwatch_dashboard_month", stack.count("AWS::CloudWatch::Dashboard"), "dashboards"),
+        Line("CloudWatch Logs ingestion", "cloudwatch_logs_ingested_gb", logs / 1024**3, "GB"),
+        Line("CloudWatch Logs Insights (dashboard views)", "cloudwatch_logs_insights_gb_scanned", scanned / 1024**3, "GB scanned"),
+        Line("SNS publishes (alert topic, chat topic)", "sns_publish", sns, "messages"),
+        Line("EventBridge alert events", "eventbridge_custom_event", setup.alerts, "events"),
+        Line("EventBridge Scheduler", "scheduler_invocation", providers * rounds + rounds + digests, "invocations"),
+        Line("API Gateway requests", "api_gateway_rest_request", setup.api_requests, "requests"),
     ]
+    if "email" in setup.channels:
+        lines.append(Line("SNS email deliveries", "sns_email", setup.alerts, "emails"))
+    if "sms" in setup.channels:
+        lines.append(Line("SNS SMS (US, critical and depleted only)", "sns_sms_us", setup.alerts / 4, "messages"))
+    if stack.webhook_rules():
+        lines.append(Line("EventBridge API destinations (webhooks)", "eventbridge_api_destination", setup.alerts * stack.webhook_rules(),
+                          "invocations"))  # fmt: skip
+    if stack.resolver.resolve(stack.template["Globals"]["Function"]["Tracing"]) == "Active":
+        lines.append(Line("X-Ray traces", "xray_trace_recorded", invocations, "traces"))
+    return lines
 
 
-def report(lines: list[Line], prices: dict) -> tuple[str, float, float]:
-    rows, total_list, total_free = [], 0.0, 0.0
+@dataclass(frozen=True)
+class Bill:
+    lines: list[Line]
+    listed: list[float]
+    billed: list[float]
+
+    @property
+    def total_list(self) -> float:
+        return sum(self.listed)
+
+    @property
+    def total_after_free(self) -> float:
+        return sum(self.billed)
+
+
+def bill(setup: Setup, measured: Measured, prices: dict[str, Any] | None = None) -> Bill:
+    prices = prices or json.loads(PRICES_FILE.read_text())
+    lines = usage(setup, Stack.of(setup), measured)
+    listed, billed = [], []
     for line in lines:
         price = prices["prices"][line.price]
-        listed = line.quantity * price["usd"]
-        billed = max(0.0, line.quantity - price["free"]) * price["usd"]
-        total_list, total_free = total_list + listed, total_free + billed
+        listed.append(line.quantity * price["usd"])
+        billed.append(max(0.0, line.quantity - price["free"]) * price["usd"])
+    return Bill(lines, listed, billed)
+
+
+def render(result: Bill) -> str:
+    rows = [f"  {'item':<46} {'quantity/month':>14} {'':<14} {'list USD':>9} {'after free':>10}"]
+    for line, listed, billed in zip(result.lines, result.listed, result.billed, strict=True):
         rows.append(f"  {line.item:<46} {line.quantity:>14,.1f} {line.unit_text:<14} {listed:>9.2f} {billed:>10.2f}")
-    header = f"  {'item':<46} {'quantity/month':>14} {'':<14} {'list USD':>9} {'after free':>10}"
-    total = f"  {'total':<46} {'':>14} {'':<14} {total_list:>9.2f} {total_free:>10.2f}"
-    return "\n".join([header, *rows, total]), total_list, total_free
+    rows.append(f"  {'total':<46} {'':>14} {'':<14} {result.total_list:>9.2f} {result.total_after_free:>10.2f}")
+    return "\n".join(rows)
+
+
+def marginal(before: Bill, after: Bill) -> str:
+    listed, billed = after.total_list - before.total_list, after.total_after_free - before.total_after_free
+    return f"+{listed:.3f} USD at list price, +{billed:.3f} after the free tier"
+
+
+def goals(measured: Measured) -> list[tuple[str, str, bool]]:
+    """The issue's cost goals, on the default parameters (whatever else was asked)."""
+    default = Setup()
+    base = bill(default, measured)
+    one_more = bill(default.plus_account(), measured).total_after_free - base.total_after_free
+    return [
+        (f"the default stack, after the free tier, < {GOAL_DEFAULT_USD:.0f} USD a month", f"{base.total_after_free:.2f} USD",
+         base.total_after_free < GOAL_DEFAULT_USD),
+        (f"one more account (account metrics off), after the free tier, < {GOAL_ACCOUNT_USD} USD a month", f"{one_more:.4f} USD",
+         one_more < GOAL_ACCOUNT_USD),
+    ]  # fmt: skip
+
+
+def parse_setup(argv: list[str] | None) -> tuple[Setup, argparse.Namespace]:
+    defaults = Setup()
+    parser = argparse.ArgumentParser(prog="make cost ARGS=...", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--providers", type=int, default=len(defaults.accounts), help="providers in the Providers list (5: the built-ins)")
+    parser.add_argument("--accounts", type=int, default=defaults.accounts[0], help="accounts of each provider")
+    parser.add_argument("--poll-minutes", type=int, default=defaults.poll_minutes, choices=[2, 5, 10, 15, 30, 60])
+    parser.add_argument("--account-metrics", choices=["ENABLED", "DISABLED"], default="DISABLED", help="the AccountMetrics parameter")
+    parser.add_argument("--tracing", choices=["ENABLED", "DISABLED"], default="DISABLED", help="the Tracing parameter")
+    parser.add_argument("--digest", choices=["ENABLED", "DISABLED"], default="DISABLED", help="the DigestEnabled parameter")
+    parser.add_argument("--channels", default="email", help=f"comma-separated, any of: {', '.join(CHANNELS)} (or none)")
+    parser.add_argument("--api-requests", type=int, default=defaults.api_requests, help="balance API requests a month")
+    parser.add_argument("--alerts", type=int, default=defaults.alerts, help="alert messages a month")
+    parser.add_argument("--dashboard-views", type=int, default=defaults.dashboard_views, help="dashboard views a month")
+    parser.add_argument("--measure", action="store_true", help="measure the handlers now (default: what make bench recorded)")
+    args = parser.parse_args(argv)
+    channels = frozenset(c.strip() for c in args.channels.split(",") if c.strip() and c.strip() != "none")
+    unknown = sorted(channels - set(CHANNELS))
+    if unknown:
+        parser.error(f"--channels: unknown {', '.join(unknown)}; choose from {', '.join(CHANNELS)}")
+    if args.providers < 1 or args.accounts < 0:
+        parser.error("--providers must be at least 1 and --accounts at least 0")
+    setup = Setup(accounts=(args.accounts,) * args.providers, poll_minutes=args.poll_minutes,
+                  account_metrics=args.account_metrics == "ENABLED", tracing=args.tracing == "ENABLED", digest=args.digest == "ENABLED",
+                  channels=channels, api_requests=args.api_requests, alerts=args.alerts, dashboard_views=args.dashboard_views)  # fmt: skip
+    return setup, args
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make cost", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--providers", type=int, default=5)
-    parser.add_argument("--accounts", type=int, default=2, help="accounts per provider")
-    parser.add_argument("--poll-minutes", type=int, default=5)
-    parser.add_argument("--api-requests", type=int, default=10_000, help="balance API requests a month")
-    parser.add_argument("--alerts", type=int, default=60, help="alert messages a month")
-    parser.add_argument("--measure", action="store_true", help="measure the handlers' durations now (default: those make bench recorded)")
-    parser.add_argument("--no-measure", action="store_true", help="use fixed default durations instead of measured ones")
-    args = parser.parse_args(argv)
+    setup, args = parse_setup(argv)
     prices = json.loads(PRICES_FILE.read_text())
-    durations = DEFAULT_DURATIONS if args.no_measure else measure(args.accounts) if args.measure else recorded_durations(args.accounts)
-    table, total_list, total_free = report(
-        usage(args.providers, args.accounts, args.poll_minutes, args.api_requests, args.alerts, durations), prices
-    )
-    print(f"Monthly cost: {args.providers} providers x {args.accounts} accounts, polling every {args.poll_minutes} min, "
-          f"{args.api_requests:,} API requests, {args.alerts} alerts; {prices['region']} prices recorded {prices['recorded']}")  # fmt: skip
-    source = durations.source
-    print(f"Durations {source}: poll round {durations.poll_round_ms:.0f} ms, stream batch {durations.stream_batch_ms:.0f} ms, "
-          f"check {durations.check_ms:.0f} ms, API request {durations.api_request_ms:.0f} ms\n")  # fmt: skip
-    print(table)
-    verdict = "met" if total_free < GOAL_USD else "MISSED"
-    print(f"\nGoal: under {GOAL_USD:.0f} USD a month: {verdict} with the always-free tier ({total_free:.2f} USD); "
-          f"at list price without any free tier: {total_list:.2f} USD.")  # fmt: skip
+    measured = measure() if args.measure else Measured.recorded()
+    stack = Stack.of(setup)
+    result = bill(setup, measured, prices)
+    print(f"Monthly cost: {setup.describe()}.")
+    m = measured
+    print(f"{prices['region']} prices recorded {prices['recorded']}. From template.yaml for these parameters: "
+          f"{stack.count('AWS::SecretsManager::Secret')} secrets, {len(stack.pollers())} pollers, "
+          f"{stack.count('AWS::CloudWatch::Alarm')} alarms, {metric_series(setup, stack)} metric series, "
+          f"{stack.count('AWS::CloudWatch::Dashboard')} dashboard.")  # fmt: skip
+    print(f"Handlers {m.source}: poll round {m.poll_ms:.0f} ms + {m.poll_per_account_ms:.1f} ms per account, "
+          f"check {m.check_ms:.0f} ms + {m.check_per_account_ms:.1f} ms per account, API request {m.api_request_ms:.0f} ms;\n"
+          f"items: latest {m.latest_item_kb:.2f} KB, alert state {m.alert_item_kb:.2f} KB, "
+          f"history {m.history_item_kb:.2f} KB.\n")  # fmt: skip
+    print(render(result))
+    print("\nOne more:")
+    print(f"  account (on one provider)           {marginal(result, bill(setup.plus_account(), measured, prices))}")
+    print(f"  provider with {setup.accounts[0]} accounts{'':<13} {marginal(result, bill(setup.plus_provider(), measured, prices))}")
+    print(f"  provider with no accounts yet       {marginal(result, bill(setup.plus_provider(0), measured, prices))}")
+    print("\nGoals (default parameters):")
+    for goal, value, met in goals(measured):
+        print(f"  {'met   ' if met else 'MISSED'}  {goal:<70} {value}")
     return 0
 
 

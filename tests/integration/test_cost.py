@@ -1,48 +1,118 @@
-"""The cost model's DynamoDB figures are what a poll round really does, counted at the client."""
+"""`make cost` tells the truth: its resource counts are what the template deploys for the parameters given,
+its metric series are what the handlers emit, and its DynamoDB calls are what a round and a check make."""
 
-import math
+import io
+import json
 import subprocess
 import sys
 
+import boto3
 import pytest
 
-from credit_monitor import aws
 from devstack import ROOT
 from devstack import readme as readme_module
-from devstack.cost import dynamodb_per_poll_round
+from devstack.alarms import CloudWatch
+from devstack.cost import CHANNELS, Setup, Stack, dynamodb_per_check, dynamodb_per_poll_round, metric_series
+from devstack.invoke import invoke_aggregator, invoke_poller, reset_warm_state
+from devstack.moto_stack import LocalStack
+from devstack.simulators import ProviderSimulator
 
-pytestmark = pytest.mark.integration
+SETUPS = {
+    "default": Setup(),
+    "one provider, no channel": Setup(accounts=(3,), channels=frozenset()),
+    "eight providers, two still empty": Setup(accounts=(4, 4, 0, 4, 4, 4, 0, 4)),
+    "every channel, account metrics, tracing, digest": Setup(
+        accounts=(2, 1), account_metrics=True, tracing=True, digest=True, channels=frozenset(CHANNELS)
+    ),
+    "webhooks only": Setup(channels=frozenset({"slack-webhook", "pagerduty"})),
+}
+# What each deploys, as the product documents it: a secret per provider and no alarm per provider; six
+# alarms for the monitor itself, one more once a webhook can fail; one dashboard; the X-Ray layer with tracing.
+EXPECTED = {
+    "default": {"secrets": 5, "alarms": 6, "layers": 1},
+    "one provider, no channel": {"secrets": 1, "alarms": 6, "layers": 1},
+    "eight providers, two still empty": {"secrets": 8, "alarms": 6, "layers": 1},
+    "every channel, account metrics, tracing, digest": {"secrets": 2, "alarms": 7, "layers": 2},
+    "webhooks only": {"secrets": 5, "alarms": 7, "layers": 1},
+}
 
 
-@pytest.fixture
-def dynamodb_requests():
-    calls = []
+@pytest.mark.parametrize("name", SETUPS)
+def test_the_cost_models_resources_are_what_the_template_deploys_for_its_parameters(name):
+    setup, expected = SETUPS[name], EXPECTED[name]
+    stack = Stack.of(setup)
+    counted = {"secrets": stack.count("AWS::SecretsManager::Secret"), "alarms": stack.count("AWS::CloudWatch::Alarm"),
+               "layers": stack.count("AWS::Serverless::LayerVersion")}  # fmt: skip
+    assert counted == expected
+    assert len(stack.pollers()) == len(setup.accounts)
+    assert stack.count("AWS::CloudWatch::Dashboard") == 1
+    # ...and what the local stack creates from template.yaml with these parameters.
+    name = "cost-" + "".join(c for c in name if c.isalnum())[:40]
+    with LocalStack(stack_name=name, parameters=setup.parameters()) as local:
+        local.create_resources()
+        secrets = [s for s in boto3.client("secretsmanager").list_secrets()["SecretList"] if s["Name"].startswith(f"{name}/")]
+        assert len(secrets) == expected["secrets"]
+        assert len(boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{name}-")["MetricAlarms"]) == expected["alarms"]
 
-    def record(model, params, **kwargs):
-        items = sum(len(requests) for requests in params.get("RequestItems", {}).values()) if model.name == "BatchWriteItem" else 0
-        calls.append((model.name, items))
 
-    client = aws._dynamodb().meta.client
-    client.meta.events.register("before-parameter-build.dynamodb", record)
-    yield calls
-    client.meta.events.unregister("before-parameter-build.dynamodb", record)
+@pytest.mark.parametrize("account_metrics", [False, True])
+def test_the_metric_series_billed_are_the_series_the_handlers_emit(account_metrics):
+    """Three providers (one with no accounts yet), every poller run, then a check: the series CloudWatch would
+    create from their EMF lines are what the cost model counts."""
+    setup = Setup(accounts=(3, 0, 2), account_metrics=account_metrics)
+    parameters = setup.parameters()
+    providers = parameters["Providers"].split(",")
+    with (
+        LocalStack(stack_name=f"cost-series-{account_metrics}".lower(), parameters=parameters) as stack,
+        ProviderSimulator(providers[0]) as first,
+        ProviderSimulator(providers[2]) as third,
+    ):
+        stack.create_resources()
+        reset_warm_state()  # a new stack: no client of an earlier one
+        cloudwatch = CloudWatch()
+        for provider, sim, count in ((providers[0], first, 3), (providers[2], third, 2)):
+            keys = {f"team-{i}": f"sk-{provider}-team-{i}-0123456789" for i in range(count)}
+            for key in keys.values():
+                sim.set_balance(key, 500)
+            stack.put_api_keys(provider, {a: sim.credentials(k) for a, k in keys.items()})
+        for provider, sim in ((providers[0], first), (providers[1], first), (providers[2], third)):
+            out = _captured(lambda output, p=provider, s=sim: invoke_poller(stack, p, {}, base_url=s.base_url, output=output))
+            cloudwatch.put_emf(out)
+        cloudwatch.put_emf(_captured(lambda output: invoke_aggregator(stack, {"task": "check"}, output=output)))
+
+        assert len(cloudwatch.series()) == metric_series(setup, Stack.of(setup)) == 1 + 2 * 2 + (5 if account_metrics else 0)
 
 
 @pytest.mark.parametrize("accounts", [1, 2, 12, 30])
-def test_a_poll_round_makes_the_calls_the_cost_model_counts(stack, sims, poll, dynamodb_requests, accounts):
-    keys = {f"a{i}": f"sk-{i}" for i in range(accounts)}
+def test_a_poll_round_makes_the_calls_the_cost_model_counts(stack, sims, poll, balances, accounts):
+    keys = {f"a{i}": f"sk-crun-{i}-0123456789" for i in range(accounts)}
     for key in keys.values():
         sims["crun"].set_balance(key, 100)
     stack.put_api_keys("crun", keys)
+    stack.calls.clear()
 
     poll("crun")
 
     model = dynamodb_per_poll_round(accounts)
-    names = [name for name, _ in dynamodb_requests]
-    assert names.count("Query") == model["Query"]
-    assert names.count("BatchWriteItem") == model["BatchWriteItem"] == math.ceil(2 * accounts / 25)
-    assert sum(items for _, items in dynamodb_requests) == model["write_units"]  # each item < 1 KB: one unit
-    assert set(names) == {"Query", "BatchWriteItem"}  # no per-item writes
+    dynamodb = {call: n for call, n in stack.calls.items() if call.startswith("dynamodb:")}
+    assert dynamodb == {"dynamodb:Query": model["Query"], "dynamodb:BatchWriteItem": model["BatchWriteItem"]}  # no per-item writes
+    assert len(balances.everything()) == model["write_items"]  # each item under 1 KB: one write unit
+
+
+def test_a_check_makes_the_calls_the_cost_model_counts(stack, sims, poll, aggregate):
+    keys = {f"a{i}": f"sk-crun-{i}-0123456789" for i in range(4)}
+    for key in keys.values():
+        sims["crun"].set_balance(key, 900)
+    stack.put_api_keys("crun", keys)
+    poll("crun")
+    aggregate.stream()
+
+    for forecasts in (4, 0):  # the first check forecasts every account; the next, within the hour, none
+        stack.calls.clear()
+        aggregate.check()
+        model = dynamodb_per_check(4, forecasts)
+        counted = {call.split(":")[1]: n for call, n in stack.calls.items() if call.startswith("dynamodb:")}
+        assert counted == {name: n for name, n in model.items() if n}, forecasts
 
 
 def test_the_readmes_cost_block_is_what_make_cost_prints():
@@ -50,11 +120,25 @@ def test_the_readmes_cost_block_is_what_make_cost_prints():
     assert readme_module.block(readme, "cost") == readme_module.cost_block(), "README.md's cost block is stale: run make readme"
 
 
-def test_make_cost_prints_an_itemized_total_and_the_goal():
+def test_make_cost_prices_the_parameters_given_with_the_marginal_costs_and_the_goals():
     env = {"PYTHONPATH": f"{ROOT / 'layers' / 'common'}:{ROOT}", "PATH": "/usr/bin:/bin"}
-    command = [sys.executable, "-m", "devstack.cost", "--no-measure"]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=60, check=False)
+    command = [sys.executable, "-m", "devstack.cost", "--providers", "3", "--accounts", "40", "--account-metrics", "ENABLED",
+               "--channels", "slack-webhook,email", "--tracing", "ENABLED"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "3 providers, 120 accounts" in out
+    assert "3 secrets, 3 pollers, 7 alarms, 127 metric series" in out  # 1 heartbeat + 2 per provider + 120 accounts
     for item in ("Lambda requests", "DynamoDB writes", "Secrets Manager secrets", "CloudWatch custom metric series", "CloudWatch alarms",
-                 "CloudWatch dashboard", "SNS publishes", "API Gateway requests", "total", "Goal: under 4 USD a month"):  # fmt: skip
-        assert item in result.stdout
+                 "EventBridge API destinations (webhooks)", "X-Ray traces", "total", "account (on one provider)",
+                 "provider with no accounts yet", "Goals (default parameters):"):  # fmt: skip
+        assert item in out
+    wrong = subprocess.run([*command[:3], "--channels", "carrier-pigeon"], capture_output=True, text=True, cwd=ROOT, env=env, check=False)
+    assert wrong.returncode == 2
+    assert "--channels: unknown carrier-pigeon" in wrong.stderr
+
+
+def _captured(run):
+    output = io.StringIO()
+    run(output)
+    return [json.loads(line) for line in output.getvalue().splitlines() if line.strip()]
