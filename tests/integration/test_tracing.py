@@ -81,7 +81,7 @@ def test_with_tracing_on_a_poll_round_is_a_trace_of_named_steps_without_urls_or_
     assert "metadata" not in handler  # the handler's answer (accounts, error texts) is not recorded
     for step in ("## read keys", "## poll and store"):
         assert steps[step]["parent_id"] == handler["id"]
-    assert steps["## read previous balances"]["trace_id"] == handler["trace_id"]  # read on its own thread, meanwhile
+    assert steps["## read previous polls"]["trace_id"] == handler["trace_id"]  # read on its own thread, meanwhile
     assert steps["## poll and store"]["annotations"] == {"provider": "crun", "accounts": 40, "concurrency": 256, "failed": 0}
     # The AWS calls are subsegments; the provider's requests are not (X-Ray would record their URLs).
     calls = [(d["name"], d["aws"]["operation"]) for d in documents if d.get("namespace") == "aws"]

@@ -8,6 +8,7 @@ are built once, in storage or in the poller, and travel as themselves.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -43,7 +44,15 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(TIME_FORMAT)
 
 
+_STORED_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+
+
 def parse_time(text: str) -> datetime:
+    """A time in TIME_FORMAT, and nothing else (strptime's error otherwise); parsed without strptime, which
+    costs more than the rest of storing a reading."""
+    if isinstance(text, str) and _STORED_TIME.fullmatch(text):
+        with contextlib.suppress(ValueError):  # an impossible date: strptime says what is wrong
+            return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
     return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
 
 
@@ -215,26 +224,43 @@ class BalanceItem:
                 frozen=reading.frozen, total=reading.total, unit=reading.unit, breakdown=reading.breakdown, allowance=reading.allowance,
                 resets_at=reading.resets_at, fetched_at=result.polled_at,
             )  # fmt: skip
-        was_failing = previous is not None and previous.status == "error"
         last_good = previous if previous is not None and previous.ever_read else None
-        return cls(
-            provider=provider,
-            account=result.account,
-            polled_at=result.polled_at,
-            status="error",
-            available=last_good.available if last_good else None,
-            frozen=last_good.frozen if last_good else None,
-            total=last_good.total if last_good else None,
-            unit=last_good.unit if last_good else "credits",
-            breakdown=last_good.breakdown if last_good else {},
-            allowance=last_good.allowance if last_good else None,
-            resets_at=last_good.resets_at if last_good else None,
-            fetched_at=last_good.fetched_at if last_good else None,
-            error=result.failure.message,
-            error_kind=result.failure.kind.value,
-            failing_since=(previous.failing_since or result.polled_at) if was_failing else result.polled_at,
-            consecutive_failures=(previous.consecutive_failures if was_failing else 0) + 1,
-        )
+        kept = {name: getattr(last_good, name) for name in cls.LAST_GOOD} if last_good else {}
+        return cls(provider=provider, account=result.account, **kept, **cls.failure_fields(result, previous))
+
+    # What a failed poll leaves as it was: the last good balance.
+    LAST_GOOD = ("available", "frozen", "total", "unit", "breakdown", "allowance", "resets_at", "fetched_at")
+
+    @staticmethod
+    def failure_fields(result: AccountResult, previous: BalanceItem | LastPoll | None) -> dict[str, Any]:
+        """What a failed poll changes: how the poll went, and how long the account has been failing."""
+        was_failing = previous is not None and previous.status == "error"
+        return {
+            "polled_at": result.polled_at,
+            "status": "error",
+            "error": result.failure.message,
+            "error_kind": result.failure.kind.value,
+            "failing_since": (previous.failing_since or result.polled_at) if was_failing else result.polled_at,
+            "consecutive_failures": (previous.consecutive_failures if was_failing else 0) + 1,
+        }
+
+
+@dataclass(frozen=True)
+class LastPoll:
+    """What a poll round needs to know of an account's previous poll: its balance (to doubt a sudden drop),
+    when it was polled (an overlapping run's newer poll wins) and its failure streak. The rest of the
+    latest item is never read by a round: a success replaces it, a failure leaves it as it was."""
+
+    account: str
+    polled_at: str
+    status: str = "ok"
+    available: Number | None = None
+    failing_since: str | None = None
+    consecutive_failures: int = 0
+
+    @property
+    def ever_read(self) -> bool:
+        return self.available is not None
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,14 @@ from collections.abc import Callable
 
 from aws_lambda_powertools import Logger
 
-from credit_monitor.model import AccountResult, BalanceItem, PollFailure
+from credit_monitor.model import AccountResult, LastPoll, PollFailure
 
 logger = Logger()
 
 Repoll = Callable[[list[str]], list[AccountResult]]
 
 
-def suspicion(result: AccountResult, before: BalanceItem | None, drop_fraction: float) -> str | None:
+def suspicion(result: AccountResult, before: LastPoll | None, drop_fraction: float) -> str | None:
     """Why this reading needs a second look, or None."""
     if result.reading is None:
         return None
@@ -33,7 +33,7 @@ def suspicion(result: AccountResult, before: BalanceItem | None, drop_fraction: 
     return None
 
 
-def confirm(provider: str, results: list[AccountResult], previous: dict[str, BalanceItem], drop_fraction: float,
+def confirm(provider: str, results: list[AccountResult], previous: dict[str, LastPoll], drop_fraction: float,
             repoll: Repoll) -> list[AccountResult]:  # fmt: skip
     """The round's results with every suspicious reading replaced by a second poll's outcome."""
     doubts = {r.account: why for r in results if (why := suspicion(r, previous.get(r.account), drop_fraction))}

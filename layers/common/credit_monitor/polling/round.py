@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from credit_monitor import aws, metrics, settings
-from credit_monitor.model import ACCOUNT_NAME_RULE, AccountResult, BalanceItem, ConfigurationError, valid_account_name
+from credit_monitor.model import ACCOUNT_NAME_RULE, AccountResult, ConfigurationError, LastPoll, valid_account_name
 from credit_monitor.polling.accounts import parse_accounts
 from credit_monitor.polling.confirm import confirm, suspicion
 from credit_monitor.polling.fanout import poll_accounts
@@ -77,9 +77,9 @@ def run_poll(event: Any, remaining_ms: int, config: PollerSettings | None = None
     store = BalanceStore(aws.table(config.storage.table_name))
     doubtful: list[AccountResult] = []
 
-    def read_previous() -> dict[str, BalanceItem]:
-        with span("read previous balances", provider=config.provider):
-            return store.latest(config.provider)
+    def read_previous() -> dict[str, LastPoll]:
+        with span("read previous polls", provider=config.provider):
+            return store.last_polls(config.provider)
 
     def repoll(names: list[str]) -> list[AccountResult]:
         return poll_accounts(provider, base_url, {name: accounts[name] for name in names}, deadline, concurrency=config.concurrency)

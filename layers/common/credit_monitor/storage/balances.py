@@ -1,29 +1,35 @@
 """Balances: one latest item per account and one history item per good poll.
 
-Latest items are written only by the poller, as whole items, so a round is one Query (the previous
-state, to keep the last good balance on failure) and batched writes.
+Latest items are written only by the poller: a round is one Query (what it needs of each account's
+previous poll, projected), batched writes of the good readings (whole latest items, and history), and
+one conditional update per failed poll (which leaves the last good balance as it is).
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from credit_monitor import aws
-from credit_monitor.model import AccountResult, AccountSnapshot, BalanceItem, HistoryReading
+from credit_monitor.model import AccountResult, AccountSnapshot, BalanceItem, HistoryReading, LastPoll
 from credit_monitor.storage.items import (
     ACCOUNTS_PK,
+    BALANCE_KIND,
+    LAST_POLL_FIELDS,
     account_prefix,
+    attribute_value,
     balance_from_item,
     balance_item,
+    failure_update,
     history_from_item,
     history_item,
     history_pk,
     is_balance_item,
+    last_poll_from_item,
     snapshot,
 )
 from credit_monitor.storage.query import key, newest_first
@@ -68,6 +74,19 @@ class BalanceStore:
         """Every account's latest balance of ``provider``, by account name."""
         return {s.account: s.balance for s in self.accounts(provider) if s.balance is not None}
 
+    def last_polls(self, provider: str) -> dict[str, LastPoll]:
+        """What a poll round needs of each account's previous poll (:class:`LastPoll`), by account name: one
+        Query of the provider's latest items, projected to those few fields (a fraction of each item)."""
+        names = {f"#p{i}": name for i, name in enumerate((*LAST_POLL_FIELDS, "kind"))}
+        items = self._query_all(
+            KeyConditionExpression=key("pk").eq(ACCOUNTS_PK) & key("sk").begins_with(account_prefix(provider)),
+            ProjectionExpression=", ".join(alias for alias in names if names[alias] != "kind"),
+            FilterExpression=f"#p{len(LAST_POLL_FIELDS)} = :balance",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={":balance": BALANCE_KIND},
+        )
+        return {poll.account: poll for poll in map(last_poll_from_item, items)}
+
     def history_since(self, provider: str, account: str, since: str) -> list[HistoryReading]:
         """Readings from ``since`` (ISO-8601 UTC) on, oldest first."""
         condition = key("pk").eq(history_pk(provider, account)) & key("sk").gte(since)
@@ -106,23 +125,13 @@ class BalanceStore:
     def round_writer(self, provider: str, previous: Previous, *, history_days: int) -> RoundWriter:
         """A writer for one poll round, to store each account's result as soon as it arrives (see RoundWriter).
 
-        ``previous`` is the provider's latest states (:meth:`latest`), or the future of that read, still running
-        while the first requests are out.
+        ``previous`` is the provider's last polls (:meth:`last_polls`), or the future of that read, still
+        running while the first requests are out.
         """
         return RoundWriter(self._table.name, provider, previous, history_days)
 
-    def record_round(
-        self, provider: str, results: list[AccountResult], *, history_days: int, previous: dict[str, BalanceItem] | None = None
-    ) -> list[BalanceItem]:
-        """Write a whole round at once (read ``previous`` first when not given); returns the latest states written."""
-        previous = self.latest(provider) if previous is None else previous
-        with self.round_writer(provider, previous, history_days=history_days) as writer:
-            for result in results:
-                writer.add(result)
-        return writer.written
 
-
-Previous = Mapping[str, BalanceItem] | Future[Mapping[str, BalanceItem]]
+Previous = Mapping[str, LastPoll] | Future[Mapping[str, LastPoll]]
 
 
 class RoundWriter:
@@ -136,41 +145,48 @@ class RoundWriter:
     """
 
     def __init__(self, table_name: str, provider: str, previous: Previous, history_days: int) -> None:
-        from boto3.dynamodb.types import TypeSerializer  # noqa: PLC0415 - the poller's only use of boto3's types
-
         self._table_name, self._provider, self._previous, self._history_days = table_name, provider, previous, history_days
-        self._serialize = TypeSerializer().serialize
         self._client = aws.dynamodb()
         self._batch: list[dict[str, Any]] = []
         self._pool: ThreadPoolExecutor | None = None
         self._sent: list[Future[None]] = []
-        self.written: list[BalanceItem] = []  # the latest states written, in the order results arrived
 
     def add(self, result: AccountResult) -> None:
         """Queue one account's result; a full batch goes out at once. Call from one thread."""
         if isinstance(self._previous, Future):
             self._previous = self._previous.result()  # raises what the read raised
         before = self._previous.get(result.account)
+        if result.reading is None:
+            # A failure changes a few fields of the latest item and keeps its last good balance: an update,
+            # conditional so that an overlapping run's newer poll wins.
+            self._submit(_record_failure, self._client, self._table_name, self._serialize_update(result, before))
+            return
         # An overlapping run that already stored a newer poll keeps its latest state; this run still adds
         # its history. (BatchWriteItem takes no condition: this narrows the window between the read of
         # ``previous`` and the write to the time one round takes.)
         if before is None or before.polled_at <= result.polled_at:
-            latest = BalanceItem.after_poll(self._provider, result, before)
-            self._queue(balance_item(latest))
-            self.written.append(latest)
-        if result.reading is not None:
-            self._queue(history_item(self._provider, result.account, result.polled_at, result.reading, self._history_days))
+            self._queue(balance_item(BalanceItem.after_poll(self._provider, result, None)))
+        self._queue(history_item(self._provider, result.account, result.polled_at, result.reading, self._history_days))
+
+    def _serialize_update(self, result: AccountResult, before: LastPoll | None) -> dict[str, Any]:
+        update = failure_update(self._provider, result, before)
+        for part in ("Key", "ExpressionAttributeValues"):
+            update[part] = {k: attribute_value(v) for k, v in update[part].items()}
+        return update
 
     def _queue(self, item: dict[str, Any]) -> None:
-        self._batch.append({"PutRequest": {"Item": {k: self._serialize(v) for k, v in item.items()}}})
+        self._batch.append({"PutRequest": {"Item": {k: attribute_value(v) for k, v in item.items()}}})
         if len(self._batch) == BATCH_SIZE:
             self._send()
 
     def _send(self) -> None:
         batch, self._batch = self._batch, []
+        self._submit(_write_batch, self._client, self._table_name, batch)
+
+    def _submit(self, write: Callable[..., None], *arguments: Any) -> None:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(aws.BULK_WRITERS, "store")
-        self._sent.append(self._pool.submit(_write_batch, self._client, self._table_name, batch))
+        self._sent.append(self._pool.submit(write, *arguments))
 
     def close(self) -> None:
         """Send what is left and wait for every batch; raises the first failure."""
@@ -203,6 +219,17 @@ def _write_batch(client: Any, table_name: str, batch: list[dict[str, Any]]) -> N
             return
         time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not crypto
     raise RuntimeError(f"DynamoDB left {len(pending[table_name])} item(s) unprocessed after {MAX_ATTEMPTS} attempts")
+
+
+def _record_failure(client: Any, table_name: str, update: dict[str, Any]) -> None:
+    from botocore.exceptions import ClientError  # noqa: PLC0415 - botocore is loaded by then; see aws.dynamodb
+
+    try:
+        client.update_item(TableName=table_name, **update)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        # An overlapping run stored a newer poll of this account: that one stays.
 
 
 def balance_from_stream(new_image: dict[str, Any] | None) -> BalanceItem | None:

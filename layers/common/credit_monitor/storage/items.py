@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from credit_monitor.model import (
+    AccountResult,
     AccountSnapshot,
     AlertMessage,
     AlertState,
     BalanceItem,
     HistoryReading,
+    LastPoll,
     Reading,
     SentAlert,
     format_time,
@@ -67,6 +71,46 @@ def to_dynamodb(value: Any) -> Any:
     return value
 
 
+def attribute_value(value: Any) -> dict[str, Any]:
+    """A value as DynamoDB's own JSON, as boto3's TypeSerializer writes it, for what items hold (str, bool,
+    int, float, Decimal, None, dict, list); without its generality, which a round of a thousand accounts
+    would notice (the poller's bulk writes go through a plain client)."""
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is bool:
+        return {"BOOL": value}
+    if kind is int or kind is Decimal:
+        return {"N": str(_dynamodb_number(value))}
+    if kind is float:
+        if not math.isfinite(value):
+            raise TypeError(f"DynamoDB cannot store {value}")
+        return {"N": str(_dynamodb_number(Decimal(str(value))))}
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, dict):
+        return {"M": {k: attribute_value(v) for k, v in value.items()}}
+    if isinstance(value, list | tuple):
+        return {"L": [attribute_value(v) for v in value]}
+    if isinstance(value, str | int | Decimal):  # a subclass (an enum's value, say)
+        return attribute_value(str(value) if isinstance(value, str) else value + 0)
+    raise TypeError(f"DynamoDB cannot store a {type(value).__name__}")
+
+
+@functools.cache
+def _dynamodb_context() -> Any:
+    from boto3.dynamodb.types import DYNAMODB_CONTEXT  # noqa: PLC0415 - boto3 is loaded by whoever writes
+
+    return DYNAMODB_CONTEXT
+
+
+def _dynamodb_number(number: int | Decimal) -> Decimal:
+    """The number as DynamoDB holds it (38 digits); raises decimal's error for one it cannot hold."""
+    if type(number) is Decimal and not number.is_finite():
+        raise TypeError(f"DynamoDB cannot store {number}")
+    return _dynamodb_context().create_decimal(number)
+
+
 def from_dynamodb(value: Any) -> Any:
     """Decimals back to int or float, recursively, for JSON and arithmetic."""
     if isinstance(value, Decimal):
@@ -81,11 +125,15 @@ def from_dynamodb(value: Any) -> Any:
 # -- balances -------------------------------------------------------------------------------------
 
 _BALANCE_FIELDS = tuple(f.name for f in fields(BalanceItem))
+# Left out of an item when at these defaults (balance_from_item restores them); a balance of 0 is kept.
+_DEFAULTS = {"breakdown": {}, "consecutive_failures": 0}
 
 
 def balance_item(balance: BalanceItem) -> dict[str, Any]:
-    """The latest-balance item of an account, ready to write (None fields are left out)."""
-    values = {name: value for name in _BALANCE_FIELDS if (value := getattr(balance, name)) is not None}  # shallow: asdict copies deep
+    """The latest-balance item of an account, ready to write. Fields at their empty default (None, no
+    breakdown, no failures) are left out: every attribute is stored, streamed and read at every poll."""
+    values = {name: value for name in _BALANCE_FIELDS  # shallow: asdict copies deep
+              if (value := getattr(balance, name)) is not None and (name not in _DEFAULTS or value != _DEFAULTS[name])}  # fmt: skip
     return to_dynamodb({**balance_key(balance.provider, balance.account), "kind": BALANCE_KIND, **values})
 
 
@@ -94,6 +142,34 @@ def balance_from_item(item: dict[str, Any]) -> BalanceItem:
     values["consecutive_failures"] = int(values.get("consecutive_failures") or 0)
     values["breakdown"] = values.get("breakdown") or {}
     return BalanceItem(**values)
+
+
+# What a poll round reads of each latest item (a projection: the round never needs the rest).
+LAST_POLL_FIELDS = tuple(f.name for f in fields(LastPoll))
+
+
+def last_poll_from_item(item: dict[str, Any]) -> LastPoll:
+    values = from_dynamodb({k: v for k, v in item.items() if k in LAST_POLL_FIELDS})
+    values["consecutive_failures"] = int(values.get("consecutive_failures") or 0)
+    return LastPoll(**values)
+
+
+def failure_update(provider: str, result: AccountResult, previous: LastPoll | None) -> dict[str, Any]:
+    """An UpdateItem's arguments (values as plain Python) recording a failed poll on the account's latest
+    item: the poll's outcome is set, the last good balance is left as it is, and a newer poll stored by an
+    overlapping run wins (the condition)."""
+    values = {**balance_key(provider, result.account), "kind": BALANCE_KIND, "provider": provider, "account": result.account,
+              **BalanceItem.failure_fields(result, previous)}  # fmt: skip
+    changed = {name: value for name, value in values.items() if name not in ("pk", "sk")}
+    aliases = {name: i for i, name in enumerate(changed)}
+    polled = aliases["polled_at"]
+    return {
+        "Key": {"pk": values["pk"], "sk": values["sk"]},
+        "UpdateExpression": "SET " + ", ".join(f"#f{i} = :f{i}" for i in aliases.values()),
+        "ConditionExpression": f"attribute_not_exists(#f{polled}) OR #f{polled} <= :f{polled}",
+        "ExpressionAttributeNames": {f"#f{i}": name for name, i in aliases.items()},
+        "ExpressionAttributeValues": {f":f{aliases[name]}": to_dynamodb(value) for name, value in changed.items()},
+    }
 
 
 def is_balance_item(item: dict[str, Any] | None) -> bool:
