@@ -75,12 +75,13 @@ def test_the_poll_metrics_reach_cloudwatch(outputs, account):
     cloudwatch = boto3.client("cloudwatch")
     deadline = time.time() + 600
     while time.time() < deadline:
-        dimensions = [{"Name": "Provider", "Value": provider}, {"Name": "Account", "Value": name}]
-        found = cloudwatch.list_metrics(Namespace="CreditMonitor", MetricName="AvailableCredits", Dimensions=dimensions)
+        # Per provider, whatever AccountMetrics says: no series per account by default.
+        dimensions = [{"Name": "Provider", "Value": provider}]
+        found = cloudwatch.list_metrics(Namespace="CreditMonitor", MetricName="PollFailures", Dimensions=dimensions)
         if found["Metrics"]:
             return
         time.sleep(30)
-    pytest.fail("AvailableCredits did not appear within 10 minutes")
+    pytest.fail("PollFailures did not appear within 10 minutes")
 
 
 def test_a_throwaway_threshold_raises_an_alert_on_the_topic(outputs, account):
