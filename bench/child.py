@@ -49,7 +49,8 @@ def main() -> None:
     if (summary["polled"], summary["failed"]) != (accounts, 0):
         raise SystemExit(f"the round did not poll {accounts} accounts cleanly: {summary}")
     peak_mb = peak_rss_mb()
-    print(json.dumps({"accounts": accounts, "cpu_s": cpu, "wall_s": wall, "peak_rss_mb": peak_mb}))
+    xray = "aws_xray_sdk" in sys.modules  # Tracing=DISABLED must not load the X-Ray SDK at all
+    print(json.dumps({"accounts": accounts, "cpu_s": cpu, "wall_s": wall, "peak_rss_mb": peak_mb, "xray_loaded": xray}))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`make bench`: fan-out, cold start, CPU and memory per poll, calls per operation, bundle size.
+"""`make bench`: fan-out, CPU and memory per account, capacity, cold start, calls per operation, bundle size.
 
 Every figure is compared with another measured in the same run (the machines are shared and noisy),
 printed as a table and written to bench/results.json.
@@ -6,7 +6,6 @@ printed as a table and written to bench/results.json.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import os
@@ -16,66 +15,118 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.report import RESULTS, goals
+from bench.report import RESULTS, goals, load, render
+from bench.vendor import bench_keys
 from credit_monitor import aws
-from credit_monitor.polling import fanout
+from credit_monitor.polling.round import polling_budget
 from devstack import ROOT, cost
-from devstack.invoke import invoke_api, invoke_poller
+from devstack.invoke import invoke_api, invoke_poller, reset_warm_state
 from devstack.moto_stack import LocalStack
 from devstack.simulators import ProviderSimulator
+from devstack.template import function_setting
 
-LATENCY = 0.3
-FAN_OUT = [1, 10, 50, 200]
+LATENCY = 0.3  # seconds the simulated provider takes to answer, as a distant API would
+FAN_OUT = [1, 10, 50, 200, 1000]
+REPEATS = 3  # child runs per round size; the median is kept
+SEQUENTIAL_AT = 50
 IMPORT_RUNS = 15
 HANDLERS = {"poller": ("poll_handler", "poller"), "aggregator": ("aggregate_handler", "aggregator"), "api": ("api_handler", "api")}
+LAMBDA_FULL_VCPU_MB = 1769  # Lambda gives a function one full vCPU at 1,769 MB, proportionally less below
+CAPACITY_LATENCY = 1.0  # a slow vendor: every answer takes a second (the simulator answers in LATENCY)
 
 
-def accounts_for(stack: LocalStack, sim: ProviderSimulator, count: int, provider: str = "sunor") -> None:
-    """Give the provider ``count`` accounts, and forget the cached secret so the next run sees them."""
-    keys = {f"team-{i:03d}": f"sk-bench-{i:03d}" for i in range(count)}
-    for key in keys.values():
+def accounts_for(stack: LocalStack, count: int, provider: str = "sunor", sim: ProviderSimulator | None = None) -> None:
+    """Give the provider ``count`` accounts (answered by ``sim`` when given, else by the vendor process),
+    and forget the cached secret so the next run sees them."""
+    keys = dict(list(bench_keys(FAN_OUT[-1]).items())[:count])
+    for key in keys.values() if sim is not None else ():
         sim.set_balance(key, 1000)
     stack.put_api_keys(provider, keys)
     aws.clear_caches()
 
 
-def timed_poll(stack: LocalStack, sim: ProviderSimulator, count: int) -> float:
-    started = time.perf_counter()
-    summary = invoke_poller(stack, "sunor", {}, base_url=sim.base_url, timeout=60, output=io.StringIO())
-    elapsed = time.perf_counter() - started
-    if (summary["polled"], summary["failed"]) != (count, 0):
-        raise RuntimeError(f"the benchmark round did not poll {count} accounts cleanly: {summary}")
-    return elapsed
+def child_round(stack: LocalStack, base_url: str, count: int, **environment: str) -> dict:
+    """One poll round in a fresh process, as a Lambda container runs it (bench.child): wall, CPU, peak memory.
+
+    The moto server stays in this process and the provider in its own (bench.vendor), so what is measured
+    is the poller alone."""
+    env = {**os.environ, **stack.environment(stack.pollers()["sunor"], PROVIDER_BASE_URL=base_url, **environment),
+           "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}"}  # fmt: skip
+    command = [sys.executable, "-m", "bench.child", str(count)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"the benchmark round of {count} accounts failed: {result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def fan_out(stack: LocalStack, sim: ProviderSimulator) -> dict:
-    sim.latency = LATENCY
-    seconds = {}
-    for count in FAN_OUT:
-        accounts_for(stack, sim, count)
-        seconds[count] = statistics.median(timed_poll(stack, sim, count) for _ in range(3))
-    sequential_at = 50
-    accounts_for(stack, sim, sequential_at)
-    concurrency, fanout.MAX_CONCURRENCY = fanout.MAX_CONCURRENCY, 1
+@contextmanager
+def vendor(accounts: int, latency: float) -> Iterator[str]:
+    """A simulated sunor answering in ``latency`` in its own process (bench.vendor); yields its base URL."""
+    command = [sys.executable, "-m", "bench.vendor", "sunor", str(accounts), str(latency)]
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}"}
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     try:
-        sequential = timed_poll(stack, sim, sequential_at)
+        base_url = process.stdout.readline().strip()
+        if not base_url:
+            raise RuntimeError("the simulated provider did not start (python -m bench.vendor)")
+        yield base_url
     finally:
-        fanout.MAX_CONCURRENCY = concurrency
-    sim.latency = 0.0
+        process.stdin.close()
+        process.wait(timeout=30)
+
+
+def fan_out(stack: LocalStack) -> dict:
+    """Rounds of 1 to 1,000 accounts against a provider answering in LATENCY, at the template's concurrency cap."""
+    runs: dict[int, list[dict]] = {}
+    with vendor(FAN_OUT[-1], LATENCY) as base_url:
+        for count in FAN_OUT:
+            # Steady state: the table holds this round's accounts (the poller reads their previous polls first),
+            # as it does once a stack has polled them; not the accounts of a larger round measured before.
+            stack.reset()
+            accounts_for(stack, count)
+            child_round(stack, base_url, count)
+            runs[count] = [child_round(stack, base_url, count) for _ in range(REPEATS)]
+        stack.reset()
+        accounts_for(stack, SEQUENTIAL_AT)
+        sequential = child_round(stack, base_url, SEQUENTIAL_AT, POLL_CONCURRENCY="1")["wall_s"]
+    seconds = {count: statistics.median(r["wall_s"] for r in found) for count, found in runs.items()}
+    cpu = {count: statistics.median(r["cpu_s"] for r in found) for count, found in runs.items()}
+    largest, smallest = FAN_OUT[-1], FAN_OUT[0]
     return {
         "latency_s": LATENCY,
+        "repeats": REPEATS,
+        "concurrency": int(stack.environment(stack.pollers()["sunor"])["POLL_CONCURRENCY"]),
         "seconds": seconds,
-        "ratio_50_to_1": seconds[50] / seconds[1],
-        "ratio_200_to_1": seconds[200] / seconds[1],
-        "sequential_50_s": sequential,
-        "speedup_50": sequential / seconds[50],
-        "max_concurrency": fanout.MAX_CONCURRENCY,
+        "ratios": {count: seconds[count] / seconds[smallest] for count in FAN_OUT},
+        "sequential_s": sequential,
+        "speedup": sequential / seconds[SEQUENTIAL_AT],
+        "cpu_s": cpu,
+        # What one more account costs: the difference between the largest and the smallest round.
+        "cpu_ms_per_account": (cpu[largest] - cpu[smallest]) * 1000 / (largest - smallest),
+        "cpu_fixed_ms": cpu[smallest] * 1000,
+        "peak_rss_mb": {count: max(r["peak_rss_mb"] for r in found) for count, found in runs.items()},
         # Each account has its own key, polled once per run: far below sunor's 120 requests/min per key.
         "requests_per_key_per_run": 1,
     }
+
+
+def capacity(stack: LocalStack, fan: dict) -> dict:
+    """How many accounts one poller run handles inside its timeout: CPU-bound on Lambda's share of a vCPU at
+    the function's memory size, and latency-bound at the concurrency cap with a slow vendor."""
+    poller = stack.pollers()["sunor"]
+    timeout_s = float(function_setting(stack.template, poller, "Timeout"))
+    memory_mb = float(function_setting(stack.template, poller, "MemorySize"))
+    budget_s = polling_budget(int(timeout_s * 1000))
+    share = min(1.0, memory_mb / LAMBDA_FULL_VCPU_MB)
+    by_cpu = int((budget_s * share * 1000 - fan["cpu_fixed_ms"]) / fan["cpu_ms_per_account"])
+    by_latency = int(budget_s // CAPACITY_LATENCY) * fan["concurrency"]
+    return {"timeout_s": timeout_s, "memory_mb": memory_mb, "budget_s": budget_s, "cpu_share": share,
+            "by_cpu": by_cpu, "by_latency": by_latency, "accounts": min(by_cpu, by_latency)}  # fmt: skip
 
 
 def import_seconds(module: str, path: Path | None) -> float:
@@ -99,35 +150,23 @@ def cold_start() -> dict:
     }
 
 
-def cpu_and_memory(stack: LocalStack, sim: ProviderSimulator, count: int = 200) -> dict:
-    accounts_for(stack, sim, count)
-    env = {**os.environ, **stack.environment(stack.pollers()["sunor"], PROVIDER_BASE_URL=sim.base_url),
-           "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}"}  # fmt: skip
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.child", str(count)], capture_output=True, text=True, env=env, check=True, cwd=ROOT
-    )
-    child = json.loads(result.stdout.strip().splitlines()[-1])
-    return {
-        "accounts": count,
-        "cpu_ms_per_account": child["cpu_s"] * 1000 / count,
-        "peak_rss_mb": child["peak_rss_mb"],
-        "wall_s": child["wall_s"],
-    }
-
-
 def calls_per_operation(stack: LocalStack, sim: ProviderSimulator) -> dict:
     rounds = {}
-    for count in FAN_OUT:
-        accounts_for(stack, sim, count)
+    for count in (1, 200):
+        accounts_for(stack, count, sim=sim)
         stack.calls.clear()  # accounts_for forgot the secret: this is a cold container's first run
         invoke_poller(stack, "sunor", {}, base_url=sim.base_url, output=io.StringIO())
         cold = dict(stack.calls)
         stack.calls.clear()
         invoke_poller(stack, "sunor", {}, base_url=sim.base_url, output=io.StringIO())
         rounds[count] = {"cold": cold, "warm": dict(stack.calls)}
+    reset_warm_state()
     stack.calls.clear()
     invoke_api(stack, "/balances")
-    return {"poll_round": rounds, "get_balances": dict(stack.calls)}
+    cold_api = dict(stack.calls)
+    stack.calls.clear()
+    invoke_api(stack, "/balances")
+    return {"poll_round": rounds, "get_balances": {"cold": cold_api, "warm": dict(stack.calls)}}
 
 
 def bundle_sizes() -> dict:
@@ -163,46 +202,25 @@ def main() -> int:
     print(f"Benchmarks on {os.cpu_count()} cores, Python {platform.python_version()}; every figure is a ratio or count from this run.\n")
     with LocalStack(stack_name="credit-monitor-bench") as stack, ProviderSimulator("sunor") as sim:
         stack.create_resources()
-        print("fan-out ...", flush=True)
-        fan = fan_out(stack, sim)
+        print(f"fan-out: rounds of {', '.join(map(str, FAN_OUT))} accounts, {REPEATS} runs each, in fresh processes ...", flush=True)
+        fan = fan_out(stack)
+        room = capacity(stack, fan)
         print("cold start ...", flush=True)
         cold = cold_start()
-        print("CPU and memory ...", flush=True)
-        cpu = cpu_and_memory(stack, sim)
         print("calls per operation ...", flush=True)
         calls = calls_per_operation(stack, sim)
-    print("handler durations for make cost ...", flush=True)
-    durations = dataclasses.asdict(cost.measure(accounts=2))
+    print("handler durations and item sizes for make cost ...", flush=True)
+    measured = cost.measure().as_record()
     print("bundle size (sam build) ...", flush=True)
     bundle = bundle_sizes()
-    results = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "cores": os.cpu_count(), "fan_out": fan, "cold_start": cold,
-               "cpu_memory": cpu, "calls": calls, "bundle": bundle,
-               "durations": {**durations, "date": datetime.now(UTC).strftime("%Y-%m-%d")}}  # fmt: skip
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    results = {"date": today, "cores": os.cpu_count(), "fan_out": fan, "capacity": room, "cold_start": cold, "calls": calls,
+               "bundle": bundle, "measured": {**measured, "date": today}}  # fmt: skip
     results["goals"] = [{"goal": g, "measured": v, "met": ok} for g, v, ok in goals(results)]
-
-    print(f"\nFan-out, provider answering in {LATENCY * 1000:.0f} ms (max {fan['max_concurrency']} in flight):")
-    for count, seconds in fan["seconds"].items():
-        print(f"  {count:>4} accounts  {seconds:6.2f} s  ({seconds / fan['seconds'][1]:.2f}x one account)")
-    print(f"  sequential baseline, 50 accounts: {fan['sequential_50_s']:.2f} s; concurrent is {fan['speedup_50']:.1f}x faster")
-    print("\nCold start, median import of 15 fresh processes:")
-    for name, ms in cold["median_import_ms"].items():
-        print(f"  {name:<10} {ms:7.1f} ms" + (f"  ({cold['ratio_to_boto3'][name]:.2f}x boto3)" if name != "boto3" else ""))
-    per_account, peak = cpu["cpu_ms_per_account"], cpu["peak_rss_mb"]
-    print(f"\nPoll of {cpu['accounts']} accounts, zero latency: {per_account:.2f} ms CPU per account, peak RSS {peak:.0f} MB")
-    print("\nAWS calls counted at the moto server, per poll round (cold container / warm):")
-    for count, r in calls["poll_round"].items():
-        print(f"  {count:>4} accounts  cold {json.dumps(r['cold'])}\n                 warm {json.dumps(r['warm'])}")
-    print(f"  GET /balances: {json.dumps(calls['get_balances'])}; CloudWatch: 0 calls (metrics are EMF log lines)")
-    print("\nBundle (sam build):")
-    if "skipped" in bundle:
-        print(f"  SKIPPED: {bundle['skipped']}")
-    for name, size in ({} if "skipped" in bundle else bundle).items():
-        print(f"  {name:<22} {size['unzipped_bytes'] / 1000:>9.1f} KB unzipped  {size['zipped_bytes'] / 1000:>9.1f} KB zipped")
-    print("\nGoals:")
-    for goal in results["goals"]:
-        print(f"  {'met   ' if goal['met'] else 'MISSED'}  {goal['goal']:<52} {goal['measured']}")
     results["wall_s"] = time.monotonic() - started
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print()
+    print(render(load()))
     print(f"\nWrote {RESULTS.relative_to(ROOT)} in {results['wall_s']:.0f} s.")
     return 0
 
