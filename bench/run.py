@@ -43,7 +43,7 @@ CAPACITY_LATENCY = 1.0  # a slow vendor: every answer takes a second (the simula
 def accounts_for(stack: LocalStack, count: int, provider: str = "sunor", sim: ProviderSimulator | None = None) -> None:
     """Give the provider ``count`` accounts (answered by ``sim`` when given, else by the vendor process),
     and forget the cached secret so the next run sees them."""
-    keys = dict(list(bench_keys(FAN_OUT[-1]).items())[:count])
+    keys = bench_keys(count)
     for key in keys.values() if sim is not None else ():
         sim.set_balance(key, 1000)
     stack.put_api_keys(provider, keys)

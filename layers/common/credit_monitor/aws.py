@@ -41,7 +41,7 @@ def table(name: str) -> Any:
 
 
 @functools.cache
-def dynamodb() -> Any:
+def dynamodb_client() -> Any:
     """A plain DynamoDB client for bulk writes of items the storage modules built themselves: no resource
     transforms and no parameter validation, which cost more CPU than the poll of an account."""
     import boto3  # noqa: PLC0415 - see _boto3_client
@@ -124,5 +124,5 @@ def clear_caches() -> None:
     """Forget cached clients and values (tests, and the local stack between runs)."""
     _boto3_client.cache_clear()
     _dynamodb.cache_clear()
-    dynamodb.cache_clear()
+    dynamodb_client.cache_clear()
     _parameters().clear_caches()

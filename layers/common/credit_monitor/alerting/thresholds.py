@@ -232,13 +232,19 @@ def _number(where: str, value: object, *, allow_none: bool = False, maximum: flo
     return float(value) if isinstance(value, float) else value
 
 
+def _object(where: str, value: object, allowed: tuple[str, ...], shape: str) -> dict[str, Any]:
+    """``value`` as an object holding only ``allowed`` fields, or the error naming ``where`` and what is wrong."""
+    if not isinstance(value, dict):
+        raise ThresholdsError(f"{where} must be an object with {shape}")
+    unknown = set(value) - set(allowed)
+    if unknown:
+        raise ThresholdsError(f"{where} has unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(allowed)}")
+    return value
+
+
 def _rule(key: str, value: object) -> Rule:
     where = f"thresholds[{key!r}]"
-    if not isinstance(value, dict):
-        raise ThresholdsError(f"{where} must be an object with warning and critical (credits, percent or days)")
-    unknown = set(value) - set(RULE_FIELDS)
-    if unknown:
-        raise ThresholdsError(f"{where} has unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(RULE_FIELDS)}")
+    value = _object(where, value, RULE_FIELDS, "warning and critical (credits, percent or days)")
     pairs = {"credits": ("warning", "critical"), "percent": ("warning_percent", "critical_percent"),
              "days": ("warning_days", "critical_days")}  # fmt: skip
     given = {name: [f for f in fields_ if f in value] for name, fields_ in pairs.items()}
@@ -273,11 +279,7 @@ def _silences(value: object) -> tuple[Silence, ...]:
 
 def _silence(index: int, item: object) -> Silence:
     where = f'thresholds["silences"][{index}]'
-    if not isinstance(item, dict):
-        raise ThresholdsError(f"{where} must be an object with reason and until (and provider, account, levels, events)")
-    unknown = set(item) - set(SILENCE_FIELDS)
-    if unknown:
-        raise ThresholdsError(f"{where} has unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(SILENCE_FIELDS)}")
+    item = _object(where, item, SILENCE_FIELDS, "reason and until (and provider, account, levels, events)")
     reason = item.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         raise ThresholdsError(f"{where}.reason is required: say why alerts are silenced (it is shown in the digest and the API)")

@@ -107,13 +107,13 @@ def run_poll(event: Any, remaining_ms: int, config: PollerSettings | None = None
             for result in confirmed.values():
                 writer.add(result)
             results = [confirmed.get(result.account, result) for result in results]
-        note(failed=sum(1 for result in results if not result.ok))
+        failed = sum(1 for result in results if not result.ok)
+        note(failed=failed)
     for result in results:
         # One line per account: the dashboard's tables read these with Logs Insights (no metric series needed).
         logger.info("account polled", extra=_log_fields(result))
         if config.account_metrics and result.reading is not None:
             metrics.record_available(config.provider, result.account, result.reading.available)
-    failed = sum(1 for result in results if not result.ok)
     metrics.record_poll_failures(config.provider, failed)
     readings = [result.reading.available for result in results if result.reading is not None]
     if readings:

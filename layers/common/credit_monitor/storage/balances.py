@@ -77,12 +77,12 @@ class BalanceStore:
     def last_polls(self, provider: str) -> dict[str, LastPoll]:
         """What a poll round needs of each account's previous poll (:class:`LastPoll`), by account name: one
         Query of the provider's latest items, projected to those few fields (a fraction of each item)."""
-        names = {f"#p{i}": name for i, name in enumerate((*LAST_POLL_FIELDS, "kind"))}
+        names = {f"#p{i}": name for i, name in enumerate(LAST_POLL_FIELDS)}
         items = self._query_all(
             KeyConditionExpression=key("pk").eq(ACCOUNTS_PK) & key("sk").begins_with(account_prefix(provider)),
-            ProjectionExpression=", ".join(alias for alias in names if names[alias] != "kind"),
-            FilterExpression=f"#p{len(LAST_POLL_FIELDS)} = :balance",
-            ExpressionAttributeNames=names,
+            ProjectionExpression=", ".join(names),
+            FilterExpression="#kind = :balance",
+            ExpressionAttributeNames={**names, "#kind": "kind"},
             ExpressionAttributeValues={":balance": BALANCE_KIND},
         )
         return {poll.account: poll for poll in map(last_poll_from_item, items)}
@@ -146,7 +146,7 @@ class RoundWriter:
 
     def __init__(self, table_name: str, provider: str, previous: Previous, history_days: int) -> None:
         self._table_name, self._provider, self._previous, self._history_days = table_name, provider, previous, history_days
-        self._client = aws.dynamodb()
+        self._client = aws.dynamodb_client()
         self._batch: list[dict[str, Any]] = []
         self._pool: ThreadPoolExecutor | None = None
         self._sent: list[Future[None]] = []
@@ -222,7 +222,7 @@ def _write_batch(client: Any, table_name: str, batch: list[dict[str, Any]]) -> N
 
 
 def _record_failure(client: Any, table_name: str, update: dict[str, Any]) -> None:
-    from botocore.exceptions import ClientError  # noqa: PLC0415 - botocore is loaded by then; see aws.dynamodb
+    from botocore.exceptions import ClientError  # noqa: PLC0415 - botocore is loaded by then; see aws.dynamodb_client
 
     try:
         client.update_item(TableName=table_name, **update)
