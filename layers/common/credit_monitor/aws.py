@@ -105,6 +105,39 @@ def get_parameter(name: str, max_age: int) -> str:
     return _parameters().get_parameter(name, max_age=max_age)
 
 
+_listings: dict[str, tuple[float, list[str]]] = {}
+
+
+def secret_names(prefix: str) -> list[str]:
+    """Names of the secrets whose name starts with ``prefix``, listed at most every SECRET_CACHE_SECONDS.
+
+    ListSecrets cannot be limited to some secrets by IAM (it has no resource type), and it returns names and
+    metadata only, never a value; reading a value is GetSecretValue, which each poller may do only on its
+    own provider's secrets.
+    """
+    import time  # noqa: PLC0415
+
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
+    cached = _listings.get(prefix)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    try:
+        pages = _boto3_client("secretsmanager").get_paginator("list_secrets").paginate(Filters=[{"Key": "name", "Values": [prefix]}])
+        names = sorted(secret["Name"] for page in pages for secret in page.get("SecretList", []))
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in CONFIGURATION_ERRORS:
+            raise ConfigurationError(f"secrets named {prefix}* cannot be listed: {code}") from None
+        raise
+    _listings[prefix] = (time.monotonic() + SECRET_CACHE_SECONDS, names)
+    return names
+
+
+def stepfunctions() -> Any:
+    return _boto3_client("stepfunctions")
+
+
 def get_secret(name: str) -> str:
     """The secret's value, cached. A missing or unreadable secret is a ConfigurationError naming it."""
     from botocore.exceptions import ClientError  # noqa: PLC0415
@@ -125,4 +158,5 @@ def clear_caches() -> None:
     _boto3_client.cache_clear()
     _dynamodb.cache_clear()
     dynamodb_client.cache_clear()
+    _listings.clear()
     _parameters().clear_caches()

@@ -9,6 +9,8 @@ are built once, in storage or in the poller, and travel as themselves.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -75,6 +77,7 @@ class FailureKind(StrEnum):
     TIMEOUT = "timeout"
     UNREACHABLE = "unreachable"
     BAD_RESPONSE = "bad_response"
+    CONFIGURATION = "configuration"  # the account itself is misconfigured (its name in two secrets)
 
     @property
     def summary(self) -> str:
@@ -103,6 +106,7 @@ _SUMMARIES = {
     FailureKind.TIMEOUT: "provider did not answer in time",
     FailureKind.UNREACHABLE: "provider unreachable",
     FailureKind.BAD_RESPONSE: "unexpected response from the provider",
+    FailureKind.CONFIGURATION: "account misconfigured in the provider's secrets",
 }
 
 _ADVICE = {
@@ -114,6 +118,7 @@ _ADVICE = {
     FailureKind.TIMEOUT: "The provider is not answering in time; check its status page. The last good balance is kept meanwhile.",
     FailureKind.UNREACHABLE: "The provider cannot be reached (DNS, TLS or connection refused); check its status and the base URL.",
     FailureKind.BAD_RESPONSE: "The provider's response is not what its API documents; the API may have changed. Check the poller's logs.",
+    FailureKind.CONFIGURATION: "The account is configured twice (the message names both secrets): keep it in one secret only.",
 }
 
 
@@ -167,6 +172,14 @@ class Reading:
     def total(self) -> Number:
         return self.available + self.frozen
 
+    @property
+    def digest(self) -> str:
+        """A short fingerprint of everything a reading says: equal digests mean nothing changed, so the
+        latest item and the history need no write (writes cost more than anything else an idle account does)."""
+        facts = [self.available, self.frozen, self.unit, self.allowance, self.resets_at, self.breakdown]
+        text = json.dumps(facts, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
 
 @dataclass(frozen=True)
 class AccountResult:
@@ -209,6 +222,7 @@ class BalanceItem:
     error_kind: str | None = None
     failing_since: str | None = None
     consecutive_failures: int = 0
+    digest: str | None = None  # the last good reading's Reading.digest
 
     @property
     def ever_read(self) -> bool:
@@ -222,14 +236,14 @@ class BalanceItem:
             return cls(
                 provider=provider, account=result.account, polled_at=result.polled_at, status="ok", available=reading.available,
                 frozen=reading.frozen, total=reading.total, unit=reading.unit, breakdown=reading.breakdown, allowance=reading.allowance,
-                resets_at=reading.resets_at, fetched_at=result.polled_at,
+                resets_at=reading.resets_at, fetched_at=result.polled_at, digest=reading.digest,
             )  # fmt: skip
         last_good = previous if previous is not None and previous.ever_read else None
         kept = {name: getattr(last_good, name) for name in cls.LAST_GOOD} if last_good else {}
         return cls(provider=provider, account=result.account, **kept, **cls.failure_fields(result, previous))
 
     # What a failed poll leaves as it was: the last good balance.
-    LAST_GOOD = ("available", "frozen", "total", "unit", "breakdown", "allowance", "resets_at", "fetched_at")
+    LAST_GOOD = ("available", "frozen", "total", "unit", "breakdown", "allowance", "resets_at", "fetched_at", "digest")
 
     @staticmethod
     def failure_fields(result: AccountResult, previous: BalanceItem | LastPoll | None) -> dict[str, Any]:
@@ -248,8 +262,9 @@ class BalanceItem:
 @dataclass(frozen=True)
 class LastPoll:
     """What a poll round needs to know of an account's previous poll: its balance (to doubt a sudden drop),
-    when it was polled (an overlapping run's newer poll wins) and its failure streak. The rest of the
-    latest item is never read by a round: a success replaces it, a failure leaves it as it was."""
+    when it was polled (an overlapping run's newer poll wins), its failure streak, and the fingerprint and
+    time of its last good reading (an unchanged reading is not written again until a heartbeat is due).
+    The rest of the latest item is never read by a round: a success replaces it, a failure leaves it."""
 
     account: str
     polled_at: str
@@ -257,10 +272,39 @@ class LastPoll:
     available: Number | None = None
     failing_since: str | None = None
     consecutive_failures: int = 0
+    fetched_at: str | None = None
+    digest: str | None = None
 
     @property
     def ever_read(self) -> bool:
         return self.available is not None
+
+
+@dataclass(frozen=True)
+class RoundSummary:
+    """How one poll round of a provider went, as a whole (every shard of it): what the aggregator reads to
+    tell a vendor outage from unlucky accounts, and to know every account was polled without a write each.
+
+    ``full`` is true when every configured account was polled (each either written, because its reading
+    changed or failed, or left as it was because nothing changed); ``last_full_at`` is the start of the
+    newest full round. An account whose latest item is ok was read successfully at ``last_full_at``.
+    """
+
+    provider: str
+    round: str  # the round's id: its start time, to the microsecond, and a suffix
+    started_at: str
+    finished_at: str
+    accounts: int  # configured in the provider's secrets
+    polled: int
+    succeeded: int
+    failed: int
+    failures: dict[str, int] = field(default_factory=dict)  # failure kind -> accounts
+    unchanged: int = 0  # succeeded without a change: nothing written
+    shards: int = 1
+    shards_failed: int = 0
+    full: bool = True
+    last_full_at: str | None = None
+    lowest: Number | None = None  # the lowest balance read this round
 
 
 @dataclass(frozen=True)

@@ -98,8 +98,10 @@ class PollerSettings:
     secret_name: str
     storage: StorageSettings
     confirm_drop: float = 0.5  # CONFIRM_DROP_PERCENT / 100: a larger drop since the last reading is polled again
-    concurrency: int = 256  # POLL_CONCURRENCY: requests in flight at once
+    concurrency: int = 256  # POLL_CONCURRENCY: requests in flight at once, across every shard of a round
     account_metrics: bool = False  # ACCOUNT_METRICS=ENABLED: one AvailableCredits series per account
+    shard_size: int = 1000  # SHARD_SIZE: a round of more accounts is split into shards of this many
+    shard_machine: str = ""  # SHARD_STATE_MACHINE: the state machine that runs a round's shards ("" polls every account in one run)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PollerSettings:
@@ -115,6 +117,8 @@ class PollerSettings:
             confirm_drop=env.number("CONFIRM_DROP_PERCENT", 50, maximum=100) / 100,
             concurrency=int(env.number("POLL_CONCURRENCY", 256, minimum=1, maximum=1000, whole=True)),
             account_metrics=env.choice("ACCOUNT_METRICS", ("ENABLED", "DISABLED"), "DISABLED") == "ENABLED",
+            shard_size=int(env.number("SHARD_SIZE", 1000, minimum=2, maximum=5000, whole=True)),
+            shard_machine=env.text("SHARD_STATE_MACHINE", ""),
         )
         env.raise_problems("the poller")
         return settings

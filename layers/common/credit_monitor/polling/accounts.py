@@ -1,17 +1,26 @@
-"""The accounts of one provider and their credentials, as read from its Secrets Manager secret.
+"""The accounts of one provider and their credentials, as read from its Secrets Manager secrets.
 
 Secret value: a JSON object ``{"<account>": "<api key>", ...}``; a plain string is one account named
 ``default``. When the provider's definition needs per-account values (a project id in the path), an
 account's value is an object: ``{"prod": {"key": "<api key>", "project_id": "..."}}``. Errors name the
 secret, the account and the field, never any part of a value.
+
+A secret holds at most 64 KB (about 1,000 keys), so a provider's keys may span several secrets: every
+secret named after the provider's own (``<stack>/<provider>/api-keys``) alone or followed by ``-<suffix>``
+(``.../api-keys-2``, ``.../api-keys-eu``). An account found in two of them is refused, naming both.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from credit_monitor.model import ACCOUNT_NAME_RULE, ConfigurationError, valid_account_name
 from credit_monitor.polling.providers import Credentials
+
+SECRET_SUFFIX = re.compile(r"-[A-Za-z0-9_.+=@-]{1,64}")  # what may follow the provider's secret name in another of its secrets
 
 DEFAULT_ACCOUNT = "default"
 MAX_VALUE_CHARS = {"key": 4096}  # API keys can be long tokens; a per-account variable is a short id
@@ -79,3 +88,44 @@ def _value(where: str, field: str, value: object) -> str:
     if len(value) > limit or any(ord(c) < 32 for c in value):
         raise ConfigurationError(f"{where}: {field} must be at most {limit} printable characters")
     return value
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """A provider's accounts across its secrets: their credentials, and the accounts refused because two
+    secrets name them (account -> the secrets, in order)."""
+
+    secrets: tuple[str, ...]
+    accounts: dict[str, Credentials] = field(default_factory=dict)
+    conflicts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        """Every configured account, refused ones included, sorted (the order shards are cut in)."""
+        return sorted({*self.accounts, *self.conflicts})
+
+    def conflict_message(self, account: str) -> str:
+        return f"account {account!r} is in {len(self.conflicts[account])} secrets ({', '.join(self.conflicts[account])}); keep it in one"
+
+
+def provider_secrets(base: str, listed: list[str]) -> list[str]:
+    """The provider's secrets among ``listed``: its own (always first, listed or not) and those named after it."""
+    return [base, *sorted(name for name in listed if name.startswith(base) and SECRET_SUFFIX.fullmatch(name[len(base) :]))]
+
+
+def read_key_ring(base: str, variables: tuple[str, ...], list_names: Callable[[str], list[str]],
+                  read: Callable[[str], str | bytes | None]) -> KeyRing:  # fmt: skip
+    """Every account of every secret of the provider. An unreadable or malformed secret stops the round (its
+    accounts would otherwise look removed); an account in two secrets is refused, the others are kept."""
+    names = provider_secrets(base, list_names(base))
+    found: dict[str, tuple[str, Credentials]] = {}
+    conflicts: dict[str, list[str]] = {}
+    for name in names:
+        for account, credentials in parse_accounts(name, read(name), variables).items():
+            if account in conflicts:
+                conflicts[account].append(name)
+            elif account in found:
+                conflicts[account] = [found.pop(account)[0], name]
+            else:
+                found[account] = (name, credentials)
+    return KeyRing(tuple(names), {a: c for a, (_, c) in found.items()}, {a: tuple(s) for a, s in conflicts.items()})

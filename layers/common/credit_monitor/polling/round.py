@@ -1,21 +1,37 @@
 """One poll round of one provider: read its keys, poll its accounts, store the results, emit metrics.
 
-This is the whole of the poller function's logic; the handler only adds Powertools decorators.
+This is the whole of the poller function's logic; the handler only adds Powertools decorators. A round
+of more accounts than one run holds is split into shards that AWS runs in parallel (polling.shards); a
+round, a shard and a manual refresh all poll and store through :func:`poll_and_store`.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from credit_monitor import aws, metrics, settings
-from credit_monitor.model import ACCOUNT_NAME_RULE, AccountResult, ConfigurationError, LastPoll, valid_account_name
-from credit_monitor.polling.accounts import parse_accounts
+from credit_monitor.model import (
+    ACCOUNT_NAME_RULE,
+    AccountResult,
+    ConfigurationError,
+    FailureKind,
+    LastPoll,
+    Number,
+    PollFailure,
+    RoundSummary,
+    format_time,
+    valid_account_name,
+)
+from credit_monitor.polling.accounts import KeyRing, read_key_ring
 from credit_monitor.polling.confirm import confirm, suspicion
 from credit_monitor.polling.fanout import poll_accounts
-from credit_monitor.polling.providers import get_provider
+from credit_monitor.polling.providers import Provider, get_provider
 from credit_monitor.polling.transport import Deadline
 from credit_monitor.polling.urls import validate_base_url
 from credit_monitor.settings import PollerSettings
@@ -47,83 +63,196 @@ def requested_accounts(event: Any) -> list[str] | None:
     return list(dict.fromkeys(names))
 
 
+@dataclass
+class Tally:
+    """What a round (or a shard of one) did, in counts: small enough for a state machine's payload."""
+
+    polled: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    unchanged: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    lowest: Number | None = None
+
+    def add(self, result: AccountResult) -> None:
+        self.polled += 1
+        if result.reading is None:
+            self.failed += 1
+            self.failures[result.failure.kind.value] += 1
+        else:
+            self.succeeded += 1
+            available = result.reading.available
+            self.lowest = available if self.lowest is None else min(self.lowest, available)
+
+    def counts(self) -> dict[str, Any]:
+        return {"polled": self.polled, "succeeded": self.succeeded, "failed": self.failed, "unchanged": self.unchanged,
+                "failures": dict(self.failures), "lowest": self.lowest}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Poller:
+    """A provider's poller as configured: what every round, shard and refresh of it shares."""
+
+    config: PollerSettings
+    provider: Provider
+    base_url: str
+
+    @classmethod
+    def configured(cls, config: PollerSettings) -> Poller:
+        # The function's own configuration: wrong, it fails the run (an alarm), saying what to fix.
+        provider = _provider(config.provider)
+        base_url = config.base_url or validate_base_url(provider.default_base_url, variable=f"{provider.id} base_url")
+        return cls(config, provider, base_url)
+
+    @property
+    def store(self) -> BalanceStore:
+        return BalanceStore(aws.table(self.config.storage.table_name))
+
+    def key_ring(self) -> KeyRing:
+        with span("read keys", provider=self.config.provider):
+            return read_key_ring(self.config.secret_name, self.provider.variables, aws.secret_names, aws.get_secret)
+
+    def poll_and_store(self, ring: KeyRing, names: list[str], deadline: Deadline, *, concurrency: int,
+                       previous: Any, log_accounts: bool = True) -> tuple[Tally, list[AccountResult]]:  # fmt: skip
+        """Poll ``names`` (accounts of ``ring``) and store each result as it arrives; ``previous`` reads their
+        last polls (it runs while the first requests are out: every answer waits for it, none for its start)."""
+        config, store = self.config, self.store
+        accounts = {name: ring.accounts[name] for name in names if name in ring.accounts}
+        refused = [_refused(ring, name) for name in names if name in ring.conflicts]
+        tally, doubtful = Tally(), []
+        reader = ThreadPoolExecutor(1, "previous")
+        polls = reader.submit(previous)
+        reader.shutdown(wait=False)
+
+        def repoll(again: list[str]) -> list[AccountResult]:
+            return poll_accounts(self.provider, self.base_url, {name: accounts[name] for name in again}, deadline, concurrency=concurrency)
+
+        with (
+            span("poll and store", provider=config.provider, accounts=len(names), concurrency=concurrency) as note,
+            store.round_writer(config.provider, polls, history_days=config.storage.history_days) as writer,
+        ):
+
+            def store_or_doubt(result: AccountResult) -> None:
+                """Store each answer as it arrives, unless it needs a second look first (polling.confirm)."""
+                if suspicion(result, polls.result().get(result.account), config.confirm_drop):
+                    doubtful.append(result)
+                else:
+                    writer.add(result)
+
+            for result in refused:
+                writer.add(result)
+            results = refused + poll_accounts(self.provider, self.base_url, accounts, deadline, concurrency=concurrency,
+                                              on_result=store_or_doubt)  # fmt: skip
+            if doubtful:
+                confirmed = {r.account: r for r in confirm(config.provider, doubtful, polls.result(), config.confirm_drop, repoll)}
+                for result in confirmed.values():
+                    writer.add(result)
+                results = [confirmed.get(result.account, result) for result in results]
+            for result in results:
+                tally.add(result)
+            note(failed=tally.failed)
+        tally.unchanged = writer.unchanged
+        for result in results:
+            if log_accounts:  # one line per account: the dashboard's tables read these with Logs Insights (no series needed)
+                logger.info("account polled", extra=_log_fields(result))
+            if config.account_metrics and result.reading is not None:
+                metrics.record_available(config.provider, result.account, result.reading.available)
+        return tally, results
+
+    def forget_removed(self, ring: KeyRing) -> None:
+        """Delete the latest items of accounts no longer in any secret (every secret was read cleanly, or the
+        round would not have started): a key rotated out of a pool stops being monitored."""
+        stored = set(self.store.last_polls(self.config.provider))
+        removed = sorted(stored - set(ring.names))
+        if removed:
+            self.store.forget_accounts(self.config.provider, removed)
+            logger.info("accounts no longer in the provider's secrets are no longer monitored",
+                        extra={"removed": len(removed), "first": removed[:10]})  # fmt: skip
+
+
+    def record_round(self, round_id: str, started: datetime, accounts: int, tally: Tally, *, shards: int = 1,
+                      shards_failed: int = 0) -> RoundSummary:  # fmt: skip
+        """Store the round as a whole: a full one makes every account it read unchanged fresh as of its start."""
+        full = shards_failed == 0
+        store = self.store
+        previous = None if full else store.last_round(self.config.provider)
+        summary = RoundSummary(
+            provider=self.config.provider, round=round_id, started_at=format_time(started), finished_at=format_time(datetime.now(UTC)),
+            accounts=accounts, polled=tally.polled, succeeded=tally.succeeded, failed=tally.failed, failures=dict(tally.failures),
+            unchanged=tally.unchanged, shards=shards, shards_failed=shards_failed, full=full,
+            last_full_at=format_time(started) if full else (previous.last_full_at if previous else None), lowest=tally.lowest,
+        )  # fmt: skip
+        store.record_round(summary)
+        return summary
+
+
 def run_poll(event: Any, remaining_ms: int, config: PollerSettings | None = None) -> dict[str, Any]:
-    """Poll, store and report one round. Returns a summary; raises only when storage fails."""
+    """Poll, store and report one round (or a shard of one, or the end of a sharded one). Returns a summary;
+    raises only when storage fails."""
+    from credit_monitor.polling import shards  # noqa: PLC0415 - the sharding module is this module's client
+
     config = config or settings.current(PollerSettings)
     logger.append_keys(provider=config.provider)
+    poller = Poller.configured(config)
+    if isinstance(event, dict) and "shard" in event:
+        return shards.run_shard(poller, event["shard"], remaining_ms)
+    if isinstance(event, dict) and "round_summary" in event:
+        return shards.finish_round(poller, event["round_summary"])
     summary: dict[str, Any] = {"provider": config.provider, "polled": 0, "succeeded": 0, "failed": 0, "accounts": []}
-    # The function's own configuration: wrong, it fails the run (an alarm), saying what to fix.
-    provider = _provider(config.provider)
-    base_url = config.base_url or validate_base_url(provider.default_base_url, variable=f"{provider.id} base_url")
     try:
         wanted = requested_accounts(event)
-        with span("read keys", provider=config.provider):
-            accounts = parse_accounts(config.secret_name, aws.get_secret(config.secret_name), provider.variables)
+        ring = poller.key_ring()
     except ConfigurationError as exc:
         # Retrying cannot fix configuration: say what is wrong and count it, but do not fail the run.
         logger.error("poll round not started: configuration error", extra={"error": str(exc)})
         metrics.record_poll_failures(config.provider, 1)
         return {**summary, "error": str(exc)}
+    names = ring.names
     if wanted is not None:
-        summary["unknown_accounts"] = [name for name in wanted if name not in accounts]
-        accounts = {name: accounts[name] for name in wanted if name in accounts}
-    if not accounts:
+        summary["unknown_accounts"] = [name for name in wanted if name not in names]
+        names = [name for name in wanted if name in names]
+    if not names:
         # Nothing to poll is not a fault: no alarm, no metric series (each is billed), no table access.
         logger.warning("no accounts configured yet" if wanted is None else "none of the accounts asked for is configured",
-                       extra={"secret": config.secret_name})  # fmt: skip
+                       extra={"secrets": list(ring.secrets)})  # fmt: skip
+        if wanted is None:
+            poller.forget_removed(ring)
         return summary
+    started = datetime.now(UTC)
+    if wanted is None and len(names) > config.shard_size and config.shard_machine:
+        return shards.dispatch(poller, ring, started)
 
-    deadline = Deadline(polling_budget(remaining_ms))
-    store = BalanceStore(aws.table(config.storage.table_name))
-    doubtful: list[AccountResult] = []
-
-    def read_previous() -> dict[str, LastPoll]:
-        with span("read previous polls", provider=config.provider):
-            return store.last_polls(config.provider)
-
-    def repoll(names: list[str]) -> list[AccountResult]:
-        return poll_accounts(provider, base_url, {name: accounts[name] for name in names}, deadline, concurrency=config.concurrency)
-
-    # The accounts' previous state (to keep the last good balance, to doubt a sudden drop) is read while the
-    # first requests are out: every answer waits for it, none waits for the read to start.
-    reader = ThreadPoolExecutor(1, "previous")
-    previous = reader.submit(read_previous)
-    reader.shutdown(wait=False)  # the read goes on; the first answer waits for it
-    with (
-        span("poll and store", provider=config.provider, accounts=len(accounts), concurrency=config.concurrency) as note,
-        store.round_writer(config.provider, previous, history_days=config.storage.history_days) as writer,
-    ):
-
-        def settle(result: AccountResult) -> None:
-            """Store each answer as it arrives, unless it needs a second look first (polling.confirm)."""
-            if suspicion(result, previous.result().get(result.account), config.confirm_drop):
-                doubtful.append(result)
-            else:
-                writer.add(result)
-
-        results = poll_accounts(provider, base_url, accounts, deadline, concurrency=config.concurrency, on_result=settle)
-        if doubtful:
-            confirmed = {r.account: r for r in confirm(config.provider, doubtful, previous.result(), config.confirm_drop, repoll)}
-            for result in confirmed.values():
-                writer.add(result)
-            results = [confirmed.get(result.account, result) for result in results]
-        failed = sum(1 for result in results if not result.ok)
-        note(failed=failed)
-    for result in results:
-        # One line per account: the dashboard's tables read these with Logs Insights (no metric series needed).
-        logger.info("account polled", extra=_log_fields(result))
-        if config.account_metrics and result.reading is not None:
-            metrics.record_available(config.provider, result.account, result.reading.available)
-    metrics.record_poll_failures(config.provider, failed)
-    readings = [result.reading.available for result in results if result.reading is not None]
-    if readings:
-        metrics.record_lowest_available(config.provider, min(readings))
-    summary.update(polled=len(results), succeeded=len(results) - failed, failed=failed, accounts=[_outcome(r) for r in results])
-    logger.info("poll round stored", extra={k: summary[k] for k in ("polled", "succeeded", "failed")})
+    store = poller.store
+    tally, results = poller.poll_and_store(ring, names, Deadline(polling_budget(remaining_ms)), concurrency=config.concurrency,
+                                           previous=lambda: _read_previous(store, config.provider))  # fmt: skip
+    if wanted is None:  # a full round: every configured account was polled (or recorded as failed)
+        poller.forget_removed(ring)
+        poller.record_round(new_round_id(started), started, len(names), tally)
+    metrics.record_poll_failures(config.provider, tally.failed)
+    if tally.lowest is not None:
+        metrics.record_lowest_available(config.provider, tally.lowest)
+    summary.update(polled=tally.polled, succeeded=tally.succeeded, failed=tally.failed, unchanged=tally.unchanged,
+                   accounts=[_outcome(r) for r in results])  # fmt: skip
+    logger.info("poll round stored", extra={k: summary[k] for k in ("polled", "succeeded", "failed", "unchanged")})
     return summary
 
 
-def _provider(provider_id: str):
+def new_round_id(started: datetime) -> str:
+    """Sorts by start time (a round item keeps the newest), unique to the microsecond."""
+    return started.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _read_previous(store: BalanceStore, provider: str, start: str | None = None, stop: str | None = None) -> dict[str, LastPoll]:
+    with span("read previous polls", provider=provider):
+        return store.last_polls(provider, start, stop)
+
+
+def _refused(ring: KeyRing, account: str) -> AccountResult:
+    """An account two secrets name is not polled: its failure says which secrets, never a key."""
+    return AccountResult(account, format_time(datetime.now(UTC)), failure=PollFailure(FailureKind.CONFIGURATION, ring.conflict_message(account)))
+
+
+def _provider(provider_id: str) -> Provider:
     try:
         return get_provider(provider_id)
     except LookupError as exc:

@@ -1,8 +1,10 @@
-"""Balances: one latest item per account and one history item per good poll.
+"""Balances: one latest item per account, history when a reading changes (or hourly), one round item per provider.
 
-Latest items are written only by the poller: a round is one Query (what it needs of each account's
-previous poll, projected), batched writes of the good readings (whole latest items, and history), and
-one conditional update per failed poll (which leaves the last good balance as it is).
+Latest items are written only by the poller: a round reads what it needs of its accounts' previous polls
+(one projected Query of its provider's partition), writes a good reading only when it changed (or its hourly
+heartbeat is due: the history then keeps a point an hour, which the forecast needs), records a failed poll
+as a conditional update (which leaves the last good balance as it is), and ends with its RoundSummary. An
+unchanged account is not written at all: the round item says it was read (see items.freshened).
 """
 
 from __future__ import annotations
@@ -12,30 +14,36 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from credit_monitor import aws
-from credit_monitor.model import AccountResult, AccountSnapshot, BalanceItem, HistoryReading, LastPoll
+from credit_monitor.model import AccountResult, AccountSnapshot, BalanceItem, HistoryReading, LastPoll, RoundSummary, parse_time
 from credit_monitor.storage.items import (
-    ACCOUNTS_PK,
     BALANCE_KIND,
     LAST_POLL_FIELDS,
-    account_prefix,
+    alert_pk,
     attribute_value,
     balance_from_item,
     balance_item,
+    balance_key,
+    balance_pk,
     failure_update,
     history_from_item,
     history_item,
     history_pk,
     is_balance_item,
     last_poll_from_item,
+    round_from_item,
+    round_item,
+    round_key,
     snapshot,
 )
 from credit_monitor.storage.query import key, newest_first
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
 MAX_ATTEMPTS = 8
+HEARTBEAT = timedelta(hours=1)  # an unchanged reading is written again this often: a point an hour for charts and forecasts
 
 
 @dataclass(frozen=True)
@@ -44,12 +52,18 @@ class HistoryPage:
     last_key: str | None  # the sort key to resume after, when there is more
 
 
+@dataclass(frozen=True)
+class AccountPage:
+    accounts: list[AccountSnapshot]  # sorted by account name
+    last_account: str | None  # the account to resume after, when there is more
+
+
 class BalanceStore:
     def __init__(self, table: Any) -> None:
         self._table = table
 
     def _query_all(self, **query: Any) -> Iterator[dict[str, Any]]:
-        """Every item a Query matches, across pages."""
+        """Every item a Query matches, across pages (each at most 1 MB, DynamoDB's limit)."""
         while True:
             page = self._table.query(**query)
             yield from page.get("Items", [])
@@ -58,34 +72,78 @@ class BalanceStore:
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # -- reads ------------------------------------------------------------------------------------
-    def accounts(self, provider: str = "", account: str = "") -> list[AccountSnapshot]:
-        """Every account (of ``provider``, or that one account) with its latest balance and alert state,
-        sorted by provider and account, in one Query."""
-        condition = key("pk").eq(ACCOUNTS_PK)
-        prefix = account_prefix(provider, account)
-        if prefix:
-            condition &= key("sk").begins_with(prefix)
-        grouped: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-        for item in self._query_all(KeyConditionExpression=condition):
-            grouped.setdefault((item["provider"], item["account"]), {})[item["kind"]] = item
-        return [snapshot(p, a, items) for (p, a), items in sorted(grouped.items())]
+    def last_round(self, provider: str) -> RoundSummary | None:
+        """The provider's newest poll round, or None before its first. A Query: it is all the API's role may do."""
+        found = round_key(provider)
+        items = self._table.query(KeyConditionExpression=key("pk").eq(found["pk"]) & key("sk").eq(found["sk"])).get("Items", [])
+        return round_from_item(items[0]) if items else None
+
+    def page(self, provider: str, *, after: str | None = None, limit: int = 1000) -> AccountPage:
+        """Up to ``limit`` accounts of ``provider`` with their alert state, after the account ``after``: two
+        Queries of at most one page each (the accounts, then their alert items over the same name range)."""
+        # One more than asked, to know whether there is a next page without a second read.
+        query: dict[str, Any] = {"KeyConditionExpression": key("pk").eq(balance_pk(provider)), "Limit": limit + 1}
+        if after:
+            query["ExclusiveStartKey"] = balance_key(provider, after)
+        items = [item for item in self._table.query(**query).get("Items", []) if is_balance_item(item)]
+        more = len(items) > limit
+        accounts = self._with_alerts(provider, items[:limit])
+        return AccountPage(accounts, accounts[-1].account if more else None)
+
+    def accounts(self, provider: str, account: str | None = None) -> list[AccountSnapshot]:
+        """Every account of ``provider`` (or that one account), sorted by name, with its alert state."""
+        condition = key("pk").eq(balance_pk(provider))
+        if account is not None:
+            condition &= key("sk").eq(account)
+        items = [item for item in self._query_all(KeyConditionExpression=condition) if is_balance_item(item)]
+        return self._with_alerts(provider, items)
+
+    def each_account(self, provider: str) -> Iterator[AccountSnapshot]:
+        """Every account of ``provider``, one page at a time: never the whole fleet in memory."""
+        after: str | None = None
+        while True:
+            found = self.page(provider, after=after)
+            yield from found.accounts
+            if found.last_account is None:
+                return
+            after = found.last_account
+
+    def _with_alerts(self, provider: str, items: list[dict[str, Any]]) -> list[AccountSnapshot]:
+        if not items:
+            return []
+        first, last = items[0]["sk"], items[-1]["sk"]
+        condition = key("pk").eq(alert_pk(provider)) & (key("sk").eq(first) if first == last else key("sk").between(first, last))
+        alerts = {item["sk"]: item for item in self._query_all(KeyConditionExpression=condition)}
+        last_round = self.last_round(provider)
+        return [snapshot(item, alerts.get(item["sk"]), last_round) for item in items]
 
     def latest(self, provider: str) -> dict[str, BalanceItem]:
         """Every account's latest balance of ``provider``, by account name."""
         return {s.account: s.balance for s in self.accounts(provider) if s.balance is not None}
 
-    def last_polls(self, provider: str) -> dict[str, LastPoll]:
+    def last_polls(self, provider: str, start: str | None = None, stop: str | None = None) -> dict[str, LastPoll]:
         """What a poll round needs of each account's previous poll (:class:`LastPoll`), by account name: one
-        Query of the provider's latest items, projected to those few fields (a fraction of each item)."""
+        Query of the provider's latest items (of the names from ``start`` up to, not including, ``stop``: a
+        shard's), projected to those few fields (a fraction of each item)."""
+        condition = key("pk").eq(balance_pk(provider))
+        if start is not None and stop is not None:
+            condition &= key("sk").between(start, stop)
+        elif start is not None:
+            condition &= key("sk").gte(start)
+        elif stop is not None:
+            condition &= key("sk").lt(stop)
         names = {f"#p{i}": name for i, name in enumerate(LAST_POLL_FIELDS)}
         items = self._query_all(
-            KeyConditionExpression=key("pk").eq(ACCOUNTS_PK) & key("sk").begins_with(account_prefix(provider)),
+            KeyConditionExpression=condition,
             ProjectionExpression=", ".join(names),
             FilterExpression="#kind = :balance",
             ExpressionAttributeNames={**names, "#kind": "kind"},
             ExpressionAttributeValues={":balance": BALANCE_KIND},
         )
-        return {poll.account: poll for poll in map(last_poll_from_item, items)}
+        polls = {poll.account: poll for poll in map(last_poll_from_item, items)}
+        if stop is not None:
+            polls.pop(stop, None)  # BETWEEN includes its upper bound; a shard stops before the next one's first name
+        return polls
 
     def history_since(self, provider: str, account: str, since: str) -> list[HistoryReading]:
         """Readings from ``since`` (ISO-8601 UTC) on, oldest first."""
@@ -130,13 +188,42 @@ class BalanceStore:
         """
         return RoundWriter(self._table.name, provider, previous, history_days)
 
+    def record_round(self, summary: RoundSummary) -> bool:
+        """Store the provider's newest round, unless an overlapping run already stored a newer one."""
+        from botocore.exceptions import ClientError  # noqa: PLC0415 - loaded with boto3 by then
+
+        try:
+            self._table.put_item(
+                Item=round_item(summary),
+                ConditionExpression="attribute_not_exists(#round) OR #round <= :round",
+                ExpressionAttributeNames={"#round": "round"},
+                ExpressionAttributeValues={":round": summary.round},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def forget_accounts(self, provider: str, accounts: list[str]) -> None:
+        """Delete the latest items of accounts no longer in any of the provider's secrets: they are not polled
+        any more, and a key pool's rotation must not leave a stale alert per removed key. Their history expires."""
+        requests = [{"DeleteRequest": {"Key": {k: attribute_value(v) for k, v in balance_key(provider, name).items()}}} for name in accounts]
+        for start in range(0, len(requests), BATCH_SIZE):
+            _write_batch(aws.dynamodb_client(), self._table.name, requests[start : start + BATCH_SIZE])
+
 
 Previous = Mapping[str, LastPoll] | Future[Mapping[str, LastPoll]]
 
 
+def _due(last: str | None, now: str, interval: timedelta) -> bool:
+    return last is None or parse_time(now) - parse_time(last) >= interval
+
+
 class RoundWriter:
-    """Stores a poll round while it is still polling: every account's latest state, and history for each
-    good reading, in batches of 25 sent as soon as they fill, on a few concurrent writers.
+    """Stores a poll round while it is still polling, in batches of 25 sent as soon as they fill, on a few
+    concurrent writers: a failed poll as a conditional update, a good reading that changed (or whose hourly
+    heartbeat is due) as the latest item and a history point, and nothing at all for an unchanged one.
 
     A round of a thousand accounts thus ends one batch after its last answer, not after two thousand more
     writes. Closing waits for every batch and raises what DynamoDB raised: storage faults are the one
@@ -150,6 +237,7 @@ class RoundWriter:
         self._batch: list[dict[str, Any]] = []
         self._pool: ThreadPoolExecutor | None = None
         self._sent: list[Future[None]] = []
+        self.unchanged = 0  # good readings equal to the stored one, not written
 
     def add(self, result: AccountResult) -> None:
         """Queue one account's result; a full batch goes out at once. Call from one thread."""
@@ -161,12 +249,18 @@ class RoundWriter:
             # conditional so that an overlapping run's newer poll wins.
             self._submit(_record_failure, self._client, self._table_name, self._serialize_update(result, before))
             return
+        changed = before is None or not before.ever_read or before.digest != result.reading.digest
+        heartbeat = before is not None and _due(before.fetched_at, result.polled_at, HEARTBEAT)
+        if not (changed or heartbeat or before.status != "ok"):
+            self.unchanged += 1  # the round item says it was read; nothing to write
+            return
         # An overlapping run that already stored a newer poll keeps its latest state; this run still adds
         # its history. (BatchWriteItem takes no condition: this narrows the window between the read of
         # ``previous`` and the write to the time one round takes.)
         if before is None or before.polled_at <= result.polled_at:
             self._queue(balance_item(BalanceItem.after_poll(self._provider, result, None)))
-        self._queue(history_item(self._provider, result.account, result.polled_at, result.reading, self._history_days))
+        if changed or heartbeat:
+            self._queue(history_item(self._provider, result.account, result.polled_at, result.reading, self._history_days))
 
     def _serialize_update(self, result: AccountResult, before: LastPoll | None) -> dict[str, Any]:
         update = failure_update(self._provider, result, before)

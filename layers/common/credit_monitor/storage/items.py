@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from credit_monitor.model import (
     AccountResult,
+    RoundSummary,
     AccountSnapshot,
     AlertMessage,
     AlertState,
@@ -23,36 +24,57 @@ from credit_monitor.model import (
     parse_time,
 )
 
-ACCOUNTS_PK = "ACCOUNTS"
 CONFIG_PK = "CONFIG"
 BALANCE_KIND = "balance"
 ALERT_KIND = "alert"
+ROUND_KIND = "round"
 CONFIG_KIND = "config"
 CONFIG_ALERT_KIND = "config-alert"
 SENT_ALERT_KIND = "sent-alert"
+ATTENTION_KIND = "attention"
 TTL_ATTRIBUTE = "expires_at"
 
 THRESHOLDS_KEY = {"pk": CONFIG_PK, "sk": "thresholds"}
 CONFIG_ALERT_KEY = {"pk": CONFIG_PK, "sk": "thresholds#alert"}
 
+# Partitions by writer. A poller may write only its own provider's partitions (IAM dynamodb:LeadingKeys:
+# BALANCE#<provider>, HISTORY#<provider>#*, ROUND#<provider>), the aggregator only the alerting ones (ALERT#,
+# ATTENTION#, INCIDENT, GROUP*, ALERTS*, CONFIG): neither can overwrite what the other keeps. A partition is
+# also a unit of throughput (1,000 writes a second), so a fleet's balances are not one hot partition.
+BALANCE_PREFIX, ALERT_PREFIX, HISTORY_PREFIX, ROUND_PREFIX, ATTENTION_PREFIX = "BALANCE#", "ALERT#", "HISTORY#", "ROUND#", "ATTENTION#"
 
-def account_prefix(provider: str = "", account: str = "") -> str:
-    """The sort-key prefix of a provider's (or one account's) items in the ACCOUNTS partition."""
-    if not provider:
-        return ""
-    return f"{provider}#{account}#" if account else f"{provider}#"
+
+def balance_pk(provider: str) -> str:
+    return f"{BALANCE_PREFIX}{provider}"
+
+
+def alert_pk(provider: str) -> str:
+    return f"{ALERT_PREFIX}{provider}"
 
 
 def balance_key(provider: str, account: str) -> dict[str, str]:
-    return {"pk": ACCOUNTS_PK, "sk": f"{provider}#{account}#{BALANCE_KIND}"}
+    """An account's latest balance: written only by its provider's poller."""
+    return {"pk": balance_pk(provider), "sk": account}
 
 
 def alert_key(provider: str, account: str) -> dict[str, str]:
-    return {"pk": ACCOUNTS_PK, "sk": f"{provider}#{account}#{ALERT_KIND}"}
+    """An account's alert state: written only by the aggregator."""
+    return {"pk": alert_pk(provider), "sk": account}
+
+
+def round_key(provider: str) -> dict[str, str]:
+    """The provider's newest poll round (RoundSummary): written by its poller at the end of each round."""
+    return {"pk": f"{ROUND_PREFIX}{provider}", "sk": "latest"}
 
 
 def history_pk(provider: str, account: str) -> str:
-    return f"HISTORY#{provider}#{account}"
+    return f"{HISTORY_PREFIX}{provider}#{account}"
+
+
+def attention_pk(provider: str) -> str:
+    """Accounts the scheduled check must look at (a message left queued, a silence holding alerts back, a
+    stale balance): a sparse index, so the check never reads every account."""
+    return f"{ATTENTION_PREFIX}{provider}"
 
 
 def sent_alerts_pk(provider: str = "", account: str = "") -> str:
@@ -203,6 +225,36 @@ def history_from_item(item: dict[str, Any]) -> HistoryReading:
     )
 
 
+# -- rounds ---------------------------------------------------------------------------------------
+
+_ROUND_FIELDS = tuple(f.name for f in fields(RoundSummary))
+
+
+def round_item(summary: RoundSummary) -> dict[str, Any]:
+    values = {name: value for name in _ROUND_FIELDS if (value := getattr(summary, name)) is not None}
+    return to_dynamodb({**round_key(summary.provider), "kind": ROUND_KIND, **values})
+
+
+def round_from_item(item: dict[str, Any] | None) -> RoundSummary | None:
+    if not item or item.get("kind") != ROUND_KIND:
+        return None
+    values = from_dynamodb({k: v for k, v in item.items() if k in _ROUND_FIELDS})
+    values["failures"] = {str(k): int(v) for k, v in (values.get("failures") or {}).items()}
+    for name in ("accounts", "polled", "succeeded", "failed", "unchanged", "shards", "shards_failed"):
+        values[name] = int(values.get(name) or 0)
+    return RoundSummary(**values)
+
+
+def freshened(balance: BalanceItem, last_round: RoundSummary | None) -> BalanceItem:
+    """The balance as of the provider's newest full round: an account whose latest poll succeeded was read
+    again in that round (a round polls every configured account), and an unchanged reading is not written
+    again, so its item's times are those of its last change (or hourly heartbeat) until this is applied."""
+    full_at = last_round.last_full_at if last_round is not None else None
+    if full_at is None or balance.status != "ok" or not balance.ever_read or (balance.fetched_at or "") >= full_at:
+        return balance
+    return replace(balance, fetched_at=full_at, polled_at=max(balance.polled_at, full_at))
+
+
 # -- alert state ----------------------------------------------------------------------------------
 
 _ALERT_FIELDS = {f.name for f in fields(AlertState)}
@@ -214,15 +266,10 @@ def alert_state_from_item(item: dict[str, Any] | None) -> AlertState:
     return AlertState(**from_dynamodb({k: v for k, v in item.items() if k in _ALERT_FIELDS}))
 
 
-def snapshot(provider: str, account: str, items: dict[str, dict[str, Any]]) -> AccountSnapshot:
-    """An account's items (by kind) as one typed snapshot."""
-    balance = items.get(BALANCE_KIND)
-    return AccountSnapshot(
-        provider=provider,
-        account=account,
-        balance=balance_from_item(balance) if balance else None,
-        alert=alert_state_from_item(items.get(ALERT_KIND)),
-    )
+def snapshot(balance: dict[str, Any], alert: dict[str, Any] | None, last_round: RoundSummary | None) -> AccountSnapshot:
+    """An account's latest item and alert item as one typed snapshot, fresh as of its provider's newest full round."""
+    item = freshened(balance_from_item(balance), last_round)
+    return AccountSnapshot(provider=item.provider, account=item.account, balance=item, alert=alert_state_from_item(alert))
 
 
 # -- sent alerts ----------------------------------------------------------------------------------
