@@ -47,11 +47,15 @@ def json_path(event: Any, path: str) -> Any:
 
 
 def transform(event: dict[str, Any], paths: dict[str, str], template: str, rule_name: str = "") -> str:
-    """The target input EventBridge makes from ``event``: each <variable> of ``template`` replaced.
+    """The target input EventBridge makes from ``event``: each <variable> of ``template`` replaced, as AWS
+    documents it (EventBridge user guide, "Transforming target input", and its "Common issues" section):
 
-    In a JSON template, a variable inside a string is replaced by its value JSON-escaped (a string's
-    text, or another value's JSON); outside a string, by its value as JSON. A template that is not JSON
-    (plain text) gets string values as they are.
+    - outside quotes, a variable becomes its value as JSON (a string quoted, an object as an object);
+    - inside a JSON string, a string value is pasted as it is, **not escaped**: a quote, a backslash or a
+      newline in it leaves invalid JSON, which is what AWS then sends (its own example shows it);
+    - a template that is not JSON (plain text) gets string values as they are.
+
+    The local stack does the same, so a template that would break on AWS breaks here first.
     """
     values = {name: json_path(event, path) for name, path in paths.items()}
     values["aws.events.rule-name"] = rule_name
@@ -63,10 +67,8 @@ def transform(event: dict[str, Any], paths: dict[str, str], template: str, rule_
         match = PLACEHOLDER.match(template, i) if char == "<" else None
         if match and match.group(1) in values:
             value = values[match.group(1)]
-            if not is_json:
+            if not is_json or in_string:
                 out.append(value if isinstance(value, str) else json.dumps(value))
-            elif in_string:
-                out.append(value.translate(_ESCAPES) if isinstance(value, str) else json.dumps(value).translate(_ESCAPES))
             else:
                 out.append(json.dumps(value))
             i = match.end()
@@ -83,9 +85,6 @@ def transform(event: dict[str, Any], paths: dict[str, str], template: str, rule_
         out.append(char)
         i += 1
     return "".join(out)
-
-
-_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 
 
 # -- delivering ------------------------------------------------------------------------------------
@@ -135,6 +134,8 @@ class EventRouter:
             paths = self.stack.resolver.resolve(transformer.get("InputPathsMap", {}))
             template = self.stack.resolver.resolve(transformer["InputTemplate"])
             body = transform(event, paths, template, self.stack.physical_ids.get(rule, rule))
+        elif "InputPath" in target:  # the part of the event the path selects, as JSON
+            body = json.dumps(json_path(event, target["InputPath"]))
         else:
             body = json.dumps(event)
         if resource["Type"] == "AWS::SNS::Topic":
@@ -166,12 +167,19 @@ class EventRouter:
         extra = auth.get("InvocationHttpParameters", {})
         headers.update({p["Key"]: p["Value"] for p in extra.get("HeaderParameters", [])})
         params = {p["Key"]: p["Value"] for p in extra.get("QueryStringParameters", [])}
-        merged = json.loads(body)
-        if isinstance(merged, dict):  # the connection's body parameters join a JSON object body
-            merged.update({p["Key"]: p["Value"] for p in extra.get("BodyParameters", [])})
+        payload = body.encode()
+        body_parameters = extra.get("BodyParameters", [])
+        if body_parameters:  # the connection's body parameters join a JSON object body (not a broken one)
+            try:
+                merged = json.loads(body)
+            except ValueError:
+                return None, "the request body is not valid JSON, so the connection's body parameters cannot join it"
+            if isinstance(merged, dict):
+                merged.update({p["Key"]: p["Value"] for p in body_parameters})
+            payload = json.dumps(merged).encode()
         method, url = resolve(destination.get("HttpMethod", "POST")), resolve(destination["InvocationEndpoint"])
         try:
-            answer = requests.request(method, url, data=json.dumps(merged).encode(), headers=headers, params=params, timeout=5)
+            answer = requests.request(method, url, data=payload, headers=headers, params=params, timeout=5)
         except requests.RequestException as exc:
             return None, type(exc).__name__
         return answer.status_code, "" if answer.ok else answer.text[:200]

@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any, TextIO
 
 from credit_monitor import aws, settings
-from credit_monitor.alerting import aggregator
+from credit_monitor.alerting import service as alerting_service
 from devstack import ROOT
 from devstack.moto_stack import LocalStack
 from devstack.template import function_setting
@@ -128,7 +128,7 @@ def reset_warm_state() -> None:
     app.queries.cache_clear()
     app.resolver.cache_clear()
     settings.forget()
-    aggregator.aggregator.cache_clear()
+    alerting_service.alerting.cache_clear()
     aws.clear_caches()
 
 

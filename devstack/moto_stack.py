@@ -61,6 +61,9 @@ class CountingMiddleware:
                     self.throttles[operation] -= 1
             if throttled:
                 return _throttling_error(operation, start_response)
+        refused = _beyond_aws_limits(operation, environ) if operation in LIMITED else None
+        if refused is not None:
+            return _validation_error(refused, start_response)
         if operation and operation.startswith("dynamodb:"):
             with self._dynamodb:
                 return list(self.app(environ, start_response))  # the whole response, inside the lock
@@ -82,6 +85,43 @@ class CountingMiddleware:
             query.update(parse_qs(body.decode("utf-8", "replace")))
         action = query.get("Action", [None])[0]
         return f"{service}:{action}" if action else f"{service}:{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
+
+
+# AWS's documented size limits that moto does not enforce; the local stack refuses what AWS would.
+SECRET_MAX_BYTES = 65536  # Secrets Manager quotas: "Maximum size of a secret value: 64 KB"
+PARAMETER_MAX_CHARS = {"Standard": 4096, "Advanced": 8192, "Intelligent-Tiering": 8192}  # SSM parameter tiers
+LIMITED = {"secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecret", "ssm:PutParameter"}
+
+
+def _beyond_aws_limits(operation: str, environ: dict[str, Any]) -> str | None:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    try:
+        request = json.loads(raw or b"{}")
+    except ValueError:
+        return None
+    if operation.startswith("secretsmanager:"):
+        secret = request.get("SecretString")
+        if isinstance(secret, str) and len(secret.encode()) > SECRET_MAX_BYTES:
+            return f"SecretString of {len(secret.encode()):,} bytes exceeds the maximum of {SECRET_MAX_BYTES:,} bytes (64 KB)"
+        return None
+    value, tier = request.get("Value"), request.get("Tier") or "Standard"
+    limit = PARAMETER_MAX_CHARS.get(tier, PARAMETER_MAX_CHARS["Standard"])
+    if isinstance(value, str) and len(value) > limit:
+        return f"Parameter value of {len(value):,} characters exceeds the {tier} tier's maximum of {limit:,}"
+    return None
+
+
+def _validation_error(message: str, start_response: Any) -> list[bytes]:
+    body = json.dumps({"__type": "ValidationException", "message": message}).encode()
+    headers = [
+        ("Content-Type", "application/x-amz-json-1.1"),
+        ("x-amzn-ErrorType", "ValidationException"),
+        ("Content-Length", str(len(body))),
+    ]
+    start_response("400 Bad Request", headers)
+    return [body]
 
 
 def _throttling_error(operation: str, start_response: Any) -> list[bytes]:
@@ -289,7 +329,10 @@ class LocalStack:
 
     def _create_parameter(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self.resolver.resolve(props["Name"])
-        boto3.client("ssm").put_parameter(Name=name, Value=str(self.resolver.resolve(props["Value"])), Type=props.get("Type", "String"))
+        tier = {"Tier": props["Tier"]} if "Tier" in props else {}
+        boto3.client("ssm").put_parameter(
+            Name=name, Value=str(self.resolver.resolve(props["Value"])), Type=props.get("Type", "String"), **tier
+        )
         self.physical_ids[logical_id] = name
 
     def _create_topic(self, logical_id: str, props: dict[str, Any]) -> None:
@@ -370,8 +413,10 @@ class LocalStack:
         return boto3.resource("dynamodb").Table(self.physical_ids["BalancesTable"])
 
     def set_thresholds(self, document: str) -> None:
-        """Change the thresholds parameter, as an operator would with `aws ssm put-parameter`."""
-        boto3.client("ssm").put_parameter(Name=self.physical_ids["ThresholdsParameter"], Value=document, Type="String", Overwrite=True)
+        """Change the thresholds parameter, as an operator would with `aws ssm put-parameter` (its tier as the template's)."""
+        tier = self.template["Resources"]["ThresholdsParameter"]["Properties"].get("Tier", "Standard")
+        boto3.client("ssm").put_parameter(Name=self.physical_ids["ThresholdsParameter"], Value=document, Type="String", Overwrite=True,
+                                          Tier=tier)  # fmt: skip
 
     def subscribe_inbox(
         self, name: str = "alert-inbox", filter_policy: dict[str, Any] | None = None, topic: str = "AlertTopic"

@@ -33,7 +33,8 @@ def stream_mapping(template: dict[str, Any], function_id: str = "Aggregator") ->
     [mapping] = [
         m["Properties"]
         for m in resources_of_type(template, "AWS::Lambda::EventSourceMapping").values()
-        if m["Properties"]["FunctionName"] == {"Ref": function_id} and m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["BalancesTable", "StreamArn"]}
+        if m["Properties"]["FunctionName"] == {"Ref": function_id}
+        and m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["BalancesTable", "StreamArn"]}
     ]
     return mapping
 

@@ -137,6 +137,9 @@ def _substitute(node: Any, identifier: str, value: str) -> Any:
     return node
 
 
+NO_VALUE = object()  # what {"Ref": "AWS::NoValue"} resolves to: removed from the mapping or list holding it
+
+
 class Resolver:
     """Resolves the intrinsic functions of an expanded template (see expand) against local values."""
 
@@ -167,18 +170,19 @@ class Resolver:
 
     def resolve(self, node: Any) -> Any:
         if isinstance(node, list):
-            return [self.resolve(item) for item in node]
+            return [value for item in node if (value := self.resolve(item)) is not NO_VALUE]
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
             ((key, value),) = node.items()
             if key == "Ref":
-                return self.ref(value)
+                return NO_VALUE if value == "AWS::NoValue" else self.ref(value)
             if key in self._FUNCTIONS:
                 return self._FUNCTIONS[key](self, value)
             if key.startswith("Fn::"):
                 raise NotImplementedError(f"template.yaml uses {key}, which the local stack does not resolve yet")
-        return {key: self.resolve(value) for key, value in node.items()}
+        # AWS::NoValue removes the property (or list item) it stands for, as CloudFormation does.
+        return {key: value for key, item in node.items() if (value := self.resolve(item)) is not NO_VALUE}
 
     def _get_att(self, value: list[str]) -> str:
         logical, attribute = value

@@ -3,7 +3,7 @@
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from credit_monitor.alerting.aggregator import handle_event
+from credit_monitor.alerting.handler import handle_event
 from credit_monitor.tracing import traced
 
 logger = Logger()

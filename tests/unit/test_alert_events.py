@@ -3,18 +3,19 @@ input transformer makes of it (the local emulation of EventBridge's, on the temp
 
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import jsonschema
 import pytest
 
 from credit_monitor.alerting.messages import AccountContext, configuration_message, render
-from credit_monitor.alerting.notify import event_detail, marked_alert_id, marked_test_alert
+from credit_monitor.alerting.notify import event_detail, marked_alert_id, marked_test_alert, notification_detail
 from credit_monitor.alerting.rules import AlertEvent
 from credit_monitor.alerting.thresholds import Threshold
 from credit_monitor.model import AlertState, BalanceItem
 from devstack import ROOT
-from devstack.events import transform
+from devstack.events import json_path, transform
 from devstack.template import Resolver, deployed_template
 
 SCHEMA = json.loads((ROOT / "schemas" / "credit-balance-alert.v1.json").read_text())
@@ -74,32 +75,39 @@ def test_the_schema_refuses_what_a_consumer_could_not_rely_on():
             jsonschema.validate(broken, SCHEMA)
 
 
-# -- input transformers -----------------------------------------------------------------------------
+# -- what each channel receives ---------------------------------------------------------------------
 
-TRICKY = 'He said "stop"\\ then\nleft\ttabbed \u00e9'
+TRICKY = 'He said "stop"\\ then\nleft\ttabbed \u00e9 ``` <!channel> <https://evil.example|click> @everyone'
+NOTIFICATION = json.loads((ROOT / "schemas" / "credit-balance-notification.v1.json").read_text())
 
 
-def test_a_quoted_variable_is_json_escaped_and_an_unquoted_one_is_json():
-    event = {"detail": {"text": TRICKY, "n": 3, "obj": {"a": [1, "b"]}}}
-    out = transform(event, {"text": "$.detail.text", "n": "$.detail.n", "obj": "$.detail.obj"}, '{"t": "<text>!", "n": <n>, "o": <obj>}')
-    assert json.loads(out) == {"t": TRICKY + "!", "n": 3, "o": {"a": [1, "b"]}}
+def test_a_variable_outside_quotes_is_json_and_inside_quotes_is_pasted_unescaped_as_aws_does():
+    event = {"detail": {"text": 'say "hi"\nnow', "n": 3, "obj": {"a": [1, "b"]}}}
+    out = transform(event, {"n": "$.detail.n", "obj": "$.detail.obj"}, '{"n": <n>, "o": <obj>}')
+    assert json.loads(out) == {"n": 3, "o": {"a": [1, "b"]}}
+    # EventBridge user guide, "Common issues with transforming input": values inside quotes are not escaped.
+    broken = transform(event, {"text": "$.detail.text"}, '{"t": "<text>"}')
+    assert broken == '{"t": "say "hi"\nnow"}'
+    with pytest.raises(ValueError):
+        json.loads(broken)
 
 
 def test_a_plain_text_template_takes_strings_as_they_are():
     assert transform({"detail": {"x": "a b"}}, {"x": "$.detail.x"}, "<x> is here") == "a b is here"
 
 
-def channel_templates():
-    """Every input template of the template's rules, with their paths, as deployed with every channel on."""
+def channel_targets():
+    """Every rule's target of the template, as deployed with every channel on (with label filters)."""
     parameters = {"SlackWebhookUrl": "https://x", "DiscordWebhookUrl": "https://x", "GenericWebhookUrl": "https://x",
-                  "PagerDutyRoutingKey": "k", "SlackWorkspaceId": "T", "SlackChannelId": "C"}  # fmt: skip
+                  "PagerDutyRoutingKey": "k", "SlackWorkspaceId": "T", "SlackChannelId": "C", "SlackWebhookLabels": "team=video"}  # fmt: skip
     template = deployed_template(parameters)
     resolver = Resolver(template, "stack", {name: name for name in template["Resources"]}, parameters)
     found = {}
     for name, resource in template["Resources"].items():
         if resource["Type"] == "AWS::Events::Rule":
             [target] = resource["Properties"]["Targets"]
-            found[name] = resolver.resolve(target["InputTransformer"])
+            pattern = resolver.resolve(resource["Properties"]["EventPattern"])
+            found[name] = (pattern["detail-type"][0], resolver.resolve(target))
     return found
 
 
@@ -114,18 +122,54 @@ def strings(value):
     return []
 
 
-@pytest.mark.parametrize("rule", sorted(channel_templates()))
+def tricky_message():
+    balance = BalanceItem("crun", 'we"ird', "2026-11-21T11:55:00Z", "error", 87.5, 0, 87.5, fetched_at="2026-11-21T11:55:00Z",
+                          error_kind="auth", error=TRICKY)  # fmt: skip
+    message = render(AlertEvent("threshold", "critical", "warning", about="level"), AccountContext(balance, Threshold(500, 100),
+                     AlertState(level="critical"), NOW))  # fmt: skip
+    return replace(message, subject="crun/prod: " + TRICKY)
+
+
+@pytest.mark.parametrize("rule", sorted(channel_targets()))
 def test_every_channels_body_is_valid_json_whatever_the_alert_says(rule):
-    transformer = channel_templates()[rule]
-    assert set(re.findall(r"<([A-Za-z0-9_.-]+)>", transformer["InputTemplate"])) <= set(transformer["InputPathsMap"])  # none missing
-    detail = detail_of(AlertEvent("threshold", "critical", "warning", about="level"))
-    detail = {**detail, "subject": "crun/prod: " + TRICKY, "message": TRICKY * 3, "account": 'we"ird'}
+    detail_type, target = channel_targets()[rule]
+    message = tricky_message()
+    if detail_type == "Credit balance notification":
+        detail = notification_detail(message, "n-1")
+        jsonschema.validate(detail, NOTIFICATION)
+    else:
+        detail = event_detail(message, ALERT_ID)
+        jsonschema.validate(detail, SCHEMA)
+    event = {"detail-type": detail_type, "detail": detail}
+    if "InputTransformer" in target:
+        transformer = target["InputTransformer"]
+        assert set(re.findall(r"<([A-Za-z0-9_.-]+)>", transformer["InputTemplate"])) <= set(transformer["InputPathsMap"])
+        text = transform(event, transformer["InputPathsMap"], transformer["InputTemplate"])
+    else:
+        text = json.dumps(json_path(event, target["InputPath"]))
 
-    body = json.loads(transform({"detail": detail}, transformer["InputPathsMap"], transformer["InputTemplate"]))
+    body = json.loads(text)  # AWS pastes unescaped text into quoted placeholders: none may be left
 
-    found = strings(body)
-    if "<subject>" in transformer["InputTemplate"]:
-        assert any(detail["subject"] in text for text in found)
-    if "<message>" in transformer["InputTemplate"]:
-        assert any(detail["message"] in text for text in found)
-    assert any('we"ird' in text for text in found)  # the account, in the dedup key, the footer or the detail
+    texts = strings(body)
+    assert any("stop" in text for text in texts)  # the alert's words arrive whole
+    if rule in ("SlackWebhookRule", "ChatRule"):  # no mention or link of Slack's syntax renders
+        assert not any("<!channel>" in text or "<https://evil.example|click>" in text for text in texts)
+    if rule in ("SlackWebhookRule", "DiscordWebhookRule", "ChatRule"):  # a code block cannot be closed from inside it
+        blocks = [text for text in texts if text.startswith("```")]
+        assert blocks
+        assert all("```" not in block[3:-3] for block in blocks)
+        assert not any("```" in text for text in texts if not text.startswith("```"))
+    if rule == "DiscordWebhookRule":
+        assert body["allowed_mentions"] == {"parse": []}  # Discord never pings, whatever the text says
+
+
+def test_a_label_filter_is_applied_by_the_rules_pattern():
+    _, target = channel_targets()["SlackWebhookRule"]
+    parameters = {"SlackWebhookUrl": "https://x", "SlackWebhookLabels": "team=video"}
+    template = deployed_template(parameters)
+    resolver = Resolver(template, "stack", {name: name for name in template["Resources"]}, parameters)
+    pattern = resolver.resolve(template["Resources"]["SlackWebhookRule"]["Properties"]["EventPattern"])
+    assert pattern["detail"]["$or"][0]["label_pairs"] == ["team=video"]
+    unfiltered = deployed_template({"SlackWebhookUrl": "https://x"})
+    resolver = Resolver(unfiltered, "stack", {name: name for name in unfiltered["Resources"]}, {"SlackWebhookUrl": "https://x"})
+    assert "label_pairs" not in resolver.resolve(unfiltered["Resources"]["SlackWebhookRule"]["Properties"]["EventPattern"])["detail"]["$or"][0]

@@ -412,3 +412,37 @@ class SentAlert:
     message: str
     decided_at: str  # when the transition was committed (the alert_id's time)
     sent_at: str  # when the last channel took it
+    labels: dict[str, str] = field(default_factory=dict)  # the account's labels (the configuration's "labels")
+
+
+# -- incidents --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Incident:
+    """Many accounts of one provider failing the same way at once (a vendor outage, a revoked organisation
+    key) or going stale together (the provider's polls stopped): one alert instead of one per account."""
+
+    kind: str  # a failure kind, or "stale"
+    since: str  # when the first round meeting the rule started
+    accounts: int  # accounts it covers, as of the latest assessment
+    of: int  # accounts polled in that round
+    streak: int = 1  # consecutive assessed rounds meeting the rule
+    alerted: bool = False  # its alert was sent (then its end is announced too)
+
+
+@dataclass(frozen=True)
+class IncidentState:
+    """A provider's incidents, by kind, and the newest round assessed (an older or redelivered one is ignored)."""
+
+    assessed_round: str | None = None
+    incidents: dict[str, Incident] = field(default_factory=dict)
+    version: int = 0
+
+    def stored_fields(self) -> dict[str, Any]:
+        return {"assessed_round": self.assessed_round,
+                "incidents": {kind: {**vars(incident)} for kind, incident in sorted(self.incidents.items())}}  # fmt: skip
+
+    def covers(self, kind: str | None) -> bool:
+        """Whether an incident (alerted or forming) holds back the accounts' own alerts of this kind."""
+        return kind is not None and kind in self.incidents

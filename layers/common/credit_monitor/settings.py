@@ -144,6 +144,11 @@ class AggregatorSettings:
     event_bus: str = "default"  # EVENT_BUS_NAME: the EventBridge bus every alert is also put on
     forecast_window: timedelta = timedelta(hours=72)
     forecast_refresh: timedelta = timedelta(hours=1)
+    providers: tuple[str, ...] = ()  # PROVIDERS: the stack's providers (the check reads each one's round)
+    timer_machine: str = ""  # ALERT_TIMER_STATE_MACHINE: runs a task later ("" : notification groups are sent at once)
+    group_wait: int = 30  # GROUP_WAIT_SECONDS: how long an alert waits for others of its group
+    incident_min_accounts: int = 3  # INCIDENT_MIN_ACCOUNTS
+    incident_min_share: float = 0.5  # INCIDENT_MIN_PERCENT / 100
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AggregatorSettings:
@@ -155,6 +160,11 @@ class AggregatorSettings:
             topic_arn=env.text("ALERT_TOPIC_ARN"),
             thresholds_parameter=env.text("THRESHOLDS_PARAMETER"),
             event_bus=env.text("EVENT_BUS_NAME", "default"),
+            providers=_providers(env),
+            timer_machine=env.text("ALERT_TIMER_STATE_MACHINE", ""),
+            group_wait=int(env.number("GROUP_WAIT_SECONDS", 30, minimum=0, maximum=900, whole=True)),
+            incident_min_accounts=int(env.number("INCIDENT_MIN_ACCOUNTS", 3, minimum=2, whole=True)),
+            incident_min_share=env.number("INCIDENT_MIN_PERCENT", 50, minimum=1, maximum=100) / 100,
             alert=AlertSettings(
                 hysteresis=env.number("HYSTERESIS_PERCENT", 10, maximum=100) / 100,
                 failure_after=int(env.number("FAILURE_ALERT_AFTER", 3, minimum=1, whole=True)),
@@ -167,15 +177,24 @@ class AggregatorSettings:
         return settings
 
 
+def _providers(env: Environment) -> tuple[str, ...]:
+    providers = env.words("PROVIDERS")
+    for provider in providers:
+        if not valid_provider_id(provider):
+            env.problems.append(f"PROVIDERS has {provider[:40]!r}, which is not a provider id")
+    return providers
+
+
 @dataclass(frozen=True)
 class ApiSettings:
     storage: StorageSettings
     cors_origins: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()  # PROVIDERS: the stack's providers, in the order GET /balances lists them
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
         env = Environment(environ)
-        settings = cls(storage=StorageSettings.read(env), cors_origins=env.words("CORS_ALLOWED_ORIGINS"))
+        settings = cls(storage=StorageSettings.read(env), cors_origins=env.words("CORS_ALLOWED_ORIGINS"), providers=_providers(env))
         env.raise_problems("the balance API")
         return settings
 

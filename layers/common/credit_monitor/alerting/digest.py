@@ -1,15 +1,22 @@
-"""The daily digest: every account's balance, its change over 24 hours, its level and days left."""
+"""The daily digest: how many accounts are at each level, what they are worth, and the ones that need
+attention first, with their change over 24 hours and days left.
+
+A fleet's digest is built a page of accounts at a time (:class:`Digest`) and lists at most SHOWN accounts
+by name (an SNS message is at most 256 KB; an email of 100,000 lines helps no one): the worst first.
+"""
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
+from credit_monitor.alerting.labels import parse_pair
 from credit_monitor.alerting.messages import SMS_LIMIT, SUBJECT_LIMIT, ascii_line, credits
 from credit_monitor.alerting.rules import DIGEST
-from credit_monitor.alerting.summary import Summary, summarize
-from credit_monitor.alerting.thresholds import Prices, Silence
+from credit_monitor.alerting.summary import Summary, SummaryBuilder, summarize
+from credit_monitor.alerting.thresholds import Prices, Silence, Thresholds
 from credit_monitor.model import LEVELS, RANK, UNKNOWN_LEVEL, AccountSnapshot, AlertMessage, format_time
 
 
@@ -25,26 +32,103 @@ def level_counts(rows: list[DigestRow]) -> Counter[str]:
 
 
 def render_digest(
-    rows: list[DigestRow], now: datetime, prices: Prices | None = None, silences: list[Silence] | None = None
-) -> AlertMessage:
-    """The summary: what everything is worth and what runs out first, then each account, then the silences."""
-    counts = level_counts(rows)
+    rows: list[DigestRow], now: datetime, prices: Prices | None = None, silences: list[Silence] | None = None, *,
+    counts: Counter[str] | None = None, summary: Summary | None = None, labels: dict[str, str] | None = None,
+) -> AlertMessage:  # fmt: skip
+    """The summary: what everything is worth and what runs out first, then the accounts shown (``counts`` and
+    ``summary`` cover every account when only some are shown), then the silences."""
+    counts = counts if counts is not None else level_counts(rows)
+    summary = summary if summary is not None else summarize([row.account for row in rows], prices)
+    total = sum(counts.values())
     order = [*LEVELS, UNKNOWN_LEVEL]
-    tally = ", ".join(f"{counts[level]} {level}" for level in order if counts[level])
-    summary = summarize([row.account for row in rows], prices)
+    tally = ", ".join(f"{counts[level]:,} {level}" for level in order if counts[level])
     worth = f"; worth {credits(summary.total_value)} {summary.currency}" if summary.total_value is not None else ""
-    subject = f"Credit balances: {len(rows)} accounts" + (f" ({tally})" if tally else "") + worth
+    scope = " " + ", ".join(f"{k}={v}" for k, v in labels.items()) if labels else ""
+    subject = f"Credit balances{scope}: {total:,} accounts" + (f" ({tally})" if tally else "") + worth
     known = [level for level in counts if level in RANK]
     worst = max(known, key=RANK.__getitem__) if known else "ok"
     body = [f"{subject}, as of {format_time(now)}", "", *summary_lines(summary), ""] + [_line(row, prices) for row in rows]
+    if total > len(rows):
+        body.append(f"... and {total - len(rows):,} more accounts, all ok (GET /balances lists every one)")
     if silences:
         body += ["", "Silences in force:"] + [f"  {s.scope}: {s.reason} (until {s.until})" for s in silences]
-    return AlertMessage(
-        subject=ascii_line(subject, SUBJECT_LIMIT),
-        body="\n".join(body),
-        sms=ascii_line(subject, SMS_LIMIT),
-        attributes={"provider": "all", "account": "all", "level": worst, "event": DIGEST},
-    )
+    attributes = {
+        "provider": "all",
+        "account": "all",
+        "level": worst,
+        "event": DIGEST,
+        **{f"label.{k}": v for k, v in (labels or {}).items()},
+    }
+    return AlertMessage(subject=ascii_line(subject, SUBJECT_LIMIT), body="\n".join(body), sms=ascii_line(subject, SMS_LIMIT),
+                        attributes=attributes)  # fmt: skip
+
+
+SHOWN = 50  # accounts a digest lists by name: the worst first; the rest are counted
+
+
+def _urgency(snapshot: AccountSnapshot) -> tuple:
+    """Worse first: level, a failing poll, fewer days left, then the name."""
+    state, balance = snapshot.alert, snapshot.balance
+    failing = balance is not None and balance.status == "error"
+    days = state.days_left if state.days_left is not None else float("inf")
+    return (-RANK.get(state.level_name, len(RANK)), not failing, days, snapshot.name)
+
+
+class Digest:
+    """A digest built one account at a time: counts and value of every account, the SHOWN worst by name.
+    With ``label`` (``name=value``, a digest per team), only the accounts carrying it."""
+
+    def __init__(self, now: datetime, config: Thresholds, label: str | None = None) -> None:
+        self.now, self.config = now, config
+        self.label = parse_pair(label) if label else None
+        self.counts: Counter[str] = Counter()
+        self.summary = SummaryBuilder(config.prices)
+        self._worst: list[tuple[tuple, AccountSnapshot]] = []  # a heap of the SHOWN most urgent, least urgent on top
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def add(self, snapshot: AccountSnapshot) -> None:
+        if snapshot.balance is None:
+            return
+        if (
+            self.label is not None
+            and self.config.labels.for_account(snapshot.provider, snapshot.account).get(self.label[0]) != self.label[1]
+        ):
+            return
+        self.counts[snapshot.alert.level_name] += 1
+        self.summary.add(snapshot)
+        entry = (_Inverted(_urgency(snapshot)), snapshot)
+        if len(self._worst) < SHOWN:
+            heapq.heappush(self._worst, entry)
+        elif entry[0] > self._worst[0][0]:
+            heapq.heapreplace(self._worst, entry)
+
+    def shown(self) -> list[AccountSnapshot]:
+        """The accounts listed by name, worst first (the digest reads their 24 h change, and only theirs)."""
+        return [snapshot for _, snapshot in sorted(self._worst, key=lambda entry: entry[0].key)]
+
+    def message(self, changes: dict[str, float | None]) -> AlertMessage:
+        rows = [DigestRow(snapshot, changes.get(snapshot.name)) for snapshot in sorted(self.shown(), key=lambda s: s.name)]
+        silences = [silence for silence in self.config.silences if silence.active(self.now)]
+        labels = {self.label[0]: self.label[1]} if self.label else None
+        return render_digest(
+            rows, self.now, self.config.prices, silences, counts=self.counts, summary=self.summary.summary(), labels=labels
+        )
+
+
+@dataclass(frozen=True, order=False)
+class _Inverted:
+    """Orders by urgency reversed, so that a min-heap keeps the least urgent on top (to be replaced first)."""
+
+    key: tuple
+
+    def __lt__(self, other: _Inverted) -> bool:
+        return self.key > other.key
+
+    def __gt__(self, other: _Inverted) -> bool:
+        return self.key < other.key
 
 
 def summary_lines(summary: Summary) -> list[str]:

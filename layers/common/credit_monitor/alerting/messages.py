@@ -10,7 +10,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from credit_monitor.alerting.rules import CONFIGURATION, FAILURE, FORECAST, RECOVERY, STALE, THRESHOLD, AlertEvent, credit_level
+from credit_monitor.alerting.incidents import IncidentEvent
+from credit_monitor.alerting.rules import CONFIGURATION, FAILURE, FORECAST, INCIDENT, RECOVERY, STALE, THRESHOLD, AlertEvent, credit_level
 from credit_monitor.alerting.thresholds import Silence, Threshold
 from credit_monitor.model import RANK, AlertMessage, AlertState, BalanceItem, FailureKind, parse_time
 
@@ -235,3 +236,36 @@ def monitor_detail(event: AlertEvent) -> dict[str, Any]:
     """The event detail of an alert about the monitor's own configuration (no account, no balance)."""
     return {"provider": "monitor", "account": "thresholds", **event_facts(event, "configuration"), "available": None, "unit": None,
             "threshold": None, "threshold_days": None, "days_left": None, "fetched_at": None, "error_kind": None}  # fmt: skip
+
+
+def incident_message(event: IncidentEvent, provider: str) -> AlertMessage:
+    """One message for many accounts of one provider failing the same way (or going stale) at once."""
+    incident = event.incident
+    if incident.kind == "stale":
+        what, summary = "balances stale", "no complete poll round"
+        advice = "Check that the provider's poller is scheduled and not failing (its logs, the dead-letter queues, the alarms)."
+    else:
+        kind = FailureKind.of(incident.kind)
+        what, summary, advice = "polls failing", kind.summary, kind.advice
+    if event.what == "opened":
+        subject = f"{provider} INCIDENT: {incident.accounts:,} of {incident.of:,} accounts {what}: {summary}"
+        first = f"{subject} (since {incident.since})"
+        body = [ascii_line(first, 1000), "",
+                f"Provider:  {provider}", f"Cause:     {summary}",
+                f"Accounts:  {incident.accounts:,} of {incident.of:,} in the latest round",
+                f"Since:     {incident.since}", "",
+                "While it lasts, these accounts' own failure and stale alerts are held back; one message says when it is over.",
+                "", f"What to do: {advice}"]  # fmt: skip
+        level, resolved, severity = "critical", False, "error"
+    else:
+        subject = f"{provider} incident over: {summary}"
+        still = f"; {event.still:,} account(s) still failing get their own alerts" if event.still else ""
+        first = f"{subject} (was {incident.accounts:,} of {incident.of:,} accounts, since {incident.since}){still}"
+        body = [ascii_line(first, 1000), "", "What to do: nothing, unless an account's own alert follows."]
+        level, resolved, severity = "ok", True, "info"
+    detail = {"provider": provider, "account": "*", "event": INCIDENT, "level": level, "previous_level": None, "condition": "incident",
+              "resolved": resolved, "severity": severity, "reminder": False, "available": None, "unit": None, "threshold": None,
+              "threshold_days": None, "days_left": None, "fetched_at": None, "error_kind": incident.kind,
+              "accounts_affected": incident.accounts, "accounts_polled": incident.of, "since": incident.since}  # fmt: skip
+    attributes = {"provider": provider, "account": "*", "level": level, "event": INCIDENT}
+    return AlertMessage(ascii_line(subject, SUBJECT_LIMIT), "\n".join(body), ascii_line(first, SMS_LIMIT), attributes, detail)

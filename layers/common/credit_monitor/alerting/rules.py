@@ -18,8 +18,8 @@ from credit_monitor.model import RANK, AlertState, BalanceItem, format_time, par
 from credit_monitor.settings import AlertSettings
 
 # Message attribute ``event`` values.
-THRESHOLD, RECOVERY, FAILURE, STALE, FORECAST, DIGEST, CONFIGURATION = (
-    "threshold", "recovery", "failure", "stale", "forecast", "digest", "configuration",
+THRESHOLD, RECOVERY, FAILURE, STALE, FORECAST, DIGEST, CONFIGURATION, INCIDENT, ANOMALY = (
+    "threshold", "recovery", "failure", "stale", "forecast", "digest", "configuration", "incident", "anomaly",
 )  # fmt: skip
 
 
@@ -102,12 +102,7 @@ def evaluate_balance(
         new = replace(new, top_up_base=top_up_base(state, available, previous))
         new, events = evaluate_level(new, available, state.days_left, threshold, settings, now)
 
-    if balance.status == "error":
-        if new.failure is None and balance.consecutive_failures >= settings.failure_after:
-            kind = balance.error_kind or "provider_error"
-            events.append(AlertEvent(FAILURE, new.level_name, new.level_name, about=kind))
-            new = replace(new, failure=kind)
-    else:
+    if balance.status == "ok":  # a failure is decided with its round (evaluate_failure), knowing whether its provider is down
         if new.failure is not None:
             events.append(AlertEvent(RECOVERY, new.level_name, new.level_name, about="polls"))
             new = replace(new, failure=None)
@@ -117,6 +112,18 @@ def evaluate_balance(
     if not events and replace(new, seen_polled_at=state.seen_polled_at) == state:
         return state, []  # nothing to remember: no write
     return new, events
+
+
+def evaluate_failure(state: AlertState, balance: BalanceItem, settings: AlertSettings) -> tuple[AlertState, list[AlertEvent]]:
+    """An account whose polls keep failing: one alert once ``failure_after`` polls in a row failed.
+
+    Decided when its round is assessed (alerting.stream), so that an incident covering its provider's
+    outage is known first; recovering is decided with the next good balance (evaluate_balance).
+    """
+    if balance.status != "error" or state.failure is not None or balance.consecutive_failures < settings.failure_after:
+        return state, []
+    kind = balance.error_kind or "provider_error"
+    return replace(state, failure=kind), [AlertEvent(FAILURE, state.level_name, state.level_name, about=kind)]
 
 
 def evaluate_silence_end(state: AlertState, still_silenced: bool) -> tuple[AlertState, list[AlertEvent]]:
@@ -137,13 +144,13 @@ def evaluate_staleness(
 ) -> tuple[AlertState, list[AlertEvent]]:
     """The scheduled check: has the last good balance grown older than its window?
 
-    An account already alerted for failing polls is not also alerted as stale: the failure alert
-    names the cause, and one root cause should page once.
+    (An account already alerted for failing polls is not also alerted as stale: that is the pipeline's
+    inhibition, alerting.pipeline, not a rule of the state machine.)
     """
     if not balance.fetched_at:
         return state, []  # never polled successfully: the failure alert covers it
     too_old = now - parse_time(balance.fetched_at) > settings.stale_after
-    if too_old and not state.stale and state.failure is None:
+    if too_old and not state.stale:
         return replace(state, stale=True), [AlertEvent(STALE, state.level_name, state.level_name, about="staleness")]
     if not too_old and state.stale:
         return replace(state, stale=False), [AlertEvent(RECOVERY, state.level_name, state.level_name, about="staleness")]

@@ -26,21 +26,40 @@ class Summary:
     runs_out_first: RunsOut | None  # the account with the fewest days left by its forecast
 
 
-def summarize(accounts: list[AccountSnapshot], prices: Prices | None) -> Summary:
-    total, priced, unpriced = 0.0, 0, []
-    first: RunsOut | None = None
-    for snapshot in accounts:
+class SummaryBuilder:
+    """The summary, one account at a time: a fleet's is built a page at a time, never all accounts at once.
+    ``unpriced`` keeps the first UNPRICED_SHOWN names and ``unpriced_count`` counts them all."""
+
+    UNPRICED_SHOWN = 100
+
+    def __init__(self, prices: Prices | None) -> None:
+        self.prices = prices
+        self.total, self.priced, self.unpriced, self.unpriced_count = 0.0, 0, [], 0
+        self.first: RunsOut | None = None
+
+    def add(self, snapshot: AccountSnapshot) -> None:
         balance, state = snapshot.balance, snapshot.alert
         if balance is None or balance.available is None:
-            continue
-        if prices is not None:
-            value = prices.value(snapshot.provider, snapshot.account, float(balance.available), balance.unit)
+            return
+        if self.prices is not None:
+            value = self.prices.value(snapshot.provider, snapshot.account, float(balance.available), balance.unit)
             if value is None:
-                unpriced.append(snapshot.name)
+                self.unpriced_count += 1
+                if len(self.unpriced) < self.UNPRICED_SHOWN:
+                    self.unpriced.append(snapshot.name)
             else:
-                total, priced = total + value, priced + 1
-        if state.days_left is not None and (first is None or state.days_left < first.days_left):
-            first = RunsOut(snapshot.provider, snapshot.account, state.days_left, state.depletes_at)
-    if prices is None:
-        return Summary(None, None, 0, [], first)
-    return Summary(prices.currency, round(total, 6), priced, unpriced, first)
+                self.total, self.priced = self.total + value, self.priced + 1
+        if state.days_left is not None and (self.first is None or state.days_left < self.first.days_left):
+            self.first = RunsOut(snapshot.provider, snapshot.account, state.days_left, state.depletes_at)
+
+    def summary(self) -> Summary:
+        if self.prices is None:
+            return Summary(None, None, 0, [], self.first)
+        return Summary(self.prices.currency, round(self.total, 6), self.priced, self.unpriced, self.first)
+
+
+def summarize(accounts: list[AccountSnapshot], prices: Prices | None) -> Summary:
+    builder = SummaryBuilder(prices)
+    for snapshot in accounts:
+        builder.add(snapshot)
+    return builder.summary()

@@ -22,14 +22,17 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
+from credit_monitor.alerting.labels import Labels, LabelsError, parse_labels
 from credit_monitor.model import AlertState, BalanceItem, format_time, valid_account_name, valid_provider_id
 
 DEFAULT_DOCUMENT = '{"default": {"warning": 500, "critical": 100}}'
-RESERVED = ("silences", "prices", "$schema")
+RESERVED = ("silences", "prices", "labels", "$schema")
+MAX_NUMBER = 1e15  # no threshold, price or day count is larger (and a 400-digit number must be refused, not overflow)
+YEARS = (1970, 9999)  # a silence ends within these years (UTC): a year 999 or an overflowing offset is refused
 RULE_FIELDS = ("warning", "critical", "warning_percent", "critical_percent", "percent_of", "warning_days", "critical_days")
 PERCENT_BASES = {"allowance": "the plan's allowance", "last_top_up": "the balance after the last top-up"}
 SILENCE_FIELDS = ("provider", "account", "levels", "events", "reason", "until")
@@ -152,6 +155,7 @@ class Thresholds:
     digest: str  # sha256 of the document, to tell versions apart
     silences: tuple[Silence, ...] = ()
     prices: Prices | None = None
+    labels: Labels = field(default_factory=Labels)
 
     def rule_for(self, provider: str, account: str) -> Rule | None:
         for key in (f"{provider}/{account}", provider, "default"):
@@ -197,10 +201,27 @@ def document_digest(text: str) -> str:
 
 
 def parse_thresholds(text: str) -> Thresholds:
+    """The document, or ThresholdsError naming the key and field at fault: never any other exception, whatever
+    the text (a bad document must be rejected with its message, and the last good one stays in force)."""
+    try:
+        return _parse(text)
+    except ThresholdsError:
+        raise
+    except LabelsError as exc:
+        raise ThresholdsError(str(exc)) from None
+    except (RecursionError, OverflowError, ValueError, TypeError, MemoryError) as exc:  # a shape no check foresaw
+        raise ThresholdsError(f"thresholds cannot be read ({type(exc).__name__}): keep the document a small JSON object") from None
+
+
+def _parse(text: str) -> Thresholds:
+    if not isinstance(text, str):
+        raise ThresholdsError("thresholds must be JSON text")
     try:
         document = json.loads(text)
-    except (TypeError, ValueError) as exc:
-        raise ThresholdsError(f"thresholds are not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ThresholdsError("thresholds are nested too deeply to be a configuration document") from None
+    except ValueError as exc:
+        raise ThresholdsError(f"thresholds are not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(document, dict):
         raise ThresholdsError('thresholds must be a JSON object such as {"default": {"warning": 500, "critical": 100}}')
     rules = {}
@@ -209,7 +230,17 @@ def parse_thresholds(text: str) -> Thresholds:
             continue
         _check_key(key)
         rules[key] = _rule(key, value)
-    return Thresholds(rules, document_digest(text), _silences(document.get("silences", [])), _prices(document.get("prices")))
+    return Thresholds(rules, document_digest(text), _silences(document.get("silences", [])), _prices(document.get("prices")),
+                      parse_labels(document.get("labels")))  # fmt: skip
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """A value of the document as an error message quotes it: JSON, and short whatever it is."""
+    try:
+        text = json.dumps(value)
+    except (ValueError, TypeError, RecursionError, OverflowError):
+        text = type(value).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_key(key: str) -> None:
@@ -225,10 +256,17 @@ def _check_key(key: str) -> None:
 def _number(where: str, value: object, *, allow_none: bool = False, maximum: float | None = None) -> float | None:
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        raise ThresholdsError(f"{where} must be a number >= 0, got {json.dumps(value)}")
-    if maximum is not None and value > maximum:
-        raise ThresholdsError(f"{where} must be at most {maximum:g}, got {json.dumps(value)}")
+    # Compared before any conversion: an int of 400 digits overflows a float (and math.isfinite).
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not math.isfinite(value))
+        or value < 0
+    ):
+        raise ThresholdsError(f"{where} must be a number >= 0, got {shown(value)}")
+    cap = MAX_NUMBER if maximum is None else maximum
+    if value > cap:
+        raise ThresholdsError(f"{where} must be at most {cap:g}, got {shown(value)}")
     return float(value) if isinstance(value, float) else value
 
 
@@ -264,7 +302,7 @@ def _rule(key: str, value: object) -> Rule:
     if given["percent"]:
         base = value.get("percent_of", "allowance")
         if base not in PERCENT_BASES:
-            raise ThresholdsError(f"{where}.percent_of must be one of {', '.join(PERCENT_BASES)}, got {json.dumps(base)}")
+            raise ThresholdsError(f"{where}.percent_of must be one of {', '.join(PERCENT_BASES)}, got {shown(base)}")
         numbers["percent_of"] = base
     elif "percent_of" in value:
         raise ThresholdsError(f"{where}.percent_of goes with warning_percent and critical_percent")
@@ -286,25 +324,35 @@ def _silence(index: int, item: object) -> Silence:
     until = item.get("until")
     if not isinstance(until, str):
         raise ThresholdsError(f"{where}.until is required: an ISO-8601 time such as 2026-11-30T00:00:00Z (a silence must end)")
-    try:
-        moment = datetime.fromisoformat(until.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ThresholdsError(f"{where}.until {until!r} is not an ISO-8601 time such as 2026-11-30T00:00:00Z") from None
+    moment = _until(where, until)
     provider, account = item.get("provider", "*"), item.get("account", "*")
     if not isinstance(provider, str) or not PROVIDER_GLOB.fullmatch(provider):
-        raise ThresholdsError(f"{where}.provider must be a provider id or a pattern such as * or open*, got {json.dumps(provider)}")
+        raise ThresholdsError(f"{where}.provider must be a provider id or a pattern such as * or open*, got {shown(provider)}")
     if not isinstance(account, str) or not ACCOUNT_GLOB.fullmatch(account):
-        raise ThresholdsError(f"{where}.account must be an account name or a pattern such as * or staging-*, got {json.dumps(account)}")
-    return Silence(index, " ".join(reason.split())[:200], format_time(moment), provider, account,
+        raise ThresholdsError(f"{where}.account must be an account name or a pattern such as * or staging-*, got {shown(account)}")
+    return Silence(index, " ".join(reason.split())[:200], moment, provider, account,
                    _choices(f"{where}.levels", item.get("levels"), SILENCE_LEVELS),
                    _choices(f"{where}.events", item.get("events"), SILENCE_EVENTS))  # fmt: skip
+
+
+def _until(where: str, until: str) -> str:
+    """A silence's end as stored: fixed-width UTC, so that times compare as text (a year 999 would sort after today)."""
+    try:
+        moment = datetime.fromisoformat(until.strip().replace("Z", "+00:00"))
+        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise ThresholdsError(f"{where}.until {shown(until)} is not an ISO-8601 time such as 2026-11-30T00:00:00Z "
+                              f"between the years {YEARS[0]} and {YEARS[1]}") from None  # fmt: skip
+    if not YEARS[0] <= moment.year <= YEARS[1]:
+        raise ThresholdsError(f"{where}.until {shown(until)} must be between the years {YEARS[0]} and {YEARS[1]}")
+    return format_time(moment)
 
 
 def _choices(where: str, value: object, allowed: tuple[str, ...]) -> tuple[str, ...] | None:
     if value is None:
         return None
     if not isinstance(value, list) or not value or any(v not in allowed for v in value):
-        raise ThresholdsError(f"{where} must be a non-empty list of {', '.join(allowed)}, got {json.dumps(value)}")
+        raise ThresholdsError(f"{where} must be a non-empty list of {', '.join(allowed)}, got {shown(value)}")
     return tuple(value)
 
 
@@ -315,7 +363,7 @@ def _prices(value: object) -> Prices | None:
         raise ThresholdsError('thresholds["prices"] must be an object such as {"currency": "USD", "sunor": 0.01}')
     currency = value.get("currency")
     if not isinstance(currency, str) or not CURRENCY.fullmatch(currency):
-        raise ThresholdsError(f'thresholds["prices"].currency must be a currency code such as USD, got {json.dumps(currency)}')
+        raise ThresholdsError(f'thresholds["prices"].currency must be a currency code such as USD, got {shown(currency)}')
     per_unit = {}
     for key, price in value.items():
         if key == "currency":
@@ -325,6 +373,6 @@ def _prices(value: object) -> Prices | None:
             raise ThresholdsError('thresholds["prices"] has no default: a price belongs to a provider or an account')
         number = _number(f'thresholds["prices"][{key!r}]', price)
         if not number:
-            raise ThresholdsError(f'thresholds["prices"][{key!r}] must be a number > 0, got {json.dumps(price)}')
+            raise ThresholdsError(f'thresholds["prices"][{key!r}] must be a number > 0, got {shown(price)}')
         per_unit[key] = number
     return Prices(currency, per_unit)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 
 from credit_monitor import aws, settings
+from credit_monitor.alerting.labels import PAIR as LABEL_PAIR
 from credit_monitor.alerting.thresholds import Thresholds, ThresholdsError, parse_thresholds
 from credit_monitor.api.models import Balance as BalanceModel
 from credit_monitor.api.models import BalanceList, ErrorBody, HistoryPage, SentAlertList, Sufficiency
@@ -43,6 +44,9 @@ ACCOUNT = Param("account", "path", "string", "Account name from the provider's s
 SINCE = Param("since", "query", "date-time", "ISO-8601; only readings at or after this time")
 UNTIL = Param("until", "query", "date-time", "ISO-8601; only readings at or before this time")
 LIMIT = Param("limit", "query", "integer", "Items per page (1-1000)", default=100, minimum=1, maximum=1000)
+PAGE_LIMIT = Param("limit", "query", "integer", "Balances per page (1-1000)", default=1000, minimum=1, maximum=1000)
+LABEL_FILTER = Param("label", "query", "string", "Only alerts carrying this label: name=value, such as team=video", max_length=100,
+                     pattern=f"^{LABEL_PAIR.pattern}$")  # fmt: skip
 NEXT_TOKEN = Param("next_token", "query", "string", "From the previous page", max_length=512)
 PROVIDER_FILTER = Param("provider", "query", "string", "Only this provider's alerts", pattern=f"^{PROVIDER_ID.pattern}$")
 ACCOUNT_FILTER = Param("account", "query", "string", "Only this account's alerts (with provider)", pattern=f"^{ACCOUNT_NAME.pattern}$")
@@ -62,9 +66,11 @@ class Route:
 
 
 ROUTES = (
-    Route("list_balances", "/balances", "Every account's balance", (), BalanceList, lambda q, v: q.all_balances()),
-    Route("provider_balances", "/balances/{provider}", "The balances of one provider's accounts", (PROVIDER,), BalanceList,
-          lambda q, v: q.provider_balances(v["provider"])),
+    Route("list_balances", "/balances", "Every account's balance, a page at a time", (PAGE_LIMIT, NEXT_TOKEN), BalanceList,
+          lambda q, v: q.all_balances(limit=v["limit"], next_token=v["next_token"])),
+    Route("provider_balances", "/balances/{provider}", "The balances of one provider's accounts, a page at a time",
+          (PROVIDER, PAGE_LIMIT, NEXT_TOKEN), BalanceList,
+          lambda q, v: q.provider_balances(v["provider"], limit=v["limit"], next_token=v["next_token"])),
     Route("account_balance", "/balances/{provider}/{account}", "One account's balance", (PROVIDER, ACCOUNT), BalanceModel,
           lambda q, v: q.balance(v["provider"], v["account"])),
     Route("account_history", "/balances/{provider}/{account}/history", "An account's balance history, newest first",
@@ -75,8 +81,9 @@ ROUTES = (
           (PROVIDER, ACCOUNT, REQUIRED, MARGIN), Sufficiency,
           lambda q, v: q.check(v["provider"], v["account"], required=v["required"], margin_percent=v["margin"])),
     Route("list_alerts", "/alerts", "Alerts sent, newest first (all, a provider's, or an account's)",
-          (PROVIDER_FILTER, ACCOUNT_FILTER, SINCE_ALERTS, LIMIT, NEXT_TOKEN), SentAlertList,
-          lambda q, v: q.alerts(v["provider"], v["account"], since=v["since"], limit=v["limit"], next_token=v["next_token"])),
+          (PROVIDER_FILTER, ACCOUNT_FILTER, SINCE_ALERTS, LABEL_FILTER, LIMIT, NEXT_TOKEN), SentAlertList,
+          lambda q, v: q.alerts(v["provider"], v["account"], since=v["since"], limit=v["limit"], next_token=v["next_token"],
+                                label=v["label"])),
 )  # fmt: skip
 
 ERRORS = {
@@ -97,7 +104,8 @@ def is_known_provider(provider: str) -> bool:
 def queries() -> BalanceQueries:
     config = settings.current(ApiSettings)
     table = aws.table(config.storage.table_name)
-    return BalanceQueries(BalanceStore(table), is_known_provider, SentAlertLog(table), alerting_configuration(ConfigStore(table)))
+    return BalanceQueries(BalanceStore(table), is_known_provider, SentAlertLog(table), alerting_configuration(ConfigStore(table)),
+                          config.providers)  # fmt: skip
 
 
 def alerting_configuration(store: ConfigStore) -> Callable[[], Thresholds | None]:

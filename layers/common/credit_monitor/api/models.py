@@ -85,12 +85,16 @@ class Balance:
     threshold: ThresholdInForce | None = described("The threshold in force for the account, and why")
     silence: SilenceInForce | None = described("The silence holding back this account's alerts, if one is in force")
     value: Number | None = described("What the available credits are worth in the configuration's currency; null when not priced")
+    labels: dict[str, str] = described("The account's labels, as the alerting configuration's labels section gives them")
 
 
 @dataclass(frozen=True)
 class BalanceList:
-    balances: list[Balance] = described("Sorted by provider and account")
-    summary: BalanceSummary = described("Across the listed balances: total value, lowest days left, the account that runs out first")
+    balances: list[Balance] = described("Sorted by provider (in the stack's Providers order) and account")
+    next_token: str | None = described("Pass as next_token for the next page; null on the last page")
+    summary: BalanceSummary = described(
+        "Across this page's balances: total value, lowest days left, the account that runs out first (the digest covers every account)"
+    )
 
 
 @dataclass(frozen=True)
@@ -110,14 +114,15 @@ class HistoryPage:
 
 @dataclass(frozen=True)
 class Sufficiency:
-    sufficient: bool = described("Whether available covers required plus the margin")
+    sufficient: bool = described("Whether available covers required plus the margin (false when no balance was ever read: see reason)")
     available: Number | None = described("Credits spendable now (the last good balance when the latest poll failed)")
     required: Number = described("Credits the batch needs, as asked")
-    shortfall: Number = described("Credits missing to cover required (plus margin); 0 when sufficient")
+    shortfall: Number | None = described("Credits missing to cover required (plus margin); 0 when sufficient; null when it cannot be told")
     margin_percent: Number = described("Safety margin applied on top of required")
     required_with_margin: Number = described("required * (1 + margin_percent / 100)")
     status: Literal["ok", "error"] = described("Status of the latest poll; with error, available is the last good balance")
     fetched_at: str | None = described("ISO-8601 UTC time of the balance used")
+    reason: str | None = described("Why the answer cannot be trusted as it is (no balance read yet), else null")
 
 
 @dataclass(frozen=True)
@@ -125,10 +130,14 @@ class SentAlert:
     alert_id: str = described("Unique id of the alert, the same as in its EventBridge event; ids sort in the order alerts were decided")
     provider: str = described("Provider id (monitor for the thresholds document itself)")
     account: str = described("Account name (thresholds for the thresholds document)")
-    event: Literal["threshold", "recovery", "failure", "stale", "forecast", "configuration"] = described("What happened")
+    event: Literal["threshold", "recovery", "failure", "stale", "forecast", "configuration", "incident", "anomaly"] = described(
+        "What happened"
+    )
     level: str = described("The account's level after the event: ok, warning, critical, depleted, or unknown before a first good poll")
     previous_level: str | None = described("The level before the event")
-    condition: Literal["balance", "polls", "staleness", "forecast", "configuration"] = described("What the alert is about")
+    condition: Literal["balance", "polls", "staleness", "forecast", "configuration", "incident", "anomaly"] = described(
+        "What the alert is about"
+    )
     resolved: bool = described("True when the event clears its condition (a recovery to ok, polls succeeding again...)")
     severity: Literal["info", "warning", "error", "critical"] = described("How urgent")
     available: Number | None = described("Credits spendable when the alert was decided (the last good balance)")
@@ -142,6 +151,7 @@ class SentAlert:
     message: str = described("The full text (what email subscribers read)")
     decided_at: str = described("ISO-8601 UTC time the transition was decided")
     sent_at: str = described("ISO-8601 UTC time the last channel (SNS, EventBridge) accepted it")
+    labels: dict[str, str] = described("The account's labels when the alert was decided")
 
 
 @dataclass(frozen=True)

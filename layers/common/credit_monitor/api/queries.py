@@ -26,7 +26,7 @@ from credit_monitor.api.models import (
     Sufficiency,
     ThresholdInForce,
 )
-from credit_monitor.model import AccountSnapshot, format_time, parse_time
+from credit_monitor.model import AccountSnapshot, format_time, parse_time, valid_account_name, valid_provider_id
 from credit_monitor.storage import BalanceStore, SentAlertLog
 
 
@@ -67,6 +67,33 @@ def decode_token(token: str, provider: str, account: str, listing: str = "histor
     if owner != (provider, account):
         raise BadRequest("next_token was issued for another account")
     return last_key
+
+
+PAGE = 1000  # balances a page holds without limit= (DESIGN: at most 1,000)
+
+
+def encode_cursor(scope: str, provider: str, account: str | None) -> str:
+    """A balances listing's next_token: its scope ("" for every provider, or the provider listed) and where to go on."""
+    raw = json.dumps({"l": "balances", "s": scope, "p": provider, "k": account}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str, scope: str) -> tuple[str, str | None]:
+    """(provider, account to resume after) from a token this API issued for this very listing."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        listing, issued_for, provider, account = data["l"], data["s"], data["p"], data["k"]
+        if not isinstance(provider, str) or not isinstance(issued_for, str) or not (account is None or isinstance(account, str)):
+            raise TypeError(provider)
+    except (binascii.Error, ValueError, KeyError, TypeError, AttributeError):
+        raise BadRequest("next_token is not a token this API issued") from None
+    if listing != "balances":
+        raise BadRequest("next_token was issued for another listing")
+    if issued_for != scope:
+        raise BadRequest("next_token was issued for another listing of balances")
+    if not valid_provider_id(provider) or (account is not None and not valid_account_name(account)):
+        raise BadRequest("next_token is not a token this API issued")
+    return provider, account
 
 
 def alert_id_floor(moment: datetime) -> str:
@@ -112,6 +139,7 @@ def to_balance(snapshot: AccountSnapshot, config: Thresholds | None = None, now:
         threshold=threshold,
         silence=silence,
         value=value,
+        labels=config.labels.for_account(balance.provider, balance.account) if config is not None else {},
     )
 
 
@@ -139,25 +167,47 @@ class BalanceQueries:
         is_known_provider: Callable[[str], bool],
         sent: SentAlertLog | None = None,
         configuration: Callable[[], Thresholds | None] = lambda: None,
+        providers: tuple[str, ...] = (),
     ) -> None:
         self._store = store
         self._is_known = is_known_provider
         self._sent = sent
         self._configuration = configuration  # the alerting configuration in force (the last good one)
+        self._providers = providers  # the stack's, in the order GET /balances lists them
 
-    def _list(self, snapshots: list[AccountSnapshot]) -> BalanceList:
+    def _list(self, snapshots: list[AccountSnapshot], next_token: str | None) -> BalanceList:
         config, now = self._configuration(), datetime.now(UTC)
         listed = [s for s in snapshots if s.balance is not None]
-        return BalanceList(balances=[to_balance(s, config, now) for s in listed], summary=to_summary(listed, config))
+        return BalanceList(balances=[to_balance(s, config, now) for s in listed], next_token=next_token, summary=to_summary(listed, config))
 
-    def all_balances(self) -> BalanceList:
-        return self._list(self._store.accounts())
+    def all_balances(self, *, limit: int = PAGE, next_token: str | None = None) -> BalanceList:
+        """A page of every provider's balances, in the stack's Providers order: at most ``limit`` accounts, read
+        as one Query of each provider the page spans (a Lambda answer is at most 6 MB: 1,000 balances are ~0.5 MB)."""
+        providers = list(self._providers)
+        start, after = (providers[0] if providers else "", None)
+        if next_token:
+            start, after = decode_cursor(next_token, scope="")
+            if start not in providers:
+                raise BadRequest("next_token is not a token this API issued")
+        found: list[AccountSnapshot] = []
+        for index in range(providers.index(start) if providers else 0, len(providers)):
+            provider = providers[index]
+            page = self._store.page(provider, after=after, limit=limit - len(found))
+            found += page.accounts
+            after = None
+            if page.last_account is not None:
+                return self._list(found, encode_cursor("", provider, page.last_account))
+            if len(found) == limit:
+                following = next((p for p in providers[index + 1 :] if self._store.page(p, limit=1).accounts), None)
+                return self._list(found, encode_cursor("", following, None) if following else None)
+        return self._list(found, None)
 
-    def provider_balances(self, provider: str) -> BalanceList:
-        found = self._list(self._store.accounts(provider))
-        if not found.balances and not self._is_known(provider):
+    def provider_balances(self, provider: str, *, limit: int = PAGE, next_token: str | None = None) -> BalanceList:
+        after = decode_cursor(next_token, scope=provider)[1] if next_token else None
+        page = self._store.page(provider, after=after, limit=limit)
+        if not page.accounts and not after and not self._is_known(provider):
             raise NotFound(f"unknown provider {provider!r}")
-        return found
+        return self._list(page.accounts, encode_cursor(provider, provider, page.last_account) if page.last_account else None)
 
     def balance(self, provider: str, account: str) -> Balance:
         found = [s for s in self._store.accounts(provider, account) if s.balance is not None and s.account == account]
@@ -180,14 +230,15 @@ class BalanceQueries:
         )
 
     def alerts(
-        self, provider: str | None, account: str | None, *, since: datetime | None, limit: int, next_token: str | None
-    ) -> SentAlertList:
-        """Sent alerts, newest first: all of them, a provider's, or an account's."""
+        self, provider: str | None, account: str | None, *, since: datetime | None, limit: int, next_token: str | None,
+        label: str | None = None,
+    ) -> SentAlertList:  # fmt: skip
+        """Sent alerts, newest first: all of them, a provider's, or an account's; with ``label``, those carrying it."""
         if account and not provider:
             raise BadRequest("account needs provider: alerts are listed for all, for a provider, or for one account of it")
         provider, account = provider or "", account or ""
         after = decode_token(next_token, provider, account, listing="alerts") if next_token else None
-        page = self._sent.page(provider, account, since=alert_id_floor(since) if since else None, limit=limit, after=after)
+        page = self._sent.page(provider, account, since=alert_id_floor(since) if since else None, limit=limit, after=after, label=label)
         if provider and not page.alerts and not after and not self._is_known(provider) and not self._store.accounts(provider):
             raise NotFound(f"unknown provider {provider!r}")
         return SentAlertList(
@@ -199,15 +250,17 @@ class BalanceQueries:
         balance = self.balance(provider, account)
         needed = required * (1 + margin_percent / 100)
         available = balance.available
+        never = available is None
         return Sufficiency(
-            sufficient=available is not None and available >= needed,
+            sufficient=not never and available >= needed,
             available=available,
             required=_tidy(required),
-            shortfall=_tidy(max(0.0, needed - (available or 0))),
+            shortfall=None if never else _tidy(max(0.0, needed - available)),
             margin_percent=_tidy(margin_percent),
             required_with_margin=_tidy(needed),
             status=balance.status,
             fetched_at=balance.fetched_at,
+            reason=f"no balance has been read for this account yet ({balance.error_kind or 'not polled'}): cannot tell" if never else None,
         )
 
 

@@ -169,7 +169,6 @@ class Poller:
             logger.info("accounts no longer in the provider's secrets are no longer monitored",
                         extra={"removed": len(removed), "first": removed[:10]})  # fmt: skip
 
-
     def record_round(self, round_id: str, started: datetime, accounts: int, tally: Tally, *, shards: int = 1,
                       shards_failed: int = 0) -> RoundSummary:  # fmt: skip
         """Store the round as a whole: a full one makes every account it read unchanged fresh as of its start."""
@@ -249,7 +248,9 @@ def _read_previous(store: BalanceStore, provider: str, start: str | None = None,
 
 def _refused(ring: KeyRing, account: str) -> AccountResult:
     """An account two secrets name is not polled: its failure says which secrets, never a key."""
-    return AccountResult(account, format_time(datetime.now(UTC)), failure=PollFailure(FailureKind.CONFIGURATION, ring.conflict_message(account)))
+    return AccountResult(
+        account, format_time(datetime.now(UTC)), failure=PollFailure(FailureKind.CONFIGURATION, ring.conflict_message(account))
+    )
 
 
 def _provider(provider_id: str) -> Provider:

@@ -112,7 +112,9 @@ def finish_round(poller: Poller, document: Any) -> dict[str, Any]:
     """The shards' counts as one round: stored (the round item), logged and counted once."""
     config = poller.config
     if not isinstance(document, dict) or not isinstance(document.get("results"), list) or not isinstance(document.get("shards"), list):
-        raise ConfigurationError('a round summary event must be {"round_summary": {"round", "started_at", "accounts", "shards", "results"}}')
+        raise ConfigurationError(
+            'a round summary event must be {"round_summary": {"round", "started_at", "accounts", "shards", "results"}}'
+        )
     tally, failed_shards = Tally(), 0
     for result in document["results"]:
         if not isinstance(result, dict) or "polled" not in result:  # a shard that kept failing: in the dead-letter queue

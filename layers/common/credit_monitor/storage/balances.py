@@ -117,6 +117,14 @@ class BalanceStore:
         last_round = self.last_round(provider)
         return [snapshot(item, alerts.get(item["sk"]), last_round) for item in items]
 
+    def failing(self, provider: str) -> Iterator[BalanceItem]:
+        """The provider's accounts whose latest poll failed, a page (1 MB of the partition) at a time: the
+        filter passes only those, so a page costs what it reads but answers only what matters."""
+        query = {"KeyConditionExpression": key("pk").eq(balance_pk(provider)), "FilterExpression": "#status = :error",
+                 "ExpressionAttributeNames": {"#status": "status"}, "ExpressionAttributeValues": {":error": "error"}}  # fmt: skip
+        for item in self._query_all(**query):
+            yield balance_from_item(item)
+
     def latest(self, provider: str) -> dict[str, BalanceItem]:
         """Every account's latest balance of ``provider``, by account name."""
         return {s.account: s.balance for s in self.accounts(provider) if s.balance is not None}
@@ -175,9 +183,8 @@ class BalanceStore:
             condition &= key("sk").gte(since)
         elif until:
             condition &= key("sk").lte(until)
-        items, more = newest_first(self._table, pk, condition, limit, after)
-        readings = [history_from_item(i) for i in items]
-        return HistoryPage(readings, readings[-1].fetched_at if more and readings else None)
+        items, more, last = newest_first(self._table, pk, condition, limit, after)
+        return HistoryPage([history_from_item(i) for i in items], last if more else None)
 
     # -- writes -----------------------------------------------------------------------------------
     def round_writer(self, provider: str, previous: Previous, *, history_days: int) -> RoundWriter:
@@ -208,7 +215,9 @@ class BalanceStore:
     def forget_accounts(self, provider: str, accounts: list[str]) -> None:
         """Delete the latest items of accounts no longer in any of the provider's secrets: they are not polled
         any more, and a key pool's rotation must not leave a stale alert per removed key. Their history expires."""
-        requests = [{"DeleteRequest": {"Key": {k: attribute_value(v) for k, v in balance_key(provider, name).items()}}} for name in accounts]
+        requests = [
+            {"DeleteRequest": {"Key": {k: attribute_value(v) for k, v in balance_key(provider, name).items()}}} for name in accounts
+        ]
         for start in range(0, len(requests), BATCH_SIZE):
             _write_batch(aws.dynamodb_client(), self._table.name, requests[start : start + BATCH_SIZE])
 
@@ -329,3 +338,8 @@ def _record_failure(client: Any, table_name: str, update: dict[str, Any]) -> Non
 def balance_from_stream(new_image: dict[str, Any] | None) -> BalanceItem | None:
     """The balance a stream record carries, or None for any other kind of item."""
     return balance_from_item(new_image) if is_balance_item(new_image) else None
+
+
+def round_from_stream(new_image: dict[str, Any] | None) -> RoundSummary | None:
+    """The round summary a stream record carries, or None for any other kind of item."""
+    return round_from_item(new_image)

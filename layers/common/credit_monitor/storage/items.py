@@ -11,14 +11,16 @@ from typing import Any
 
 from credit_monitor.model import (
     AccountResult,
-    RoundSummary,
     AccountSnapshot,
     AlertMessage,
     AlertState,
     BalanceItem,
     HistoryReading,
+    Incident,
+    IncidentState,
     LastPoll,
     Reading,
+    RoundSummary,
     SentAlert,
     format_time,
     parse_time,
@@ -32,6 +34,9 @@ CONFIG_KIND = "config"
 CONFIG_ALERT_KIND = "config-alert"
 SENT_ALERT_KIND = "sent-alert"
 ATTENTION_KIND = "attention"
+INCIDENT_KIND = "incident"
+GROUP_KIND = "group"
+GROUP_MEMBER_KIND = "group-member"
 TTL_ATTRIBUTE = "expires_at"
 
 THRESHOLDS_KEY = {"pk": CONFIG_PK, "sk": "thresholds"}
@@ -75,6 +80,11 @@ def attention_pk(provider: str) -> str:
     """Accounts the scheduled check must look at (a message left queued, a silence holding alerts back, a
     stale balance): a sparse index, so the check never reads every account."""
     return f"{ATTENTION_PREFIX}{provider}"
+
+
+def incident_key(provider: str) -> dict[str, str]:
+    """A provider's incidents (model.IncidentState): written only by the aggregator."""
+    return {"pk": "INCIDENT", "sk": provider}
 
 
 def sent_alerts_pk(provider: str = "", account: str = "") -> str:
@@ -266,6 +276,15 @@ def alert_state_from_item(item: dict[str, Any] | None) -> AlertState:
     return AlertState(**from_dynamodb({k: v for k, v in item.items() if k in _ALERT_FIELDS}))
 
 
+def incident_state_from_item(item: dict[str, Any] | None) -> IncidentState:
+    if not item:
+        return IncidentState()
+    values = from_dynamodb(item)
+    incidents = {kind: Incident(**{**found, "accounts": int(found["accounts"]), "of": int(found["of"]), "streak": int(found["streak"])})
+                 for kind, found in (values.get("incidents") or {}).items()}  # fmt: skip
+    return IncidentState(values.get("assessed_round"), incidents, int(values.get("version") or 0))
+
+
 def snapshot(balance: dict[str, Any], alert: dict[str, Any] | None, last_round: RoundSummary | None) -> AccountSnapshot:
     """An account's latest item and alert item as one typed snapshot, fresh as of its provider's newest full round."""
     item = freshened(balance_from_item(balance), last_round)
@@ -289,6 +308,9 @@ def alert_log_items(alert_id: str, message: AlertMessage, days: int) -> list[dic
     record = {name: detail.get(name) for name in _SENT_FIELDS}
     record.update(alert_id=alert_id, subject=message.subject, message=message.body, decided_at=decided_at(alert_id),
                   sent_at=format_time(now), resolved=bool(detail.get("resolved")))  # fmt: skip
+    labels = detail.get("labels") or {}
+    record["labels"] = labels or None
+    record["label_pairs"] = [f"{name}={value}" for name, value in sorted(labels.items())] or None  # GET /alerts?label=name=value
     values = {k: v for k, v in record.items() if v is not None}
     provider, account = str(detail.get("provider", "")), str(detail.get("account", ""))
     expires = int((now + timedelta(days=days)).timestamp())
@@ -298,4 +320,6 @@ def alert_log_items(alert_id: str, message: AlertMessage, days: int) -> list[dic
 
 def sent_alert_from_item(item: dict[str, Any]) -> SentAlert:
     values = from_dynamodb(item)
-    return SentAlert(**{name: values.get(name) for name in _SENT_FIELDS})
+    found = {name: values.get(name) for name in _SENT_FIELDS}
+    found["labels"] = found["labels"] or {}
+    return SentAlert(**found)

@@ -1,0 +1,107 @@
+"""The balance stream: what a poller wrote, turned into alerts.
+
+Two kinds of record reach the aggregator (the mapping's filter admits nothing else):
+
+- an account's **latest balance**, written when its reading changed, its poll failed, or its hourly
+  heartbeat was due: thresholds, recoveries, the forecast and the anomaly check (both at most hourly);
+- a provider's **round**, written at the end of each full poll round (after every shard of a sharded
+  one): the round's failures decide its incidents first, then each failing account's own failure alert,
+  which an incident covering it holds back. Deciding failures with their round is what lets one outage
+  be one message, whatever order the stream delivers the accounts in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aws_lambda_powertools import Logger
+
+from credit_monitor.alerting.forecast import forecast as make_forecast
+from credit_monitor.alerting.forecast import point_from_reading
+from credit_monitor.alerting.incidents import assess_round
+from credit_monitor.alerting.messages import AccountContext, incident_message, render
+from credit_monitor.alerting.pipeline import labelled
+from credit_monitor.alerting.rules import evaluate_balance, evaluate_failure, evaluate_forecast
+from credit_monitor.alerting.service import Alerting
+from credit_monitor.alerting.thresholds import Thresholds, threshold_for
+from credit_monitor.model import AlertState, BalanceItem, IncidentState, RoundSummary, format_time, parse_time
+
+logger = Logger()
+
+NO_INCIDENT = IncidentState()
+
+
+def handle_balance(service: Alerting, balance: BalanceItem, previous: BalanceItem | None = None) -> int:
+    """Apply a poller's latest balance (``previous``: the one it replaced); returns the messages sent."""
+    config = service.configuration.thresholds
+    now = service.clock()
+    before = float(previous.available) if previous is not None and previous.available is not None else None
+    history: dict[str, list] = {}
+
+    def rules(state: AlertState):
+        # The threshold may follow the account (percent of its allowance or of its last top-up).
+        threshold = threshold_for(config, balance, state, before)
+        new, events = evaluate_balance(state, balance, threshold, service.settings.alert, now, before)
+        points = _forecast_points(service, balance, state, now, history)
+        if points is not None and balance.available is not None:
+            result = make_forecast(points, float(balance.available), now)
+            new, more = evaluate_forecast(new, result, service.settings.alert, now, threshold, float(balance.available))
+            events += more
+            logger.info("account forecast", extra={"provider": balance.provider, "account": balance.account, "days_left": result.days_left,
+                                                   "burn_per_day": result.burn_per_day, "depletes_at": result.depletes_at,
+                                                   "available": balance.available, "unit": balance.unit})  # fmt: skip
+        return new, events
+
+    def words(event, state):
+        return render(event, AccountContext(balance, threshold_for(config, balance, state, before), state, now))
+
+    # A balance's own events (thresholds, recoveries, forecasts) are never an incident's to hold back.
+    return service.pipeline.run(balance.provider, balance.account, rules, words, config, NO_INCIDENT, now).sent
+
+
+def _forecast_points(service: Alerting, balance: BalanceItem, state: AlertState, now: datetime, read: dict[str, list]):
+    """The history the forecast needs, when it is due (hourly: history is read only then, and once per record)."""
+    if balance.available is None or balance.status != "ok":
+        return None
+    if state.forecast_at and now - parse_time(state.forecast_at) < service.settings.forecast_refresh:
+        return None
+    if "points" not in read:
+        since = format_time(now - service.settings.forecast_window)
+        read["points"] = [point_from_reading(r) for r in service.balances.history_since(balance.provider, balance.account, since)]
+    return read["points"]
+
+
+def handle_round(service: Alerting, summary: RoundSummary) -> int:
+    """A provider's round: its incidents, then the failure alerts of its failing accounts that none covers."""
+    provider, now = summary.provider, service.clock()
+    config = service.configuration.thresholds
+    labels = config.labels.for_provider(provider)
+
+    def decide(state: IncidentState):
+        new, events = assess_round(state, summary, service.incident_rule)
+        return new, [labelled(incident_message(event, provider), labels) for event in events]
+
+    incidents, pending = service.alerts.decide_incidents(provider, decide)
+    sent = service.send(service.alerts.incident_key(provider)) if pending else 0
+    return sent + decide_failures(service, provider, incidents, config, now)
+
+
+def decide_failures(service: Alerting, provider: str, incidents: IncidentState, config: Thresholds, now: datetime) -> int:
+    """Each failing account's own failure alert, unless an incident of its kind covers it (read a page at a
+    time: only the provider's failing accounts pass the filter)."""
+    sent, held = 0, 0
+    for balance in service.balances.failing(provider):
+        if incidents.covers(balance.error_kind):
+            held += 1  # the incident speaks for it; nothing is decided for it while the incident stands
+            continue
+
+        def rules(state: AlertState, balance=balance):
+            return evaluate_failure(state, balance, service.settings.alert)
+
+        def words(event, state, balance=balance):
+            return render(event, AccountContext(balance, threshold_for(config, balance, state), state, now))
+
+        sent += service.pipeline.run(provider, balance.account, rules, words, config, incidents, now).sent
+    if held:
+        logger.info("failure alerts held back by an incident", extra={"provider": provider, "accounts": held})
+    return sent
