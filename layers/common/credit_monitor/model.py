@@ -35,13 +35,52 @@ def valid_account_name(value: object) -> bool:
 # -- time -------------------------------------------------------------------------------------------
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # every stored time: ISO-8601 UTC, to the second
+# Stored times are compared as text, which orders them only while every year has four digits; and no reading,
+# silence or query of this system is before Unix time or past what a datetime holds.
+MIN_YEAR, MAX_YEAR = 1970, 9999
+ISO8601_EXAMPLE = "2026-11-21T08:00:00Z"
 
 
 def format_time(moment: datetime) -> str:
-    """A time as stored; a naive datetime is taken as UTC."""
+    """A time as stored: always ``YYYY-MM-DDTHH:MM:SSZ``; a naive datetime is taken as UTC.
+
+    Raises ValueError for a year outside MIN_YEAR..MAX_YEAR rather than writing text that sorts wrong
+    (strftime writes the year 999 as ``999-...``, which sorts after today)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime(TIME_FORMAT)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # an offset that takes 0001-01-01 or 9999-12-31 out of datetime's range
+        raise ValueError(f"{moment.isoformat()} is outside the years {MIN_YEAR}..{MAX_YEAR}") from None
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise ValueError(f"{moment.isoformat()} is outside the years {MIN_YEAR}..{MAX_YEAR}")
+    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z"
+
+
+def parse_iso8601(text: object) -> datetime:
+    """An ISO-8601 date-time (``Z`` or an offset; without one, UTC) as an aware datetime in UTC.
+
+    The one parser for times that come from outside (API parameters, the thresholds document, vendors).
+    Raises ValueError saying what is wrong: not a string, not ISO-8601, or a year outside
+    MIN_YEAR..MAX_YEAR (including the edges of time, where converting to UTC overflows)."""
+    if not isinstance(text, str):
+        raise ValueError(f"must be a string such as {ISO8601_EXAMPLE}, got a {type(text).__name__}")
+    shown = repr(text if len(text) <= 40 else text[:37] + "...")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        # Say why when Python knows (a month of 13), not its generic "Invalid isoformat string" that repeats the text.
+        reason = str(exc) if "isoformat" not in str(exc) and "offset must be" not in str(exc) else ""
+        raise ValueError(f"{shown} is not an ISO-8601 date-time such as {ISO8601_EXAMPLE}" + (f" ({reason})" if reason else "")) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        moment = None
+    if moment is None or not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise ValueError(f"{shown} is outside the years {MIN_YEAR}..{MAX_YEAR}")
+    return moment
 
 
 _STORED_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
