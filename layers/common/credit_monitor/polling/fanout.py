@@ -54,7 +54,8 @@ def poll_account(provider: Provider, base_url: str, account: str, credentials: C
             wait = f"retry after {answer.retry_after}" if answer.retry_after else "no Retry-After given"
             raise PollFailure(failure.kind, f"{failure.message} ({wait})") from None
     except PollFailure as failure:
-        failure = PollFailure(failure.kind, REDACTOR.redact(failure.message))
+        # Every vendor string in it passed vendor_text already; this catches a key our own words might carry.
+        failure = PollFailure(failure.kind, REDACTOR.redact_fragments(failure.message))
         logger.warning(
             "poll failed", extra={"provider": provider.id, "account": account, "error_kind": failure.kind.value, "error": failure.message}
         )

@@ -25,6 +25,7 @@ from urllib3.util.retry import Retry
 from credit_monitor import __version__
 from credit_monitor.model import FailureKind, PollFailure
 from credit_monitor.polling.providers.base import HttpRequest, status_failure
+from credit_monitor.polling.redaction import vendor_text
 
 MAX_BODY_BYTES = 1_000_000
 CHUNK_BYTES = 64 * 1024
@@ -188,8 +189,9 @@ def get_json(session: Session, request: HttpRequest, deadline: Deadline) -> Answ
     try:
         status = response.status
         if status in REDIRECT_STATUSES and "Location" in response.headers:
-            raise status_failure(status, f"redirected to {response.headers['Location'][:100]}; not followed")
-        retry_after = response.headers.get("Retry-After", "").strip()[:40] if status == 429 else ""
+            # A query-auth vendor's redirect keeps the query string, key and all: redacted whole, then cut.
+            raise status_failure(status, f"redirected to {vendor_text(response.headers['Location'], 100)}; not followed")
+        retry_after = vendor_text(response.headers.get("Retry-After", ""), 40) if status == 429 else ""
         body = _read_limited(response, deadline)
     except BaseException:
         response.close()  # a body left unread: the connection cannot be reused
@@ -252,4 +254,5 @@ def _caused_by_timeout(exc: BaseException) -> bool:
 def _reason(exc: BaseException) -> str:
     innermost = list(_chain(exc))[-1]
     text = str(innermost).split(">: ", 1)[-1]  # drop urllib3's "<Connection object at 0x...>: " prefix
-    return " ".join(text.split())[:160] or type(innermost).__name__
+    # An exception's text can quote the vendor (a malformed status line) or the request URL (a query key).
+    return vendor_text(text, 160) or type(innermost).__name__
