@@ -93,7 +93,26 @@ def test_a_key_echoed_in_the_fields_a_definition_reads_is_masked_on_the_success_
     assert leaked(everything(run.output, run.summary, stack, "srtgen"), [KEY]) == []
 
 
-# -- vendors the repository only has examples of: a key in the query string ---------------------------------------
+def test_a_breakdown_larger_than_a_reading_keeps_is_cut_not_stored_whole(stack, sims, poll, balances):
+    # A 1 MB answer of nested plan names outgrew DynamoDB's 400 KB item and failed the whole round's write.
+    body = example_response("srtgen")
+    body["credits"]["plans"] = [
+        {"id": f"p{i}", "name": [["n" * 100] * 20] * 20, "status": "active", "balance": 0, "total": 0} for i in range(20)
+    ]
+    sims["srtgen"].set_response(KEY, body)
+    sims["srtgen"].set_balance(OTHER, 5)
+    stack.put_api_keys("srtgen", {"prod": KEY, "other": OTHER})
+
+    run = poll("srtgen")
+
+    assert run.summary["succeeded"] == 2
+    stored = balances.latest("srtgen")["prod"]
+    assert stored["available"] == 1250
+    assert len(json.dumps(stored["breakdown"])) < 40_000
+    assert any(r["message"].startswith("breakdown cut") for r in run.logs())
+
+
+# -- vendors the repository only has examples of: a key in the query string, a unit read from the answer ------
 
 EXAMPLES = ROOT / "examples" / "providers"
 
@@ -129,3 +148,20 @@ def test_a_redirect_keeping_a_query_key_is_reported_without_any_of_it(example_st
     defanged = "hxxps://serpapi[.]example[.]net/account.json?api_key=***"
     assert outcome["error"] == f"HTTP 301 Moved Permanently: redirected to {defanged}; not followed"
     assert leaked(everything(output, summary, example_stack, "serpapi"), [KEY]) == []
+
+
+def test_a_unit_that_is_not_a_plain_word_falls_back_to_the_definitions_and_says_so(example_stack):
+    with ProviderSimulator("fal") as sim:
+        for key, currency in ((KEY, "<!here> USD"), (OTHER, "EUR")):
+            body = example_response("fal")
+            body["credits"]["currency"] = currency
+            sim.set_response(key, body)
+        example_stack.put_api_keys("fal", {"prod": KEY, "other": OTHER})
+
+        summary, output = poll_example(example_stack, "fal", sim)
+
+    assert summary["succeeded"] == 2
+    units = {item["account"]: item["unit"] for item in invoke_api(example_stack, "/balances/fal").body["balances"]}
+    assert units == {"prod": "USD", "other": "EUR"}  # the definition's unit, and a plain word as the vendor says
+    [line] = [json.loads(line) for line in output.splitlines() if "unit_from read no plain unit" in line]
+    assert (line["unit"], line["found"]) == ("USD", "here USD")

@@ -278,8 +278,25 @@ def _label(name: str, fields: dict[str, Any]) -> str:
     return f"{name} ({expression if len(expression) <= 60 else expression[:57] + '...'})"
 
 
-# Every vendor string a reading keeps passes vendor_text: redacted, cleaned, then cut.
+# What a reading keeps of a vendor's strings and structures. Every string passes vendor_text (redacted, cleaned,
+# then cut); a breakdown as a whole is bounded too, so a hostile answer can neither outgrow a DynamoDB item
+# (400 KB) nor cost a second of CPU per account.
 MAX_CODE_CHARS, MAX_ERROR_CHARS, MAX_TIME_CHARS = 40, 160, 40
+MAX_BREAKDOWN_NODES, MAX_BREAKDOWN_CHARS = 1000, 16_000
+PLAIN_UNIT = re.compile(r"[A-Za-z0-9 ._-]{1,20}")  # what unit_from may read: a word, not markup or a sentence
+PLAIN_UNIT_RULE = "1-20 of letters, digits, space . _ -"
+
+
+class _Budget:
+    """What is left of a breakdown's allowance of nodes and characters while it is read."""
+
+    def __init__(self) -> None:
+        self.nodes, self.chars, self.exceeded = MAX_BREAKDOWN_NODES, MAX_BREAKDOWN_CHARS, False
+
+    def spend(self, chars: int = 0) -> bool:
+        self.nodes, self.chars = self.nodes - 1, self.chars - chars
+        self.exceeded |= self.nodes < 0 or self.chars < 0
+        return not self.exceeded
 
 
 def _reading(fields: dict[str, Any], negative: str, body: dict[str, Any]) -> Reading:
@@ -292,21 +309,35 @@ def _reading(fields: dict[str, Any], negative: str, body: dict[str, Any]) -> Rea
     frozen = check_credits(_search(fields["frozen"], body, "frozen"), _label("frozen", fields)) if fields["frozen"] else None
     if frozen is None and fields["total"]:
         frozen = max(0, check_credits(_search(fields["total"], body, "total"), _label("total", fields)) - available)
-    breakdown = {}
+    breakdown, budget = {}, _Budget()
     for name, (expression, credits) in fields["breakdown"].items():
         value = _search(expression, body, f"breakdown.{name}")
         if value is not None:
-            breakdown[name] = _bounded(value, f"breakdown.{name}", credits)
+            breakdown[name] = _bounded(value, f"breakdown.{name}", credits, budget)
+    if budget.exceeded:
+        logger.warning("breakdown cut: the provider's answer holds more than a breakdown keeps",
+                       extra={"max_nodes": MAX_BREAKDOWN_NODES, "max_chars": MAX_BREAKDOWN_CHARS})  # fmt: skip
     if overage is not None:
         breakdown["overage"] = overage
-    unit = fields["unit"]
-    if fields["unit_from"]:
-        found = _search(fields["unit_from"], body, "unit_from")
-        unit = vendor_text(found, 20) if isinstance(found, str) and found.strip() else unit
-        unit = unit or fields["unit"]
+    unit = _unit(fields, body)
     allowance = check_credits(_search(fields["allowance"], body, "allowance"), _label("allowance", fields)) if fields["allowance"] else None
     resets_at = _timestamp(_search(fields["resets_at"], body, "resets_at")) if fields["resets_at"] else None
     return Reading(available=available, frozen=frozen or 0, breakdown=breakdown, unit=unit, allowance=allowance, resets_at=resets_at)
+
+
+def _unit(fields: dict[str, Any], body: dict[str, Any]) -> str:
+    """The unit: the definition's, or what unit_from reads when it is a plain word (the unit is shown in every
+    alert and message, so a vendor's markup or a sentence there falls back to the definition's unit)."""
+    if not fields["unit_from"]:
+        return fields["unit"]
+    found = _search(fields["unit_from"], body, "unit_from")
+    if isinstance(found, str) and PLAIN_UNIT.fullmatch(found.strip()):
+        return found.strip()
+    if found is not None:
+        shown = vendor_text(found, 40) if isinstance(found, str) else _json_kind(found)
+        logger.warning(f"unit_from read no plain unit ({PLAIN_UNIT_RULE}); the definition's unit is used",
+                       extra={"unit": fields["unit"], "found": shown})  # fmt: skip
+    return fields["unit"]
 
 
 def _json_kind(value: Any) -> str:
@@ -331,13 +362,16 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _bounded(value: Any, where: str, credits: bool, depth: int = 0) -> Any:
+def _bounded(value: Any, where: str, credits: bool, budget: _Budget, depth: int = 0) -> Any:
     """A breakdown value kept to a bounded, JSON-safe shape: strings redacted, cleaned and cut, numbers finite
-    (and credit amounts if declared so)."""
-    if depth > MAX_DEPTH:
+    (and credit amounts if declared so); what is past MAX_DEPTH or the breakdown's budget is None."""
+    if depth > MAX_DEPTH or budget.exceeded:
         return None
     if isinstance(value, str):
-        return vendor_text(value, MAX_TEXT)
+        text = vendor_text(value, MAX_TEXT)
+        return text if budget.spend(len(text)) else None
+    if not budget.spend():
+        return None
     if _is_number(value):
         if credits:
             return check_credits(value, where)
@@ -345,12 +379,14 @@ def _bounded(value: Any, where: str, credits: bool, depth: int = 0) -> Any:
             raise PollFailure(FailureKind.BAD_RESPONSE, f"{where} is not a plausible number ({value:g})")
         return value
     if isinstance(value, list):
-        return [_bounded(item, f"{where}[{i}]", credits, depth + 1) for i, item in enumerate(value[:MAX_ITEMS])]
+        return [_bounded(item, f"{where}[{i}]", credits, budget, depth + 1) for i, item in enumerate(value[:MAX_ITEMS])]
     if isinstance(value, dict):
         kept = {}
         for key, item in list(value.items())[:MAX_ITEMS]:
             name = vendor_text(str(key), MAX_TEXT)  # a vendor's key is its text too, and names the field in a failure
-            kept[name] = _bounded(item, f"{where}.{name}", credits, depth + 1)
+            if not budget.spend(len(name)):
+                break
+            kept[name] = _bounded(item, f"{where}.{name}", credits, budget, depth + 1)
         return kept
     return value if isinstance(value, bool) or value is None else vendor_text(str(value), MAX_TEXT)
 
