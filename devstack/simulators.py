@@ -40,6 +40,7 @@ class Fault:
     drop: bool = False  # close the connection without answering
     truncate: bool = False  # declare the full length, send half the body, close
     trickle: float = 0.0  # seconds between single bytes of the body
+    dribble_head: float = 0.0  # seconds between single bytes of the status line and headers (each read sees progress)
     declared_length: int | None = None  # a Content-Length to claim instead of the real one
 
 
@@ -339,6 +340,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._close_hard()
             return
         payload = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        if fault.dribble_head:
+            self._dribble_head(status, payload, fault)
+            return
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(fault.declared_length if fault.declared_length is not None else len(payload)))
@@ -359,6 +363,21 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(payload)
         except OSError:
             self.close_connection = True  # the client gave up, as a client with a deadline should
+
+    def _dribble_head(self, status: int, payload: bytes, fault: Fault) -> None:
+        """The status line and headers one byte at a time, then the body: a client's read timeout never fires,
+        since every read brings a byte; only a deadline on the whole answer ends it."""
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(payload)), **fault.headers}
+        head = f"HTTP/1.1 {status} Slow\r\n" + "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
+        self.close_connection = True
+        try:
+            for byte in head.encode("latin-1"):
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(fault.dribble_head)
+            self.wfile.write(payload)
+        except OSError:
+            pass  # the client gave up, as a client with a deadline should
 
     def _close_hard(self) -> None:
         """Reset the connection (RST, not a clean FIN) the way a crashing server does."""
