@@ -41,6 +41,7 @@ class Fault:
     truncate: bool = False  # declare the full length, send half the body, close
     trickle: float = 0.0  # seconds between single bytes of the body
     dribble_head: float = 0.0  # seconds between single bytes of the status line and headers (each read sees progress)
+    status_line: str | None = None  # sent as is instead of "HTTP/1.1 <status> ...", malformed if need be
     declared_length: int | None = None  # a Content-Length to claim instead of the real one
 
 
@@ -340,7 +341,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._close_hard()
             return
         payload = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        if fault.dribble_head:
+        if fault.dribble_head or fault.status_line is not None:
             self._dribble_head(status, payload, fault)
             return
         self.send_response(status)
@@ -365,16 +366,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the client gave up, as a client with a deadline should
 
     def _dribble_head(self, status: int, payload: bytes, fault: Fault) -> None:
-        """The status line and headers one byte at a time, then the body: a client's read timeout never fires,
-        since every read brings a byte; only a deadline on the whole answer ends it."""
+        """The status line (``fault.status_line`` if given) and headers written by hand, one byte at a time when
+        ``fault.dribble_head`` says so (a client's read timeout never fires then, since every read brings a
+        byte: only a deadline on the whole answer ends it), then the body."""
         headers = {"Content-Type": "application/json", "Content-Length": str(len(payload)), **fault.headers}
-        head = f"HTTP/1.1 {status} Slow\r\n" + "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
+        first = fault.status_line if fault.status_line is not None else f"HTTP/1.1 {status} Slow"
+        head = (f"{first}\r\n" + "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n").encode("latin-1")
         self.close_connection = True
         try:
-            for byte in head.encode("latin-1"):
-                self.wfile.write(bytes([byte]))
-                self.wfile.flush()
-                time.sleep(fault.dribble_head)
+            if fault.dribble_head:
+                for byte in head:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(fault.dribble_head)
+            else:
+                self.wfile.write(head)
             self.wfile.write(payload)
         except OSError:
             pass  # the client gave up, as a client with a deadline should

@@ -57,6 +57,19 @@ def test_a_vendor_quoting_the_start_of_the_key_it_rejects_has_that_masked(stack,
     assert leaked(everything(run.output, run.summary, stack, "crun"), [KEY]) == []
 
 
+def test_a_malformed_status_line_quoting_part_of_the_key_leaves_nothing_of_it_in_urllib3s_retry_warnings(stack, sims, poll, balances):
+    # urllib3 retries a broken answer and logs why, quoting the vendor's status line: our log redaction saw
+    # only whole keys there.
+    sims["crun"].inject(KEY, Fault(status_line=f"HTTP/1.1 2OO key {KEY[:20]} rejected"))
+    stack.put_api_keys("crun", {"prod": KEY})
+
+    run = poll("crun")
+
+    assert any(r["message"].startswith("Retrying") for r in run.logs()), "urllib3 retried and said why"
+    assert balances.latest("crun")["prod"]["error_kind"] == "unreachable"
+    assert leaked(everything(run.output, run.summary, stack, "crun"), [KEY]) == []
+
+
 def test_markup_in_a_vendor_message_is_kept_as_plain_words(stack, sims, poll, balances):
     sims["crun"].inject(KEY, Fault(status=200, body={"code": 455, "message": MARKUP}))
     stack.put_api_keys("crun", {"prod": KEY})

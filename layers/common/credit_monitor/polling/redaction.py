@@ -127,5 +127,12 @@ def redact_log_output(handler: logging.Handler | None) -> None:
     if formatter is None or getattr(formatter, "redacting", False):
         return
     plain_format = formatter.format
-    formatter.format = lambda record: REDACTOR.redact(plain_format(record))
+
+    def redacted(record: logging.LogRecord) -> str:
+        text = plain_format(record)
+        # urllib3's retry warnings quote what broke, a vendor's malformed status line included: a vendor's text,
+        # which may hold part of a key. Our own lines carry vendor text only through vendor_text already.
+        return REDACTOR.redact_fragments(text) if record.name.startswith("urllib3") else REDACTOR.redact(text)
+
+    formatter.format = redacted
     formatter.redacting = True
