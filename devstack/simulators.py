@@ -14,6 +14,7 @@ import copy
 import json
 import re
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -321,6 +322,11 @@ class _Server(ThreadingHTTPServer):
     # socketserver's default listen backlog is 5: a burst of concurrent polls would overflow it and wait
     # for TCP's one-second SYN retry, which a real provider's load balancer never makes them do.
     request_queue_size = 1024
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (its deadline passed, its watchdog shut the socket) is not the simulator's error.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
