@@ -14,6 +14,7 @@ import copy
 import json
 import re
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ class Fault:
     drop: bool = False  # close the connection without answering
     truncate: bool = False  # declare the full length, send half the body, close
     trickle: float = 0.0  # seconds between single bytes of the body
+    dribble_head: float = 0.0  # seconds between single bytes of the status line and headers (each read sees progress)
+    status_line: str | None = None  # sent as is instead of "HTTP/1.1 <status> ...", malformed if need be
     declared_length: int | None = None  # a Content-Length to claim instead of the real one
 
 
@@ -320,6 +323,11 @@ class _Server(ThreadingHTTPServer):
     # for TCP's one-second SYN retry, which a real provider's load balancer never makes them do.
     request_queue_size = 1024
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (its deadline passed, its watchdog shut the socket) is not the simulator's error.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     sim: ProviderSimulator
@@ -339,6 +347,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._close_hard()
             return
         payload = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        if fault.dribble_head or fault.status_line is not None:
+            self._dribble_head(status, payload, fault)
+            return
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(fault.declared_length if fault.declared_length is not None else len(payload)))
@@ -359,6 +370,26 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(payload)
         except OSError:
             self.close_connection = True  # the client gave up, as a client with a deadline should
+
+    def _dribble_head(self, status: int, payload: bytes, fault: Fault) -> None:
+        """The status line (``fault.status_line`` if given) and headers written by hand, one byte at a time when
+        ``fault.dribble_head`` says so (a client's read timeout never fires then, since every read brings a
+        byte: only a deadline on the whole answer ends it), then the body."""
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(payload)), **fault.headers}
+        first = fault.status_line if fault.status_line is not None else f"HTTP/1.1 {status} Slow"
+        head = (f"{first}\r\n" + "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n").encode("latin-1")
+        self.close_connection = True
+        try:
+            if fault.dribble_head:
+                for byte in head:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(fault.dribble_head)
+            else:
+                self.wfile.write(head)
+            self.wfile.write(payload)
+        except OSError:
+            pass  # the client gave up, as a client with a deadline should
 
     def _close_hard(self) -> None:
         """Reset the connection (RST, not a clean FIN) the way a crashing server does."""

@@ -184,6 +184,15 @@ def test_history_time_range(accounts, stack, api):
         ("/balances/crun/prod/history", {"limit": "ten"}, 422, "'limit'"),
         ("/balances/crun/prod/history", {"since": "yesterday"}, 422, "'since'"),
         ("/balances/crun/prod/history", {"until": "2026-13-45"}, 422, "'until'"),
+        # The edges of time: converting to UTC overflowed (a 502 through API Gateway); years below 1000 were misread.
+        ("/balances/crun/prod/history", {"since": "0001-01-01T00:00:00+14:00"}, 422, "'since': '0001-01-01T00:00:00+14:00' is outside"),
+        ("/balances/crun/prod/history", {"until": "9999-12-31T23:59:59-14:00"}, 422, "'until': '9999-12-31T23:59:59-14:00' is outside"),
+        ("/balances/crun/prod/history", {"since": "0999-01-01T00:00:00Z"}, 422, "outside the years 1970..9999"),
+        ("/alerts", {"since": "0001-01-01T00:00:00+14:00"}, 422, "query parameter 'since'"),
+        # An unencoded + arrives as a space.
+        ("/balances/crun/prod/history", {"since": "2026-11-21T08:00:00 02:00"}, 422, "send + as %2B"),
+        ("/balances/crun/prod/history", {"limit": "1e3"}, 422, "'1e3' is not an integer (digits only"),
+        ("/balances/crun/prod/history", {"limit": "9" * 5000}, 422, "is too large"),
         ("/balances/crun/prod/history", {"since": "2026-11-02", "until": "2026-11-01"}, 400, "since must not be after until"),
         ("/balances/crun/prod/history", {"next_token": "garbage!"}, 400, "next_token"),
         ("/balances/crun/prod/history", {"next_token": "x" * 600}, 422, "'next_token'"),

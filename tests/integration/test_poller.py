@@ -302,6 +302,24 @@ def test_a_silent_provider_times_out_within_the_functions_budget(stack, sims, po
     assert_recorded(balances, "crun", "timeout", "did not answer in time")
 
 
+def test_a_vendor_dribbling_its_status_line_and_headers_costs_only_its_own_account(stack, sims, poll, balances):
+    # One byte every second: each read brings one, so no read timeout ever fires. The round's deadline was
+    # enforced only while reading the body; the run went on past the function's timeout, Lambda killed it,
+    # and the healthy accounts' readings were lost with it.
+    keys = first_good_round(stack, sims, poll)
+    spend_other(sims, keys)
+    sims["crun"].inject(keys["prod"], Fault(body={"code": 200, "data": {"balance": 1}}, dribble_head=1.0))
+
+    started = time.monotonic()
+    run = poll("crun", timeout=4)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 4, f"the run took {elapsed:.1f}s of a 4s function timeout"
+    assert run.summary["failed"] == 1
+    prod = assert_recorded(balances, "crun", "timeout", "in time")
+    assert "time budget" in prod["error"]
+
+
 def test_a_trickling_body_is_cut_off_at_the_budget(stack, sims, poll, balances):
     keys = first_good_round(stack, sims, poll)
     spend_other(sims, keys)

@@ -37,13 +37,52 @@ def valid_account_name(value: object) -> bool:
 # -- time -------------------------------------------------------------------------------------------
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # every stored time: ISO-8601 UTC, to the second
+# Stored times are compared as text, which orders them only while every year has four digits; and no reading,
+# silence or query of this system is before Unix time or past what a datetime holds.
+MIN_YEAR, MAX_YEAR = 1970, 9999
+ISO8601_EXAMPLE = "2026-11-21T08:00:00Z"
 
 
 def format_time(moment: datetime) -> str:
-    """A time as stored; a naive datetime is taken as UTC."""
+    """A time as stored: always ``YYYY-MM-DDTHH:MM:SSZ``; a naive datetime is taken as UTC.
+
+    Raises ValueError for a year outside MIN_YEAR..MAX_YEAR rather than writing text that sorts wrong
+    (strftime writes the year 999 as ``999-...``, which sorts after today)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime(TIME_FORMAT)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # an offset that takes 0001-01-01 or 9999-12-31 out of datetime's range
+        raise ValueError(f"{moment.isoformat()} is outside the years {MIN_YEAR}..{MAX_YEAR}") from None
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise ValueError(f"{moment.isoformat()} is outside the years {MIN_YEAR}..{MAX_YEAR}")
+    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z"
+
+
+def parse_iso8601(text: object) -> datetime:
+    """An ISO-8601 date-time (``Z`` or an offset; without one, UTC) as an aware datetime in UTC.
+
+    The one parser for times that come from outside (API parameters, the thresholds document, vendors).
+    Raises ValueError saying what is wrong: not a string, not ISO-8601, or a year outside
+    MIN_YEAR..MAX_YEAR (including the edges of time, where converting to UTC overflows)."""
+    if not isinstance(text, str):
+        raise ValueError(f"must be a string such as {ISO8601_EXAMPLE}, got a {type(text).__name__}")
+    shown = repr(text if len(text) <= 40 else text[:37] + "...")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        # Say why when Python knows (a month of 13), not its generic "Invalid isoformat string" that repeats the text.
+        reason = str(exc) if "isoformat" not in str(exc) and "offset must be" not in str(exc) else ""
+        raise ValueError(f"{shown} is not an ISO-8601 date-time such as {ISO8601_EXAMPLE}" + (f" ({reason})" if reason else "")) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        moment = None
+    if moment is None or not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise ValueError(f"{shown} is outside the years {MIN_YEAR}..{MAX_YEAR}")
+    return moment
 
 
 _STORED_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
@@ -60,6 +99,94 @@ def parse_time(text: str) -> datetime:
 
 def utc_now() -> str:
     return format_time(datetime.now(UTC))
+
+
+# -- text from outside ------------------------------------------------------------------------------
+# A vendor's words (an error message, a plan name) are shown in logs, the API, email, SMS, chat and
+# webhooks. Whoever wrote them may want to rewrite a terminal, reorder text (bidi overrides), ping a whole
+# chat channel or slip a link into an alert: clean_text leaves plain words. Keys are not its business
+# (the poller redacts them before, see polling.redaction.vendor_text); escaping for one channel's
+# markup (Slack's &<>, Markdown) is the sender's.
+
+# Escape sequences, removed whole: OSC/DCS/APC/PM/SOS strings (to BEL or ST), CSI sequences, then any
+# other ESC and the character after it; and their 8-bit (C1) forms.
+_ESCAPE_SEQUENCES = re.compile(
+    r"[\x1b][\]P_^X][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|[\x90\x98\x9d\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|\x1b.?",
+    re.DOTALL,
+)
+# Unicode's format characters (category Cf): zero-width ones, bidi embeddings, overrides and isolates,
+# tag characters (which hide text from readers); removed.
+_FORMAT_CHARACTERS = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
+    "\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0001\U000e0020-\U000e007f]"
+)
+# Control characters (Cc) and line/paragraph separators (Zl, Zp) become spaces; lone surrogates (Cs, from a
+# JSON "\ud800") cannot be encoded as UTF-8 at all, and become U+FFFD.
+_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+# Chat markup. Slack's <!channel>, <!here>, <@U123>, <#C123|name>, <!subteam^S1|@team>; Discord's
+# <@123>, <@&123>, <#123>; Teams' <at>...</at>: the words are kept, never the mention.
+_CHAT_SEQUENCE = re.compile(r"<[!@#][&!]?([^<>|]*)(?:\|([^<>]*))?>")
+_TEAMS_MENTION = re.compile(r"</?at>", re.IGNORECASE)
+_BROADCAST = re.compile(r"@+(everyone|here|channel)", re.IGNORECASE)  # inside longer words too: no chat's word rules to guess
+# Links: Slack's <url|label>, Markdown's [label](url), and bare URLs: kept as defanged text (hxxps://host[.]tld)
+# that no chat renders as a link.
+_SLACK_LINK = re.compile(r"<([A-Za-z][A-Za-z0-9+.-]*:[^<>|\s]*)(?:\|([^<>]*))?>")
+_MARKDOWN_LINK = re.compile(r"\[([^\[\]]*)\]\(\s*(\S*?)\s*\)")
+_URL = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*)://([^\s/?#<>]*)|\b(www\.[^\s/?#<>]*)", re.IGNORECASE)
+_DEFANGED_SCHEMES = {"http": "hxxp", "https": "hxxps", "ftp": "fxp", "ws": "wxs", "wss": "wxss"}
+_OPEN_DOT = re.compile(r"(?<!\[)\.(?!\])")  # a dot not already defanged as [.]: cleaning twice changes nothing
+_MARKUP_PASSES = 8  # nested markup (<!<!here>channel>) unwraps one level a pass; deeper is flattened outright
+
+
+def _defang(match: re.Match[str]) -> str:
+    scheme, host, www = match.groups()
+    if www is not None:
+        return _OPEN_DOT.sub("[.]", www)
+    lower = scheme.lower()
+    if lower in _DEFANGED_SCHEMES.values():
+        return match.group(0)[: len(scheme) + 3] + _OPEN_DOT.sub("[.]", host)
+    shown = _DEFANGED_SCHEMES.get(lower)
+    return (f"{shown}://" if shown else f"{scheme}[:]//") + _OPEN_DOT.sub("[.]", host)
+
+
+def _unwrap_markup(text: str) -> str:
+    text = _SLACK_LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})" if m.group(2) else m.group(1), text)
+    text = _CHAT_SEQUENCE.sub(lambda m: m.group(2) or m.group(1), text)
+    text = _TEAMS_MENTION.sub("", text)
+    text = _MARKDOWN_LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text).replace("](", "] (")  # and any link left half-formed
+    text = _URL.sub(_defang, text)
+    return _BROADCAST.sub(r"\1", text)
+
+
+def clean_text(text: str) -> str:
+    """``text`` as plain words on one line: no control characters, escape sequences, bidi or zero-width
+    characters, code fences, mentions or links (URLs are kept, defanged: ``hxxps://host[.]tld/path``).
+
+    Whitespace runs become one space; cleaning clean text changes nothing. Not a cut and not a
+    redaction: vendor text goes through polling.redaction.vendor_text (redact, clean, cut)."""
+    text = _ESCAPE_SEQUENCES.sub("", text)
+    text = _FORMAT_CHARACTERS.sub("", text)
+    text = _CONTROL_CHARACTERS.sub(" ", text)
+    text = _SURROGATES.sub("\ufffd", text)
+    text = text.replace("`", "'")  # no code span or fence can open or close
+    # Unwrapping markup can join its neighbours into new markup ("<!<!here>channel>"): again until nothing changes.
+    for _ in range(_MARKUP_PASSES):
+        unwrapped = _unwrap_markup(text)
+        if unwrapped == text:
+            break
+        text = unwrapped
+    else:
+        text = text.translate(_FLATTENED)
+    return " ".join(text.split())
+
+
+# What is left of markup nested deeper than _MARKUP_PASSES: look-alikes no chat reads as markup.
+_FLATTENED = str.maketrans({"<": "\u2039", ">": "\u203a", "@": "\uff20", "[": "(", "]": ")"})
 
 
 # -- failures ---------------------------------------------------------------------------------------

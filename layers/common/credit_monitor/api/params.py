@@ -13,8 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from credit_monitor.model import parse_iso8601
+
 NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 INTEGER = re.compile(r"-?(?:0|[1-9]\d*)")
+# A query string decodes an unencoded "+" as a space: "2026-11-21T08:00:00+02:00" arrives with " 02:00".
+MAX_INTEGER_DIGITS = 18
+PLUS_AS_SPACE = re.compile(r".*T[\d:.,]+ \d{2}(?::?\d{2})?")
 
 
 class InvalidParameter(ValueError):
@@ -58,16 +63,26 @@ class Param:
         return raw
 
     def _datetime(self, raw: str) -> datetime:
+        if PLUS_AS_SPACE.fullmatch(raw):
+            fixed = raw.replace(" ", "%2B")
+            raise InvalidParameter(f"{self.label}: {_shown(raw)} has a space where its offset's + was: "
+                                   f"send + as %2B in a URL ({_shown(fixed)}), or use Z for UTC")  # fmt: skip
         try:
-            return datetime.fromisoformat(raw)
-        except ValueError:
-            raise InvalidParameter(f"{self.label}: {_shown(raw)} is not an ISO-8601 date-time such as 2026-11-21T08:00:00Z") from None
+            return parse_iso8601(raw)
+        except ValueError as exc:
+            raise InvalidParameter(f"{self.label}: {exc}") from None
 
     def _number(self, raw: str) -> int | float:
-        grammar, noun = (INTEGER, "a whole number") if self.kind == "integer" else (NUMBER, "a number")
-        if grammar.fullmatch(raw) is None:
-            raise InvalidParameter(f"{self.label}: {_shown(raw)} is not {noun} (digits, optionally a fraction and exponent)")
-        value = int(raw) if self.kind == "integer" else float(raw)
+        if self.kind == "integer":
+            if INTEGER.fullmatch(raw) is None:
+                raise InvalidParameter(f"{self.label}: {_shown(raw)} is not an integer (digits only, such as 100; no fraction or exponent)")
+            if len(raw.lstrip("-")) > MAX_INTEGER_DIGITS:  # int() refuses 4,300 digits with a ValueError of its own
+                raise InvalidParameter(f"{self.label}: {_shown(raw)} is too large")
+            value: int | float = int(raw)
+        else:
+            if NUMBER.fullmatch(raw) is None:
+                raise InvalidParameter(f"{self.label}: {_shown(raw)} is not a number (digits, optionally a fraction and exponent)")
+            value = float(raw)
         if not math.isfinite(value):
             raise InvalidParameter(f"{self.label}: {_shown(raw)} is too large to be a number")
         if self.minimum is not None and value < self.minimum:

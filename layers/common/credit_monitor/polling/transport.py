@@ -3,19 +3,28 @@
 Polls go through urllib3 directly (what requests itself sends with): a round of a thousand accounts
 spends its CPU on requests' per-call session merging otherwise, twice what the request itself costs.
 Every failure becomes a classified :class:`PollFailure`; nothing here raises anything else.
+
+The round's deadline bounds every phase of a request (connect, TLS, status line and headers, body): a
+:class:`Watchdog` shuts down the sockets still open when it passes. Per-read timeouts alone cannot do
+that, since a vendor sending one byte a second starts each of them again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 import time
 import urllib.request
+import weakref
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from urllib3 import HTTPResponse, PoolManager, ProxyManager, Timeout
+from urllib3 import HTTPConnectionPool, HTTPResponse, HTTPSConnectionPool, PoolManager, ProxyManager, Timeout
 from urllib3._collections import HTTPHeaderDict
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ResponseError, SSLError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
@@ -25,6 +34,7 @@ from urllib3.util.retry import Retry
 from credit_monitor import __version__
 from credit_monitor.model import FailureKind, PollFailure
 from credit_monitor.polling.providers.base import HttpRequest, status_failure
+from credit_monitor.polling.redaction import vendor_text
 
 MAX_BODY_BYTES = 1_000_000
 CHUNK_BYTES = 64 * 1024
@@ -45,6 +55,80 @@ class Deadline:
 
     def remaining(self) -> float:
         return max(0.0, self.at - time.monotonic())
+
+    @property
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
+
+
+class Watchdog:
+    """Shuts down every socket of a round still open when the round's deadline passes.
+
+    A read blocked in any phase of a request then returns at once (a shut socket reads as closed), and
+    the request ends as a timeout. Sockets are shut down, not closed: closing a socket another thread is
+    blocked on does not wake that thread, and would free its descriptor for reuse while it is still read.
+    """
+
+    def __init__(self, deadline: Deadline) -> None:
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self.fired = False
+        self._timer = threading.Timer(deadline.remaining(), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def track(self, sock: socket.socket) -> None:
+        with self._lock:
+            if not self.fired:
+                self._sockets.add(sock)
+                return
+        _shut(sock)  # opened after the deadline: not a byte more
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+    def stop(self) -> None:
+        self._timer.cancel()
+
+
+def _shut(sock: socket.socket) -> None:
+    # socket.socket's own shutdown, also for a TLS socket: SSLSocket.shutdown would drop its TLS state under
+    # the thread reading it. The reader sees the connection end, however TLS takes it. OSError: closed already.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _watched_pools(watchdog: Watchdog) -> dict[str, type[HTTPConnectionPool]]:
+    """Connection pools whose every connection the watchdog can shut once it is up.
+
+    Until then the connect timeout bounds it, and it is never longer than the time left when the request
+    starts: the TCP connect waits at most that, and so does a TLS handshake as a whole (ssl applies a
+    socket's timeout to the entire handshake, not to each read of it). tests/integration/test_round_deadline.py
+    holds both to the deadline.
+    """
+
+    class Watched:
+        def connect(self) -> None:
+            super().connect()
+            watchdog.track(self.sock)
+
+    class Connection(Watched, HTTPConnection):
+        pass
+
+    class TLSConnection(Watched, HTTPSConnection):
+        pass
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Connection
+
+    class TLSPool(HTTPSConnectionPool):
+        ConnectionCls = TLSConnection
+
+    return {"http": Pool, "https": TLSPool}
 
 
 class DeadlineRetry(Retry):
@@ -84,14 +168,19 @@ class DeadlineRetry(Retry):
 
 
 class Session:
-    """The round's connection pool, retry policy and headers (see :func:`new_session`)."""
+    """The round's connection pool, retry policy, headers and watchdog (see :func:`new_session`)."""
 
-    def __init__(self, retry: Retry, pool_size: int, trust_env: bool) -> None:
+    def __init__(self, retry: Retry, pool_size: int, trust_env: bool, deadline: Deadline) -> None:
         self.retry = retry
         self.headers = HTTPHeaderDict({"User-Agent": USER_AGENT, "Accept": "application/json", **make_headers(accept_encoding=True)})
         self._pool_size = pool_size
         self._trust_env = trust_env
-        self._pools: dict[str, PoolManager] = {"": PoolManager(num_pools=4, maxsize=pool_size)}
+        self.watchdog = Watchdog(deadline)
+        self._pools: dict[str, PoolManager] = {"": self._watched(PoolManager(num_pools=4, maxsize=pool_size))}
+
+    def _watched(self, manager: PoolManager) -> PoolManager:
+        manager.pool_classes_by_scheme = _watched_pools(self.watchdog)
+        return manager
 
     def get(self, request: HttpRequest, timeout: tuple[float, float]) -> HTTPResponse:
         """Send the GET, retried by the round's policy; redirects are returned, never followed."""
@@ -114,10 +203,11 @@ class Session:
         if proxy not in self._pools:
             auth = urlsplit(proxy).username
             headers = make_headers(proxy_basic_auth=urlsplit(proxy).netloc.rsplit("@", 1)[0]) if auth else None
-            self._pools[proxy] = ProxyManager(proxy, num_pools=4, maxsize=self._pool_size, proxy_headers=headers)
+            self._pools[proxy] = self._watched(ProxyManager(proxy, num_pools=4, maxsize=self._pool_size, proxy_headers=headers))
         return self._pools[proxy]
 
     def close(self) -> None:
+        self.watchdog.stop()
         for pool in self._pools.values():
             pool.clear()
 
@@ -151,7 +241,7 @@ def new_session(deadline: Deadline, pool_size: int, *, trust_env: bool = False) 
         deadline=deadline,
         attempt_seconds=connect + read,
     )
-    return Session(retry, max(1, pool_size), trust_env)
+    return Session(retry, max(1, pool_size), trust_env, deadline)
 
 
 def _timeouts(deadline: Deadline) -> tuple[float, float]:
@@ -178,6 +268,8 @@ def get_json(session: Session, request: HttpRequest, deadline: Deadline) -> Answ
     try:
         response = session.get(request, _timeouts(deadline))
     except Urllib3Error as exc:
+        if deadline.passed:  # the watchdog shut the socket, in whatever phase the answer was
+            raise PollFailure(FailureKind.TIMEOUT, f"{host} did not answer in time: the round's time budget ran out") from None
         if any(isinstance(e, SSLError) for e in _chain(exc)):
             raise PollFailure(FailureKind.UNREACHABLE, f"TLS handshake with {host} failed") from None
         if _caused_by_timeout(exc):
@@ -188,8 +280,9 @@ def get_json(session: Session, request: HttpRequest, deadline: Deadline) -> Answ
     try:
         status = response.status
         if status in REDIRECT_STATUSES and "Location" in response.headers:
-            raise status_failure(status, f"redirected to {response.headers['Location'][:100]}; not followed")
-        retry_after = response.headers.get("Retry-After", "").strip()[:40] if status == 429 else ""
+            # A query-auth vendor's redirect keeps the query string, key and all: redacted whole, then cut.
+            raise status_failure(status, f"redirected to {vendor_text(response.headers['Location'], 100)}; not followed")
+        retry_after = vendor_text(response.headers.get("Retry-After", ""), 40) if status == 429 else ""
         body = _read_limited(response, deadline)
     except BaseException:
         response.close()  # a body left unread: the connection cannot be reused
@@ -222,10 +315,14 @@ def _read_limited(response: HTTPResponse, deadline: Deadline) -> bytes:
                 raise PollFailure(FailureKind.BAD_RESPONSE, "response body exceeds the 1 MB limit; stopped reading")
             if deadline.remaining() <= 0:
                 raise PollFailure(FailureKind.TIMEOUT, "response body was still arriving when the time budget ran out")
-    except Urllib3Timeout:
-        raise PollFailure(FailureKind.TIMEOUT, "provider stopped sending the response body") from None
     except Urllib3Error as exc:
+        if deadline.passed:
+            raise PollFailure(FailureKind.TIMEOUT, "response body was still arriving when the time budget ran out") from None
+        if isinstance(exc, Urllib3Timeout):
+            raise PollFailure(FailureKind.TIMEOUT, "provider stopped sending the response body") from None
         raise PollFailure(FailureKind.PROVIDER_ERROR, f"connection broken while reading the response: {_reason(exc)}") from None
+    if deadline.passed:  # the end of a body without a length may be the watchdog's shutdown, not the vendor's
+        raise PollFailure(FailureKind.TIMEOUT, "response body was still arriving when the time budget ran out")
     return bytes(body)
 
 
@@ -252,4 +349,5 @@ def _caused_by_timeout(exc: BaseException) -> bool:
 def _reason(exc: BaseException) -> str:
     innermost = list(_chain(exc))[-1]
     text = str(innermost).split(">: ", 1)[-1]  # drop urllib3's "<Connection object at 0x...>: " prefix
-    return " ".join(text.split())[:160] or type(innermost).__name__
+    # An exception's text can quote the vendor (a malformed status line) or the request URL (a query key).
+    return vendor_text(text, 160) or type(innermost).__name__

@@ -13,6 +13,7 @@ from http import HTTPStatus
 from typing import Any
 
 from credit_monitor.model import FailureKind, PollFailure, Reading
+from credit_monitor.polling.redaction import vendor_text
 
 MAX_MESSAGE_CHARS = 200
 
@@ -98,10 +99,9 @@ def status_failure(status: int, detail: str = "") -> PollFailure:
 
 
 def message_of(value: Any) -> str:
-    """A provider's error message, as short text safe to store (keys are redacted where it is stored)."""
-    text = value if isinstance(value, str) else ""
-    text = " ".join(text.split())
-    return text[:MAX_MESSAGE_CHARS] if text else "no message"
+    """A provider's error message as short text safe to store: redacted before it is cut (vendor_text)."""
+    text = vendor_text(value, MAX_MESSAGE_CHARS) if isinstance(value, str) else ""
+    return text or "no message"
 
 
 def _json_type(value: Any) -> str:

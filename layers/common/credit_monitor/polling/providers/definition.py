@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 import jmespath
+from aws_lambda_powertools import Logger
 from jmespath import functions
 from jmespath.exceptions import JMESPathError
 
@@ -33,9 +34,11 @@ from credit_monitor.model import (
     Reading,
     check_credits,
     format_time,
+    parse_iso8601,
     valid_provider_id,
 )
 from credit_monitor.polling.providers.base import STATUS_KINDS, Credentials, Example, HttpRequest, Provider, message_of, status_failure
+from credit_monitor.polling.redaction import vendor_text
 from credit_monitor.polling.urls import validate_base_url
 
 BUILT_IN = ("crun", "sunor", "srtgen", "apimall", "pixverse")  # the contract's five, each a bundled definition
@@ -84,6 +87,7 @@ class _Functions(functions.Functions):
 
 
 OPTIONS = jmespath.Options(custom_functions=_Functions())
+logger = Logger()
 
 
 class Problems:
@@ -224,7 +228,8 @@ def _check(spec: Spec, status: int, body: dict[str, Any]) -> None:
         return
     code = _search(spec.error_code, body, "error_code") if spec.error_code else None
     raw = _search(spec.error_message, body, "error_message") if spec.error_message else None
-    message = message_of(raw) if isinstance(raw, str) and raw.strip() else ""
+    said = " ".join(raw.split()).lower() if isinstance(raw, str) else ""  # what the vendor said, to classify by
+    message = message_of(raw) if said else ""  # and what of it may be kept: redacted, cleaned, cut
     if code is None and not message:
         if 200 <= status < 300:
             raise PollFailure(FailureKind.BAD_RESPONSE, f"{spec.id} response does not pass its success test")
@@ -233,11 +238,11 @@ def _check(spec: Spec, status: int, body: dict[str, Any]) -> None:
         return  # no provider error body: classified by HTTP status
     # The body says why, so it wins over the status class: a 429 that says "out of credits" is not rate limiting.
     kind = spec.error_kinds.get(_code_text(code)) if code is not None else None
-    if kind is None and message:
-        kind = next((k for text, k in spec.error_messages.items() if text.lower() in message.lower()), None)
+    if kind is None and said:
+        kind = next((k for text, k in spec.error_messages.items() if text.lower() in said), None)
     kind = kind or STATUS_KINDS.get(status, FailureKind.PROVIDER_ERROR)
     hint = (spec.error_hints.get(_code_text(code)) if code is not None else None) or spec.error_hints.get(str(status))
-    label = f" {spec.code_label} {_code_text(code)}" if code is not None else ""
+    label = f" {spec.code_label} {vendor_text(_code_text(code), MAX_CODE_CHARS)}" if code is not None else ""
     raise PollFailure(kind, f"{spec.id}{label}: {message or 'no message'}" + (f" ({hint})" if hint else ""))
 
 
@@ -273,6 +278,27 @@ def _label(name: str, fields: dict[str, Any]) -> str:
     return f"{name} ({expression if len(expression) <= 60 else expression[:57] + '...'})"
 
 
+# What a reading keeps of a vendor's strings and structures. Every string passes vendor_text (redacted, cleaned,
+# then cut); a breakdown as a whole is bounded too, so a hostile answer can neither outgrow a DynamoDB item
+# (400 KB) nor cost a second of CPU per account.
+MAX_CODE_CHARS, MAX_ERROR_CHARS, MAX_TIME_CHARS = 40, 160, 40
+MAX_BREAKDOWN_NODES, MAX_BREAKDOWN_CHARS = 1000, 16_000
+PLAIN_UNIT = re.compile(r"[A-Za-z0-9 ._-]{1,20}")  # what unit_from may read: a word, not markup or a sentence
+PLAIN_UNIT_RULE = "1-20 of letters, digits, space . _ -"
+
+
+class _Budget:
+    """What is left of a breakdown's allowance of nodes and characters while it is read."""
+
+    def __init__(self) -> None:
+        self.nodes, self.chars, self.exceeded = MAX_BREAKDOWN_NODES, MAX_BREAKDOWN_CHARS, False
+
+    def spend(self, chars: int = 0) -> bool:
+        self.nodes, self.chars = self.nodes - 1, self.chars - chars
+        self.exceeded |= self.nodes < 0 or self.chars < 0
+        return not self.exceeded
+
+
 def _reading(fields: dict[str, Any], negative: str, body: dict[str, Any]) -> Reading:
     raw = _search(fields["available"], body, "available")
     if negative == "clamp" and _is_number(raw) and raw < 0:
@@ -283,20 +309,39 @@ def _reading(fields: dict[str, Any], negative: str, body: dict[str, Any]) -> Rea
     frozen = check_credits(_search(fields["frozen"], body, "frozen"), _label("frozen", fields)) if fields["frozen"] else None
     if frozen is None and fields["total"]:
         frozen = max(0, check_credits(_search(fields["total"], body, "total"), _label("total", fields)) - available)
-    breakdown = {}
+    breakdown, budget = {}, _Budget()
     for name, (expression, credits) in fields["breakdown"].items():
         value = _search(expression, body, f"breakdown.{name}")
         if value is not None:
-            breakdown[name] = _bounded(value, f"breakdown.{name}", credits)
+            breakdown[name] = _bounded(value, f"breakdown.{name}", credits, budget)
+    if budget.exceeded:
+        logger.warning("breakdown cut: the provider's answer holds more than a breakdown keeps",
+                       extra={"max_nodes": MAX_BREAKDOWN_NODES, "max_chars": MAX_BREAKDOWN_CHARS})  # fmt: skip
     if overage is not None:
         breakdown["overage"] = overage
-    unit = fields["unit"]
-    if fields["unit_from"]:
-        found = _search(fields["unit_from"], body, "unit_from")
-        unit = found.strip()[:20] if isinstance(found, str) and found.strip() else unit
+    unit = _unit(fields, body)
     allowance = check_credits(_search(fields["allowance"], body, "allowance"), _label("allowance", fields)) if fields["allowance"] else None
     resets_at = _timestamp(_search(fields["resets_at"], body, "resets_at")) if fields["resets_at"] else None
     return Reading(available=available, frozen=frozen or 0, breakdown=breakdown, unit=unit, allowance=allowance, resets_at=resets_at)
+
+
+def _unit(fields: dict[str, Any], body: dict[str, Any]) -> str:
+    """The unit: the definition's, or what unit_from reads when it is a plain word (the unit is shown in every
+    alert and message, so a vendor's markup or a sentence there falls back to the definition's unit)."""
+    if not fields["unit_from"]:
+        return fields["unit"]
+    found = _search(fields["unit_from"], body, "unit_from")
+    if isinstance(found, str) and PLAIN_UNIT.fullmatch(found.strip()):
+        return found.strip()
+    if found is not None:
+        shown = vendor_text(found, 40) if isinstance(found, str) else _json_kind(found)
+        logger.warning(f"unit_from read no plain unit ({PLAIN_UNIT_RULE}); the definition's unit is used",
+                       extra={"unit": fields["unit"], "found": shown})  # fmt: skip
+    return fields["unit"]
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "a JSON array", dict: "a JSON object", bool: "a boolean", str: "a string"}.get(type(value), "a number")
 
 
 def _search(expression: Any, body: Any, field: str) -> Any:
@@ -304,7 +349,8 @@ def _search(expression: Any, body: Any, field: str) -> Any:
     try:
         return expression.search(body, options=OPTIONS)
     except JMESPathError as exc:
-        raise PollFailure(FailureKind.BAD_RESPONSE, f"{field}: {' '.join(str(exc).split())[:160]}") from None
+        # JMESPath's text quotes the value it choked on: the vendor's, so redacted before it is cut.
+        raise PollFailure(FailureKind.BAD_RESPONSE, f"{field}: {vendor_text(str(exc), MAX_ERROR_CHARS)}") from None
 
 
 def _truthy(value: Any) -> bool:
@@ -316,12 +362,16 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _bounded(value: Any, where: str, credits: bool, depth: int = 0) -> Any:
-    """A breakdown value kept to a bounded, JSON-safe shape; numbers finite (and credit amounts if declared so)."""
-    if depth > MAX_DEPTH:
+def _bounded(value: Any, where: str, credits: bool, budget: _Budget, depth: int = 0) -> Any:
+    """A breakdown value kept to a bounded, JSON-safe shape: strings redacted, cleaned and cut, numbers finite
+    (and credit amounts if declared so); what is past MAX_DEPTH or the breakdown's budget is None."""
+    if depth > MAX_DEPTH or budget.exceeded:
         return None
     if isinstance(value, str):
-        return value[:MAX_TEXT]
+        text = vendor_text(value, MAX_TEXT)
+        return text if budget.spend(len(text)) else None
+    if not budget.spend():
+        return None
     if _is_number(value):
         if credits:
             return check_credits(value, where)
@@ -329,34 +379,47 @@ def _bounded(value: Any, where: str, credits: bool, depth: int = 0) -> Any:
             raise PollFailure(FailureKind.BAD_RESPONSE, f"{where} is not a plausible number ({value:g})")
         return value
     if isinstance(value, list):
-        return [_bounded(item, f"{where}[{i}]", credits, depth + 1) for i, item in enumerate(value[:MAX_ITEMS])]
+        return [_bounded(item, f"{where}[{i}]", credits, budget, depth + 1) for i, item in enumerate(value[:MAX_ITEMS])]
     if isinstance(value, dict):
-        return {str(k)[:MAX_TEXT]: _bounded(v, f"{where}.{k}", credits, depth + 1) for k, v in list(value.items())[:MAX_ITEMS]}
-    return value if isinstance(value, bool) or value is None else str(value)[:MAX_TEXT]
+        kept = {}
+        for key, item in list(value.items())[:MAX_ITEMS]:
+            name = vendor_text(str(key), MAX_TEXT)  # a vendor's key is its text too, and names the field in a failure
+            if not budget.spend(len(name)):
+                break
+            kept[name] = _bounded(item, f"{where}.{name}", credits, budget, depth + 1)
+        return kept
+    return value if isinstance(value, bool) or value is None else vendor_text(str(value), MAX_TEXT)
 
 
 def _timestamp(value: Any) -> str | None:
-    """A reset time as stored: ISO-8601 UTC. Numbers are Unix time (seconds, or milliseconds when that large)."""
+    """A reset time as stored: ISO-8601 UTC. Numbers are Unix time (seconds, or milliseconds when that large);
+    anything else (not a time, or a year outside model.MIN_YEAR..MAX_YEAR) is no reset time, and logged."""
     if _is_number(value) and math.isfinite(value) and value > 0:
         seconds = value / 1000 if value > 1e11 else value
         try:
             return format_time(datetime.fromtimestamp(seconds, UTC))
         except (OverflowError, OSError, ValueError):
-            return None
-    if isinstance(value, str) and value.strip():
+            pass
+    elif isinstance(value, str) and value.strip():
         try:
-            return format_time(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
+            return format_time(parse_iso8601(value.strip()))
         except ValueError:
-            return value.strip()[:40]
+            pass
+    if value is not None:
+        shown = vendor_text(value, MAX_TIME_CHARS) if isinstance(value, str) else _json_kind(value)
+        logger.warning("resets_at read no time; the reading has none", extra={"found": shown})
     return None
 
 
 def _code_text(code: Any) -> str:
+    """A vendor's error code as text, to look up in error_kinds and error_hints (shown only through vendor_text)."""
     if isinstance(code, str):
-        return code[:40]
-    if _is_number(code) and float(code).is_integer():
+        return code
+    if isinstance(code, int) and not isinstance(code, bool):
+        return str(code)
+    if isinstance(code, float) and code.is_integer():
         return str(int(code))
-    return json.dumps(code)[:40]
+    return json.dumps(code)
 
 
 def _last_name(expression: str) -> str:
