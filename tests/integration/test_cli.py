@@ -1,12 +1,16 @@
-"""`python -m credit_monitor check`: try a key from the terminal before deploying."""
+"""`python -m credit_monitor`: try a key before deploying, read a stack, and say plainly what went wrong."""
 
 import json
 import os
 import subprocess
 import sys
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from credit_monitor import __version__
 from credit_monitor.polling.providers import DEFINITIONS, add_definitions, remove_definitions
 from devstack import ROOT
 from devstack.simulators import ProviderSimulator, example_response
@@ -110,10 +114,12 @@ def test_the_terminal_gets_the_result_and_one_line_of_why_not_the_functions_json
     json.loads(result.stdout)  # stdout is one JSON document, ready to pipe
     assert result.stderr.strip() == "poll failed: API key rejected"
 
-    verbose = credit_monitor("--verbose", "check", "srtgen", "--key-env", "K", "--base-url", srtgen.base_url, env={"K": "sk-unknown"})
-    logged = [json.loads(line) for line in verbose.stderr.splitlines() if line.startswith("{")]
-    assert [entry["message"] for entry in logged] == ["poll failed"]
-    assert "sk-unknown" not in verbose.stderr
+    for before, after in ((["--verbose"], []), ([], ["--verbose"])):  # --verbose before or after the subcommand
+        args = [*before, "check", "srtgen", "--key-env", "K", "--base-url", srtgen.base_url, *after]
+        verbose = run_in(fresh_terminal(K="sk-unknown"), *args)  # no POWERTOOLS_SERVICE_NAME, as in a user's terminal
+        logged = [json.loads(line) for line in verbose.stderr.splitlines() if line.startswith("{")]
+        assert [(entry["message"], entry["service"]) for entry in logged] == [("poll failed", "credit-monitor")], args
+        assert "sk-unknown" not in verbose.stderr
 
 
 def test_pip_install_gives_a_credit_monitor_command(tmp_path):
@@ -147,12 +153,118 @@ def test_status_prints_a_stacks_balances_read_from_its_table(stack, sims, poll, 
     assert "auth: crun code 401" in rows[0]
 
 
-def test_status_names_a_stack_that_does_not_exist(stack):
-    env = {"AWS_ENDPOINT_URL": stack.endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
-    result = credit_monitor("status", "--stack-name", "no-such-stack", env=env)
+# -- the commonest first-run mistakes: one error line that says what to do ----------------------------
+
+STACK_COMMANDS = {
+    "status": ("status", "--stack-name", "credit-monitor"),
+    "test-alert": ("test-alert", "--stack-name", "credit-monitor", "--wait", "0"),
+    "replay": ("replay", "--stack-name", "credit-monitor"),
+}
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+FIRST_RUN_MISTAKES = {
+    "no region": (CREDENTIALS, "error: no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION), or run aws configure"),
+    "no credentials": ({"AWS_REGION": "us-east-1"}, "error: no AWS credentials found: run aws configure (or aws sso login), or set "
+                       "AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+    "endpoint unreachable": ({**CREDENTIALS, "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:1"},
+                             "error: could not reach AWS at http://127.0.0.1:1: check the network connection, the region, and "
+                             "AWS_ENDPOINT_URL if it is set"),
+}  # fmt: skip
+
+
+def fresh_terminal(**env: str) -> dict[str, str]:
+    """A user's terminal with no AWS configuration at all (none of the test session's), then ``env``."""
+    kept = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "POWERTOOLS_"))}
+    nothing = {"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true"}
+    return {**kept, **nothing, "PYTHONPATH": str(ROOT / "layers" / "common"), **env}
+
+
+def run_in(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "credit_monitor", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT, env=env, check=False)
+
+
+@pytest.mark.parametrize("command", STACK_COMMANDS)
+@pytest.mark.parametrize("mistake", FIRST_RUN_MISTAKES)
+def test_a_first_run_mistake_is_one_error_line_saying_what_to_do(command, mistake):
+    environment, says = FIRST_RUN_MISTAKES[mistake]
+
+    result = run_in(fresh_terminal(**environment), *STACK_COMMANDS[command])
+
+    assert (result.returncode, result.stderr.splitlines(), result.stdout) == (1, [says], "")
+
+
+@pytest.mark.parametrize("command", STACK_COMMANDS)
+def test_a_stack_that_does_not_exist_is_named_with_its_region(stack, command):
+    env = fresh_terminal(**CREDENTIALS, AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=stack.endpoint)
+    args = [a if a != "credit-monitor" else "no-such-stack" for a in STACK_COMMANDS[command]]
+
+    result = run_in(env, *args)
+
     assert result.returncode == 1
-    assert "stack 'no-such-stack' not found" in result.stderr
+    assert result.stderr.splitlines() == [
+        "error: stack 'no-such-stack' not found in us-east-1: check --stack-name and the region "
+        "(aws cloudformation list-stacks --region us-east-1 lists the stacks there)"
+    ]
+
+
+class RefusingAws(BaseHTTPRequestHandler):
+    """An AWS endpoint whose IAM policy allows nothing: every call is answered as CloudFormation refuses one."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = (b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/new "
+                b"is not authorized to perform: cloudformation:DescribeStacks</Message></Error>"
+                b"<RequestId>1</RequestId></ErrorResponse>")  # fmt: skip
+        self.send_response(403)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def http_server(handler: type[BaseHTTPRequestHandler]):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("command", STACK_COMMANDS)
+def test_access_denied_names_the_call_refused_and_what_to_do(command):
+    with http_server(RefusingAws) as endpoint:
+        result = run_in(fresh_terminal(**CREDENTIALS, AWS_REGION="us-east-1", AWS_ENDPOINT_URL=endpoint), *STACK_COMMANDS[command])
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: access denied to DescribeStacks (User: arn:aws:iam::123456789012:user/new is not authorized to perform: "
+        "cloudformation:DescribeStacks): use credentials whose IAM policy allows it (aws sts get-caller-identity shows whose "
+        "credentials these are)"
+    ]
+
+
+@pytest.mark.parametrize("args", [("status",), ("test-alert", "--stack-name", "s", "--channel", "pigeon"), ("frobnicate",)])
+def test_a_command_line_that_cannot_work_exits_2_before_calling_aws(args):
+    result = run_in(fresh_terminal(), *args)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith(("error: ", "credit-monitor: error: "))
+    assert "Traceback" not in result.stderr
+
+
+def test_version_and_help_read_as_plain_text():
+    version = run_in(fresh_terminal(), "--version")
+    assert (version.returncode, version.stdout.strip()) == (0, f"credit-monitor {__version__}")
+    for command in ("", "check", "validate-providers", "status", "test-alert", "replay"):
+        shown = run_in(fresh_terminal(), *([command] if command else []), "--help")
+        assert shown.returncode == 0
+        assert "``" not in shown.stdout, command  # no reStructuredText markup from docstrings
+        assert "--verbose" in shown.stdout, command
 
 
 def test_a_broken_definition_is_refused_naming_the_field(tmp_path):

@@ -11,12 +11,13 @@ import os
 from typing import Any
 
 from credit_monitor import aws
+from credit_monitor.cli.errors import CommandError, UsageError
 from credit_monitor.cli.stack import required_output, stack_outputs
 
 TIMEOUT_SECONDS = 15
 
 
-class StatusError(Exception):
+class StatusError(CommandError):
     """The balances could not be read; the message says why and what to try."""
 
 
@@ -51,7 +52,7 @@ def read_balances(stack_name: str | None, api_url: str | None, api_key_env: str 
     if api_url:
         return balances_from_api(api_url, api_key_env)
     if stack_name is None:
-        raise StatusError("give --stack-name (a deployed stack) or --api-url (e.g. make serve's http://127.0.0.1:8080)")
+        raise UsageError("give --stack-name (a deployed stack) or --api-url (e.g. make serve's http://127.0.0.1:8080)")
     outputs = stack_outputs(stack_name)
     if from_table:
         return balances_from_table(required_output(outputs, "BalancesTableName", stack_name))
