@@ -7,6 +7,8 @@ import sys
 import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -265,6 +267,69 @@ def test_version_and_help_read_as_plain_text():
         assert shown.returncode == 0
         assert "``" not in shown.stdout, command  # no reStructuredText markup from docstrings
         assert "--verbose" in shown.stdout, command
+
+
+# -- status through the API: every page, and only printable cells ------------------------------------
+
+ESCAPES = "\x1b]0;pwned\x07\x1b[2K\rcrun        prod   999,999  0  credits  ok  ok  2026-01-01T00:00:00Z  ok\n\u202eevil\x9b31m!"
+
+
+def listed(account: str, **changes: object) -> dict:
+    return {"provider": "crun", "account": account, "available": 10, "frozen": 0, "unit": "credits", "alert_level": "ok",
+            "status": "ok", "fetched_at": "2026-01-01T00:00:00Z", **changes}  # fmt: skip
+
+
+class TwoPages(BaseHTTPRequestHandler):
+    """GET /balances as DESIGN.md pages it: an opaque next_token, null on the last page."""
+
+    token = "page/2+=="
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        TwoPages.seen.append(self.path)
+        query = parse_qs(urlsplit(self.path).query)
+        if self.headers.get("x-api-key") != "local-key":
+            status, body = 403, {"error": "forbidden", "message": "\x1b]0;retitled\x07bad key"}
+        elif query.get("next_token") == [self.token]:
+            status, body = 200, {"balances": [listed("page-2"), listed("hacked", status="error", error_kind="provider_error",
+                                                                             error=ESCAPES)], "next_token": None}  # fmt: skip
+        else:
+            status, body = 200, {"balances": [listed(f"page-1-{i:02d}") for i in range(3)], "next_token": self.token}
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_status_follows_every_page_of_the_api_and_prints_no_control_characters():
+    TwoPages.seen.clear()
+    with http_server(TwoPages) as api:
+        result = run_in(fresh_terminal(KEY="local-key"), "status", "--api-url", api, "--api-key-env", "KEY")
+        refused = run_in(fresh_terminal(KEY="wrong"), "status", "--api-url", api, "--api-key-env", "KEY")
+
+    assert result.returncode == 0, result.stderr
+    _, *rows = result.stdout.splitlines()
+    assert [row.split()[1] for row in rows] == ["hacked", "page-1-00", "page-1-01", "page-1-02", "page-2"]  # one row per balance
+    assert TwoPages.seen[:2] == ["/balances", "/balances?next_token=page%2F2%2B%3D%3D"]
+    hacked = rows[0]
+    assert not any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or c in "\u202e" for c in result.stdout.replace("\n", ""))
+    assert "pwned" not in hacked  # the window title sequence is removed whole, not shown as text; \r and \n are spaces
+    assert hacked.endswith("provider_error:  crun        prod   999,999  0  credits  ok  ok  2026-01-01T00:00:00Z  ok evil!")
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == [f"error: GET {api}/balances answered 403: bad key"]
+
+
+def test_status_says_which_api_it_could_not_reach():
+    result = run_in(fresh_terminal(KEY="k"), "status", "--api-url", "http://127.0.0.1:1", "--api-key-env", "KEY")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: could not reach http://127.0.0.1:1/balances (ConnectionError): check --api-url or the stack, and the network"
+    ]
 
 
 def test_a_broken_definition_is_refused_naming_the_field(tmp_path):
