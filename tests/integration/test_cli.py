@@ -14,6 +14,7 @@ import pytest
 
 from credit_monitor import __version__
 from credit_monitor.polling.providers import DEFINITIONS, add_definitions, remove_definitions
+from credit_monitor.polling.providers.definition import TOP_LEVEL
 from devstack import ROOT
 from devstack.simulators import ProviderSimulator, example_response
 
@@ -350,17 +351,23 @@ def validate(*files):
 def test_validate_providers_checks_the_bundle_and_given_files(tmp_path):
     ok = validate()
     assert ok.returncode == 0, ok.stderr
-    assert "openrouter" in ok.stdout
+    assert "ok: definitions/openrouter.json defines provider 'openrouter'" in ok.stdout
     definition = json.loads((DEFINITIONS / "openrouter.json").read_text())
     bad = tmp_path / "typo.json"
     bad.write_text(json.dumps({**definition, "sucess": "x"}))
     result = validate(str(bad))
     assert result.returncode == 1
-    assert "typo.json: sucess: unknown key" in result.stderr
+    assert result.stderr.splitlines() == [
+        f"invalid: {bad}: sucess: unknown key; allowed: " + ", ".join(sorted(TOP_LEVEL)),
+        # as a bundled file would be: the bundle holds it as definitions/<id>.json
+        f"invalid: {bad}: id: 'openrouter' must be defined in a file named openrouter.json, not typo.json: rename one or the other",
+        "2 problem(s) in 1 of 1 file(s)",
+    ]
 
 
-def test_validate_providers_reports_every_problem_of_every_file_in_one_run(tmp_path):
-    """A typo in a function name fails validation against the documented example, not every poll after deploying."""
+def test_validate_providers_reports_every_problem_of_every_file_in_one_run_each_once(tmp_path):
+    """A typo in a function name fails validation against the documented example, not every poll after deploying;
+    each mistake is one line naming the file as it was given."""
     novita = json.loads((EXAMPLES / "novita.json").read_text())
     typo = tmp_path / "novita.json"
     typo.write_text(json.dumps({**novita, "fields": {**novita["fields"], "available": "substract(to_number(balance), `1`)"}}))
@@ -370,15 +377,16 @@ def test_validate_providers_reports_every_problem_of_every_file_in_one_run(tmp_p
     reused = tmp_path / "crun.json"
     reused.write_text(json.dumps({**luma, "id": "crun"}))
 
-    result = validate(str(typo), str(nothing), str(reused), str(EXAMPLES / "deepgram.json"))
+    result = validate(str(typo), str(nothing), str(reused), "examples/providers/deepgram.json")
 
     assert result.returncode == 1
-    lines = result.stderr.splitlines()
-    assert "invalid: novita.json: fields.available: Unknown function: substract() (evaluated on example 'balance')" in lines
-    assert "invalid: luma.json: fields.available: 'credit_balance.nothing_here' finds nothing in example 'balance': check the path" in lines
-    assert "invalid: crun.json: id: 'crun' is a built-in provider (definitions/crun.json); choose another id" in lines
-    assert lines[-1] == "5 problem(s) in 3 of 4 file(s)"
-    assert "ok: deepgram.json" in result.stdout  # the good file is still checked and reported
+    assert result.stderr.splitlines() == [
+        f"invalid: {typo}: fields.available: Unknown function: substract() (evaluated on example 'balance')",
+        f"invalid: {nothing}: fields.available: 'credit_balance.nothing_here' finds nothing in example 'balance': check the path",
+        f"invalid: {reused}: id: 'crun' is a built-in provider (definitions/crun.json); choose another id",
+        "3 problem(s) in 3 of 4 file(s)",
+    ]
+    assert "ok: examples/providers/deepgram.json defines provider 'deepgram'" in result.stdout  # the good file is still checked
 
 
 @pytest.fixture

@@ -180,14 +180,15 @@ def run_replay(stack_name: str) -> int:
 
 
 def validate_providers(files: list[str]) -> int:
-    """Validate definition files; print what is wrong with each, naming the file and the field."""
+    """Validate definition files; print what is wrong with each, naming the file (as given) and the field."""
     from pathlib import Path  # noqa: PLC0415
 
     from credit_monitor.polling.providers import DEFINITIONS  # noqa: PLC0415
     from credit_monitor.polling.providers.definition import BUILT_IN, definition_files, load_files  # noqa: PLC0415
 
     paths = [Path(f) for f in files] if files else definition_files(DEFINITIONS)
-    providers, problems = load_files(paths, bundle=DEFINITIONS)
+    relative_to = None if files else DEFINITIONS.parent  # the bundle's files read as definitions/<id>.json
+    providers, problems = load_files(paths, bundle=DEFINITIONS, relative_to=relative_to)
     for p in providers.values():
         print(f"ok: {p.source} defines provider {p.id!r} ({p.name}); its {len(p.examples)} documented example(s) read as expected")
     if not files:
@@ -195,6 +196,7 @@ def validate_providers(files: list[str]) -> int:
     for problem in problems:
         print(f"invalid: {problem}", file=sys.stderr)
     if problems:
-        files_with_problems = len({problem.split(":", 1)[0] for problem in problems})
+        sources = {str(path.relative_to(relative_to)) if relative_to else str(path) for path in paths} | {"definitions/"}
+        files_with_problems = sum(1 for source in sources if any(problem.startswith(f"{source}: ") for problem in problems))
         print(f"{len(problems)} problem(s) in {files_with_problems} of {len(paths)} file(s)", file=sys.stderr)
     return 1 if problems else 0
