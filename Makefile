@@ -67,7 +67,7 @@ replay: $(VENV)/.installed  ## re-drive a deployed stack's dead-letter queues: m
 	@test -n "$(STACK)" || { echo "usage: make replay STACK=<deployed stack name>" >&2; exit 2; }
 	$(PY) -m credit_monitor replay --stack-name $(STACK)
 
-cost: $(VENV)/.installed  ## itemized monthly cost of the default configuration (see --help for others)
+cost: $(VENV)/.installed  ## itemized monthly cost of the default configuration (make cost ARGS=--help for the others)
 	$(PY) -m devstack.cost $(ARGS)
 
 bench: setup  ## benchmarks: fan-out, cold start, CPU, memory, calls, bundle size -> bench/results.json and README
