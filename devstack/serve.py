@@ -157,10 +157,14 @@ def listen(port_text: str) -> ThreadingHTTPServer:
             raise ValueError
     except ValueError:
         raise UsageError(f"PORT must be a port number such as 8080 (0: any free port), not {port_text!r}") from None
+    # Bound now, listening once the stack is up (server_activate): until then a client is refused at once,
+    # as before, rather than left waiting on a port that does not answer yet.
+    server = ThreadingHTTPServer(("127.0.0.1", port), BaseHTTPRequestHandler, bind_and_activate=False)
     try:
-        # The handler is set once the stack exists; until serve_forever runs, requests wait in the backlog.
-        return ThreadingHTTPServer(("127.0.0.1", port), BaseHTTPRequestHandler)
+        server.server_bind()
+        return server
     except OSError as exc:
+        server.server_close()
         if exc.errno == errno.EADDRINUSE:
             raise CommandError(f"port {port} on 127.0.0.1 is already in use (another make serve?): stop what listens there, "
                                f"or choose another port: make serve PORT={port + 1 if port < 65535 else 8081}") from None  # fmt: skip
@@ -225,6 +229,7 @@ def serve() -> int:
             demo = Demo(stack, sims, stack.subscribe_inbox("serve-inbox"), io.StringIO())
             demo.set_up()
             server.RequestHandlerClass = LocalApi(stack, api_key).handler_class()
+            server.server_activate()
             poller = threading.Thread(target=poll_forever, args=(demo, stop, interval), daemon=True)
             poller.start()
             print("\n".join(welcome(f"http://127.0.0.1:{server.server_address[1]}", api_key, interval, sims)), flush=True)

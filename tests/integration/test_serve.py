@@ -36,7 +36,7 @@ def server():
         try:
             if requests.get(f"{base}/balances", headers={"x-api-key": "local-test-key"}, timeout=2).json()["balances"]:
                 break
-        except (requests.ConnectionError, requests.Timeout, ValueError, KeyError):  # the port is bound before the stack is up
+        except (requests.ConnectionError, ValueError, KeyError):
             pass
         time.sleep(0.3)
     else:
