@@ -99,7 +99,7 @@ def prepare_environment() -> None:
     # Powertools names each module's logger after this when the module is imported; without it a
     # failed check's log lines say service_undefined.
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", PROGRAM)
-    # The AWS CLI and the other SDKs honour AWS_REGION; boto3 reads only AWS_DEFAULT_REGION.
+    # The AWS CLI and the other SDKs honour AWS_REGION; the Python SDK reads only AWS_DEFAULT_REGION.
     if os.environ.get("AWS_REGION") and not os.environ.get("AWS_DEFAULT_REGION"):
         os.environ["AWS_DEFAULT_REGION"] = os.environ["AWS_REGION"]
 
