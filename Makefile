@@ -18,7 +18,9 @@ export PYTHONPATH := layers/common:.
 .PHONY: help setup readme demo serve openapi test-alert replay cost bench reliability validate-providers checkov test lint ruff-lint ruff-format cfn-lint pytest format unit integration validate build deploy clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' \
+		'{ name[NR] = $$1; text[NR] = $$2; if (length($$1) > width) width = length($$1) } \
+		 END { for (i = 1; i <= NR; i++) printf "  make %-" width "s  %s\n", name[i], text[i] }'
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt layers/tracing/requirements.txt pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -51,7 +53,7 @@ setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(SC
 demo: $(VENV)/.installed  ## run the whole system locally: moto + provider simulators + real handlers
 	$(PY) -m devstack.demo
 
-serve: $(VENV)/.installed  ## keep the local stack running with the balance API on http://127.0.0.1:8080 (Ctrl-C stops)
+serve: $(VENV)/.installed  ## keep the local stack running with the balance API on http://127.0.0.1:8080 (PORT=8081 for another; Ctrl-C stops)
 	$(PY) -m devstack.serve
 
 openapi: $(VENV)/.installed  ## regenerate openapi.json from the API's routes and models
@@ -65,7 +67,7 @@ replay: $(VENV)/.installed  ## re-drive a deployed stack's dead-letter queues: m
 	@test -n "$(STACK)" || { echo "usage: make replay STACK=<deployed stack name>" >&2; exit 2; }
 	$(PY) -m credit_monitor replay --stack-name $(STACK)
 
-cost: $(VENV)/.installed  ## itemized monthly cost of the default configuration (see --help for others)
+cost: $(VENV)/.installed  ## itemized monthly cost of the default configuration (make cost ARGS=--help for the others)
 	$(PY) -m devstack.cost $(ARGS)
 
 bench: setup  ## benchmarks: fan-out, cold start, CPU, memory, calls, bundle size -> bench/results.json and README

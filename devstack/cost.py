@@ -5,8 +5,13 @@ deploys it for these parameters: Fn::ForEach over the providers, every Condition
 series are those the pollers emit with the AccountMetrics the template gives them. Request counts follow
 the calls the handlers make (tests/integration/test_cost.py counts them at the client). Item sizes,
 durations and log volume are measured by running the real handlers on the local stack (`make bench`
-records them; --measure measures now). Lambda bills at least 1 ms per invocation and arm64 at 256 MB has
-less CPU than this machine, but a poll is mostly waiting on the provider.
+records them; --measure measures now), plus the time a round waits on the vendor, which Lambda bills too.
+Lambda bills at least 1 ms per invocation and arm64 at 256 MB has less CPU than this machine, but a poll
+is mostly waiting on the provider.
+
+"After the free tier" is what the stack would cost with the account's always-free allowances to itself;
+they are per account and shared, so the output shows both figures and says so. Named setups (SETUPS)
+carry their own goals; add a setup there to price it by name.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ import json
 import math
 import statistics
 import sys
+import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,6 +38,9 @@ HOURS_PER_MONTH = 730
 DAYS_PER_MONTH = 30.4
 GOAL_DEFAULT_USD = 3.0  # the default stack, after the always-free tier
 GOAL_ACCOUNT_USD = 0.02  # one more account with per-account metrics off, after the free tier
+# A poll round waits on the vendor, and Lambda bills the wait: one round trip per PollConcurrency accounts.
+# 300 ms is what make bench's simulated vendor takes (bench/run.py LATENCY); --vendor-latency-ms changes it.
+VENDOR_LATENCY_MS = 300.0
 
 # What the handlers do, as tests/integration/test_cost.py counts it at the DynamoDB client.
 BATCH_ITEMS = 25  # BatchWriteItem's limit
@@ -69,9 +79,11 @@ class Setup:
     tracing: bool = False
     digest: bool = False
     channels: frozenset[str] = field(default_factory=lambda: frozenset({"email"}))
+    retention_days: int = 400  # HistoryRetentionDays: how long each history item is stored
     api_requests: int = 10_000
     alerts: int = 60
     dashboard_views: int = 30
+    vendor_latency_ms: float = VENDOR_LATENCY_MS
 
     def parameters(self) -> dict[str, str]:
         """The template parameters of this deployment, as `sam deploy --parameter-overrides` would pass them."""
@@ -83,6 +95,7 @@ class Setup:
             "AccountMetrics": "ENABLED" if self.account_metrics else "DISABLED",
             "Tracing": "ENABLED" if self.tracing else "DISABLED",
             "DigestEnabled": "ENABLED" if self.digest else "DISABLED",
+            "HistoryRetentionDays": str(self.retention_days),
         }
         for channel in sorted(self.channels):
             chosen.update(CHANNELS[channel])
@@ -97,10 +110,52 @@ class Setup:
 
     def describe(self) -> str:
         channels = ", ".join(sorted(self.channels)) or "none"
-        return (f"{len(self.accounts)} providers, {sum(self.accounts)} accounts ({'/'.join(map(str, self.accounts))}), polling every "
+        sizes = "/".join(f"{n:,}" for n in self.accounts) if len(set(self.accounts)) > 1 else f"{self.accounts[0]:,} each"
+        return (f"{len(self.accounts):,} providers, {sum(self.accounts):,} accounts ({sizes}), polling every "
                 f"{self.poll_minutes} min; account metrics {'ENABLED' if self.account_metrics else 'DISABLED'}, tracing "
-                f"{'ENABLED' if self.tracing else 'DISABLED'}, digest {'ENABLED' if self.digest else 'DISABLED'}; channels: {channels}; "
-                f"{self.api_requests:,} API requests, {self.alerts} alerts, {self.dashboard_views} dashboard views a month")  # fmt: skip
+                f"{'ENABLED' if self.tracing else 'DISABLED'}, digest {'ENABLED' if self.digest else 'DISABLED'}; history kept "
+                f"{self.retention_days:,} days; channels: {channels}; {self.api_requests:,} API requests, {self.alerts:,} alerts, "
+                f"{self.dashboard_views:,} dashboard views a month")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A ceiling a named setup is held to: ``cost`` says what it costs a month, in USD."""
+
+    text: str
+    limit_usd: float
+    cost: Callable[[Setup, Measured, dict[str, Any]], float]
+
+
+@dataclass(frozen=True)
+class NamedSetup:
+    """A setup worth pricing by name (make cost ARGS="--setup NAME"), with the goals it is held to."""
+
+    description: str
+    setup: Setup
+    goals: tuple[Goal, ...] = ()
+
+
+def _after_free_tier(setup: Setup, measured: Measured, prices: dict[str, Any]) -> float:
+    return bill(setup, measured, prices).total_after_free
+
+
+def _one_more_account(setup: Setup, measured: Measured, prices: dict[str, Any]) -> float:
+    return bill(setup.plus_account(), measured, prices).total_after_free - bill(setup, measured, prices).total_after_free
+
+
+# Add a setup here (a fleet, an idle or a busy account...): --setup lists it, its goals print with its bill.
+SETUPS: dict[str, NamedSetup] = {
+    "default": NamedSetup(
+        "the template's defaults: the five built-in providers with two accounts each",
+        Setup(),
+        goals=(
+            Goal(f"the default stack, after the free tier*, < {GOAL_DEFAULT_USD:g} USD a month", GOAL_DEFAULT_USD, _after_free_tier),
+            Goal(f"one more account (account metrics off), after the free tier*, < {GOAL_ACCOUNT_USD:g} USD a month", GOAL_ACCOUNT_USD,
+                 _one_more_account),
+        ),
+    ),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -331,11 +386,14 @@ def usage(setup: Setup, stack: Stack, m: Measured) -> list[Line]:
     digests = DAYS_PER_MONTH if setup.digest else 0
     invocations = providers * rounds + stream_invocations + rounds + digests + setup.api_requests
     per_account_kb = m.latest_item_kb + m.alert_item_kb
-    poll_ms = sum(m.poll_ms + m.poll_per_account_ms * n if n else m.poll_empty_ms for n in setup.accounts)
+    concurrency = int(stack.poller_variable("POLL_CONCURRENCY"))
+    poll_ms = sum(m.poll_ms + m.poll_per_account_ms * n + math.ceil(n / concurrency) * setup.vendor_latency_ms if n else m.poll_empty_ms
+                  for n in setup.accounts)  # fmt: skip
+    check_ms = m.check_ms + m.check_per_account_ms * total  # a digest reads what a check reads: priced alike
     compute = (
         rounds * poll_ms * poller_gb
         + (stream_invocations * m.stream_batch_ms + rounds * total * m.stream_per_record_ms) * stack.memory_gb("Aggregator")
-        + rounds * (m.check_ms + m.check_per_account_ms * total) * stack.memory_gb("Aggregator")
+        + (rounds + digests) * check_ms * stack.memory_gb("Aggregator")
         + setup.api_requests * m.api_request_ms * stack.memory_gb("BalanceApiFunction")
     ) / 1000
     writes = (
@@ -344,12 +402,14 @@ def usage(setup: Setup, stack: Stack, m: Measured) -> list[Line]:
         + rounds * dynamodb_per_check(total, 0)["PutItem"]  # each check remembers the thresholds document
         + setup.alerts * ALERT_WRITE_UNITS
     )
+    every_account = 0.5 * math.ceil(max(1, total) * per_account_kb / 4)  # one Query of every latest item, eventually consistent
     reads = (
         rounds * sum(0.5 * math.ceil(n * per_account_kb / 4) for n in active)  # the round's Query, eventually consistent
         + rounds * total * math.ceil(m.alert_item_kb / 4)  # each stream record: the alert state, consistent
-        + rounds * (0.5 * math.ceil(total * per_account_kb / 4) + (1 + total) * math.ceil(m.alert_item_kb / 4))  # checks
+        + rounds * (every_account + (1 + total) * math.ceil(m.alert_item_kb / 4))  # checks
         + forecasts * 0.5 * math.ceil(points * m.history_item_kb / 4)
-        + setup.api_requests * 0.5 * math.ceil(max(1, total) * per_account_kb / 4)  # GET /balances, all accounts
+        + digests * (every_account + total * 0.5)  # each account's latest, and its balance a day ago (one history item)
+        + setup.api_requests * every_account  # GET /balances, all accounts
     )
     history_days = int(stack.resolver.parameters["HistoryRetentionDays"])
     stored_gb = (total * rounds / DAYS_PER_MONTH * history_days * (m.history_item_kb + ITEM_OVERHEAD_KB)
@@ -358,28 +418,29 @@ def usage(setup: Setup, stack: Stack, m: Measured) -> list[Line]:
     logs = poll_logs + forecasts * m.forecast_log_bytes_per_account
     scanned = setup.dashboard_views * stack.log_widgets() * logs * DASHBOARD_RANGE_HOURS / HOURS_PER_MONTH
     secrets_calls = providers * HOURS_PER_MONTH * 60 / max(setup.poll_minutes, SECRET_CACHE_MINUTES)
-    sns = setup.alerts * (1 + ("slack-chat" in setup.channels or "teams-chat" in setup.channels))
+    chat = "slack-chat" in setup.channels or "teams-chat" in setup.channels
+    topic_messages = setup.alerts + digests  # the digest goes to the alert topic only, not to chat (alerting.notify)
     lines = [
         Line("Lambda requests", "lambda_request", invocations, "requests"),
         Line("Lambda compute (arm64)", "lambda_arm_gb_second", compute, "GB-seconds"),
         Line("DynamoDB writes", "dynamodb_write_request_unit", writes, "write units"),
         Line("DynamoDB reads", "dynamodb_read_request_unit", reads, "read units"),
-        Line(f"DynamoDB storage (history, {history_days} days)", "dynamodb_storage_gb_month", stored_gb, "GB-month"),
+        Line(f"DynamoDB storage (history, {history_days:,} days)", "dynamodb_storage_gb_month", stored_gb, "GB-month"),
         Line("DynamoDB point-in-time recovery", "dynamodb_pitr_gb_month", stored_gb, "GB-month"),
         Line("Secrets Manager secrets", "secrets_manager_secret_month", stack.count("AWS::SecretsManager::Secret"), "secrets"),
         Line("Secrets Manager calls (cached 15 min)", "secrets_manager_api_call", secrets_calls, "calls"),
         Line("CloudWatch custom metric series", "cloudwatch_custom_metric_month", metric_series(setup, stack), "series"),
         Line("CloudWatch alarms", "cloudwatch_alarm_metric_month", stack.count("AWS::CloudWatch::Alarm"), "alarm metrics"),
         Line("CloudWatch dashboards", "cloudwatch_dashboard_month", stack.count("AWS::CloudWatch::Dashboard"), "dashboards"),
-        Line("CloudWatch Logs ingestion", "cloudwatch_logs_ingested_gb", logs / 1024**3, "GB"),
+        Line("CloudWatch Logs ingestion", "cloudwatch_logs_ingested_gb", logs / 1024**3, "GB ingested"),
         Line("CloudWatch Logs Insights (dashboard views)", "cloudwatch_logs_insights_gb_scanned", scanned / 1024**3, "GB scanned"),
-        Line("SNS publishes (alert topic, chat topic)", "sns_publish", sns, "messages"),
+        Line("SNS publishes (alert topic, chat topic)", "sns_publish", topic_messages + setup.alerts * chat, "messages"),
         Line("EventBridge alert events", "eventbridge_custom_event", setup.alerts, "events"),
         Line("EventBridge Scheduler", "scheduler_invocation", providers * rounds + rounds + digests, "invocations"),
         Line("API Gateway requests", "api_gateway_rest_request", setup.api_requests, "requests"),
     ]
     if "email" in setup.channels:
-        lines.append(Line("SNS email deliveries", "sns_email", setup.alerts, "emails"))
+        lines.append(Line("SNS email deliveries", "sns_email", topic_messages, "emails"))
     if "sms" in setup.channels:
         lines.append(Line("SNS SMS (US, critical and depleted only)", "sns_sms_us", setup.alerts / 4, "messages"))
     if stack.webhook_rules():
@@ -416,57 +477,137 @@ def bill(setup: Setup, measured: Measured, prices: dict[str, Any] | None = None)
     return Bill(lines, listed, billed)
 
 
-def render(result: Bill) -> str:
-    rows = [f"  {'item':<46} {'quantity/month':>14} {'':<14} {'list USD':>9} {'after free':>10}"]
+def render(result: Bill, prices: dict[str, Any]) -> str:
+    rows = [f"  {'item':<46} {'quantity/month':>14} {'':<14} {'list USD':>9} {'after free tier*':>17}"]
     for line, listed, billed in zip(result.lines, result.listed, result.billed, strict=True):
-        rows.append(f"  {line.item:<46} {line.quantity:>14,.1f} {line.unit_text:<14} {listed:>9.2f} {billed:>10.2f}")
-    rows.append(f"  {'total':<46} {'':>14} {'':<14} {result.total_list:>9.2f} {result.total_after_free:>10.2f}")
-    return "\n".join(rows)
+        rows.append(f"  {line.item:<46} {quantity(line.quantity):>14} {line.unit_text:<14} {listed:>9.2f} {billed:>17.2f}")
+    rows.append(f"  {'total':<46} {'':>14} {'':<14} {result.total_list:>9.2f} {result.total_after_free:>17.2f}")
+    return "\n".join([*rows, "", *free_tier_note(result, prices)])
+
+
+def free_tier_note(result: Bill, prices: dict[str, Any]) -> list[str]:
+    """What "after free tier" assumes: the account's always-free allowances, which every workload in it shares."""
+    by_service: dict[str, list[str]] = {}
+    for line in result.lines:
+        free = prices["prices"][line.price]["free"]
+        if free:
+            by_service.setdefault(line.item.split()[0], []).append(f"{quantity(free)} {line.unit_text}")
+    allowances = "; ".join(f"{service} {', '.join(amounts)}" for service, amounts in by_service.items())
+    note = (
+        f"* as if this stack had the always-free tier to itself. AWS gives it once per account ({allowances} a month) and "
+        "everything the account runs shares it: in an account that already uses it, this stack costs up to its list price."
+    )
+    return textwrap.wrap(note, width=130, subsequent_indent="  ", break_on_hyphens=False)
+
+
+def quantity(value: float) -> str:
+    """A count as an integer when it is one, thousands separated; fractions only where they say something."""
+    if abs(value - round(value)) < 1e-9 or abs(value) >= 100:
+        return f"{round(value):,}"
+    return f"{value:,.1f}" if abs(value) >= 1 else f"{value:.2g}"
 
 
 def marginal(before: Bill, after: Bill) -> str:
     listed, billed = after.total_list - before.total_list, after.total_after_free - before.total_after_free
-    return f"+{listed:.3f} USD at list price, +{billed:.3f} after the free tier"
+    return f"+{listed:.3f} USD at list price, +{billed:.3f} after the free tier*"
 
 
-def goals(measured: Measured) -> list[tuple[str, str, bool]]:
-    """The issue's cost goals, on the default parameters (whatever else was asked)."""
-    default = Setup()
-    base = bill(default, measured)
-    one_more = bill(default.plus_account(), measured).total_after_free - base.total_after_free
+def named(setup: Setup) -> str | None:
+    """The name of the setup in SETUPS that ``setup`` is, if any."""
+    return next((name for name, entry in SETUPS.items() if entry.setup == setup), None)
+
+
+def goals(setup: Setup, measured: Measured, prices: dict[str, Any]) -> list[str]:
+    """The goals of the setup priced, met or missed; a setup held to none says where goals are set."""
+    name = named(setup)
+    entry = SETUPS.get(name) if name else None
+    if entry is None or not entry.goals:
+        held = ", ".join(f"--setup {n}" for n, e in SETUPS.items() if e.goals)
+        return [f"Goals: none for this configuration; goals are set for named setups ({held})."]
+    lines = [f"Goals of the {name} setup:"]
+    for goal in entry.goals:
+        value = goal.cost(setup, measured, prices)
+        precision = 4 if goal.limit_usd < 0.1 else 2
+        lines.append(f"  {'met   ' if value < goal.limit_usd else 'MISSED'}  {goal.text:<82} {value:.{precision}f} USD")
+    return lines
+
+
+def sources(setup: Setup, stack: Stack, m: Measured, prices: dict[str, Any]) -> list[str]:
+    """Where each figure comes from, so that make bench's round times and these can be told apart."""
+    concurrency = int(stack.poller_variable("POLL_CONCURRENCY"))
+    fan_out = json.loads(BENCH_RESULTS.read_text()).get("fan_out") if BENCH_RESULTS.exists() else None
+    bench = ""
+    if fan_out:
+        sizes = sorted(int(n) for n in fan_out["seconds"])
+        size = next((n for n in sizes if n >= max(setup.accounts)), sizes[-1])
+        bench = (f" The fan-out table of make bench times whole rounds instead, in a fresh process (its first AWS clients included) "
+                 f"with a vendor answering in {fan_out['latency_s'] * 1000:g} ms: {fan_out['seconds'][str(size)]:.2f} s for "
+                 f"{size:,} account(s); a scheduled poller's container is usually warm.")  # fmt: skip
     return [
-        (f"the default stack, after the free tier, < {GOAL_DEFAULT_USD:.0f} USD a month", f"{base.total_after_free:.2f} USD",
-         base.total_after_free < GOAL_DEFAULT_USD),
-        (f"one more account (account metrics off), after the free tier, < {GOAL_ACCOUNT_USD} USD a month", f"{one_more:.4f} USD",
-         one_more < GOAL_ACCOUNT_USD),
+        f"Prices: {PRICES_FILE.relative_to(ROOT)} ({prices['region']}, recorded {prices['recorded']}).",
+        f"Resources: template.yaml expanded for these parameters: {stack.count('AWS::SecretsManager::Secret'):,} secrets, "
+        f"{len(stack.pollers()):,} pollers, {stack.count('AWS::CloudWatch::Alarm'):,} alarms, {metric_series(setup, stack):,} metric "
+        f"series, {stack.count('AWS::CloudWatch::Dashboard'):,} dashboard.",
+        *textwrap.wrap(
+            f"Handler time {m.source}, in a warm container against a simulator that answers at once: poll round {m.poll_ms:.0f} ms + "
+            f"{m.poll_per_account_ms:.1f} ms per account, check {m.check_ms:.0f} ms + {m.check_per_account_ms:.1f} ms per account, API "
+            f"request {m.api_request_ms:.0f} ms. Lambda also bills the wait on the vendor: {setup.vendor_latency_ms:g} ms a round per "
+            f"{concurrency:,} accounts (PollConcurrency requests in flight; --vendor-latency-ms).{bench}",
+            width=132,
+            break_on_hyphens=False,
+        ),
+        f"Items, measured likewise: latest {m.latest_item_kb:.2f} KB, alert state {m.alert_item_kb:.2f} KB, history "
+        f"{m.history_item_kb:.2f} KB.",
     ]  # fmt: skip
 
 
 def parse_setup(argv: list[str] | None) -> tuple[Setup, argparse.Namespace]:
-    defaults = Setup()
-    parser = argparse.ArgumentParser(prog="make cost ARGS=...", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--providers", type=int, default=len(defaults.accounts), help="providers in the Providers list (5: the built-ins)")
-    parser.add_argument("--accounts", type=int, default=defaults.accounts[0], help="accounts of each provider")
-    parser.add_argument("--poll-minutes", type=int, default=defaults.poll_minutes, choices=[2, 5, 10, 15, 30, 60])
-    parser.add_argument("--account-metrics", choices=["ENABLED", "DISABLED"], default="DISABLED", help="the AccountMetrics parameter")
-    parser.add_argument("--tracing", choices=["ENABLED", "DISABLED"], default="DISABLED", help="the Tracing parameter")
-    parser.add_argument("--digest", choices=["ENABLED", "DISABLED"], default="DISABLED", help="the DigestEnabled parameter")
-    parser.add_argument("--channels", default="email", help=f"comma-separated, any of: {', '.join(CHANNELS)} (or none)")
-    parser.add_argument("--api-requests", type=int, default=defaults.api_requests, help="balance API requests a month")
-    parser.add_argument("--alerts", type=int, default=defaults.alerts, help="alert messages a month")
-    parser.add_argument("--dashboard-views", type=int, default=defaults.dashboard_views, help="dashboard views a month")
+    parser = argparse.ArgumentParser(prog="make cost ARGS=...", description=__doc__.split("\n\n")[0].replace("`", ""))
+    choices = ", ".join(f"{name} ({entry.description})" for name, entry in SETUPS.items())
+    parser.add_argument("--setup", choices=SETUPS, default="default", metavar="NAME",
+                        help=f"start from this named setup, then apply the options given: {choices}")  # fmt: skip
+    # The options below default to None: only those given change the named setup.
+    parser.add_argument("--providers", type=int, help="providers in the Providers list (5: the built-ins)")
+    parser.add_argument("--accounts", type=int, help="accounts of each provider")
+    parser.add_argument("--poll-minutes", type=int, choices=[2, 5, 10, 15, 30, 60], help="the PollIntervalMinutes parameter")
+    parser.add_argument("--account-metrics", choices=["ENABLED", "DISABLED"], help="the AccountMetrics parameter")
+    parser.add_argument("--tracing", choices=["ENABLED", "DISABLED"], help="the Tracing parameter")
+    parser.add_argument("--digest", choices=["ENABLED", "DISABLED"], help="the DigestEnabled parameter")
+    parser.add_argument("--retention-days", type=int, metavar="DAYS", help="the HistoryRetentionDays parameter (1-3650): history stored")
+    parser.add_argument("--channels", help=f"comma-separated, any of: {', '.join(CHANNELS)} (or none)")
+    parser.add_argument("--api-requests", type=int, help="balance API requests a month")
+    parser.add_argument("--alerts", type=int, help="alert messages a month")
+    parser.add_argument("--dashboard-views", type=int, help="dashboard views a month")
+    parser.add_argument(
+        "--vendor-latency-ms", type=float, metavar="MS", help=f"how long a vendor takes to answer (default {VENDOR_LATENCY_MS:g})"
+    )
     parser.add_argument("--measure", action="store_true", help="measure the handlers now (default: what make bench recorded)")
     args = parser.parse_args(argv)
-    channels = frozenset(c.strip() for c in args.channels.split(",") if c.strip() and c.strip() != "none")
-    unknown = sorted(channels - set(CHANNELS))
-    if unknown:
-        parser.error(f"--channels: unknown {', '.join(unknown)}; choose from {', '.join(CHANNELS)}")
-    if args.providers < 1 or args.accounts < 0:
+    base = SETUPS[args.setup].setup
+    changes: dict[str, Any] = {}
+    if args.channels is not None:
+        channels = frozenset(c.strip() for c in args.channels.split(",") if c.strip() and c.strip() != "none")
+        unknown = sorted(channels - set(CHANNELS))
+        if unknown:
+            parser.error(f"--channels: unknown {', '.join(unknown)}; choose from {', '.join(CHANNELS)}")
+        changes["channels"] = channels
+    if (args.providers is not None and args.providers < 1) or (args.accounts is not None and args.accounts < 0):
         parser.error("--providers must be at least 1 and --accounts at least 0")
-    setup = Setup(accounts=(args.accounts,) * args.providers, poll_minutes=args.poll_minutes,
-                  account_metrics=args.account_metrics == "ENABLED", tracing=args.tracing == "ENABLED", digest=args.digest == "ENABLED",
-                  channels=channels, api_requests=args.api_requests, alerts=args.alerts, dashboard_views=args.dashboard_views)  # fmt: skip
-    return setup, args
+    if args.retention_days is not None and not 1 <= args.retention_days <= 3650:
+        parser.error("--retention-days must be 1 to 3650, as the template's HistoryRetentionDays allows")
+    for name in ("api_requests", "alerts", "dashboard_views", "vendor_latency_ms"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            parser.error(f"--{name.replace('_', '-')} must be at least 0")
+    if args.providers is not None or args.accounts is not None:
+        providers = len(base.accounts) if args.providers is None else args.providers
+        changes["accounts"] = (base.accounts[0] if args.accounts is None else args.accounts,) * providers
+    switches = {"account_metrics": args.account_metrics, "tracing": args.tracing, "digest": args.digest}
+    changes |= {name: value == "ENABLED" for name, value in switches.items() if value is not None}
+    for name in ("poll_minutes", "retention_days", "api_requests", "alerts", "dashboard_views", "vendor_latency_ms"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
+    return replace(base, **changes), args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -476,23 +617,14 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack.of(setup)
     result = bill(setup, measured, prices)
     print(f"Monthly cost: {setup.describe()}.")
-    m = measured
-    print(f"{prices['region']} prices recorded {prices['recorded']}. From template.yaml for these parameters: "
-          f"{stack.count('AWS::SecretsManager::Secret')} secrets, {len(stack.pollers())} pollers, "
-          f"{stack.count('AWS::CloudWatch::Alarm')} alarms, {metric_series(setup, stack)} metric series, "
-          f"{stack.count('AWS::CloudWatch::Dashboard')} dashboard.")  # fmt: skip
-    print(f"Handlers {m.source}: poll round {m.poll_ms:.0f} ms + {m.poll_per_account_ms:.1f} ms per account, "
-          f"check {m.check_ms:.0f} ms + {m.check_per_account_ms:.1f} ms per account, API request {m.api_request_ms:.0f} ms;\n"
-          f"items: latest {m.latest_item_kb:.2f} KB, alert state {m.alert_item_kb:.2f} KB, "
-          f"history {m.history_item_kb:.2f} KB.\n")  # fmt: skip
-    print(render(result))
+    print("\n".join(sources(setup, stack, measured, prices)) + "\n")
+    print(render(result, prices))
     print("\nOne more:")
     print(f"  account (on one provider)           {marginal(result, bill(setup.plus_account(), measured, prices))}")
-    print(f"  provider with {setup.accounts[0]} accounts{'':<13} {marginal(result, bill(setup.plus_provider(), measured, prices))}")
+    print(f"  {f'provider with {setup.accounts[0]:,} accounts':<35} {marginal(result, bill(setup.plus_provider(), measured, prices))}")
     print(f"  provider with no accounts yet       {marginal(result, bill(setup.plus_provider(0), measured, prices))}")
-    print("\nGoals (default parameters):")
-    for goal, value, met in goals(measured):
-        print(f"  {'met   ' if met else 'MISSED'}  {goal:<70} {value}")
+    print()
+    print("\n".join(goals(setup, measured, prices)))
     return 0
 
 

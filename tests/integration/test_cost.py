@@ -3,6 +3,7 @@ its metric series are what the handlers emit, and its DynamoDB calls are what a 
 
 import io
 import json
+import re
 import subprocess
 import sys
 
@@ -12,7 +13,18 @@ import pytest
 from devstack import ROOT
 from devstack import readme as readme_module
 from devstack.alarms import CloudWatch
-from devstack.cost import CHANNELS, Setup, Stack, dynamodb_per_check, dynamodb_per_poll_round, metric_series
+from devstack.cost import (
+    CHANNELS,
+    DAYS_PER_MONTH,
+    Measured,
+    Setup,
+    Stack,
+    bill,
+    dynamodb_per_check,
+    dynamodb_per_poll_round,
+    metric_series,
+)
+from devstack.cost import SETUPS as NAMED_SETUPS
 from devstack.invoke import invoke_aggregator, invoke_poller, reset_warm_state
 from devstack.moto_stack import LocalStack
 from devstack.simulators import ProviderSimulator
@@ -120,22 +132,83 @@ def test_the_readmes_cost_block_is_what_make_cost_prints():
     assert readme_module.block(readme, "cost") == readme_module.cost_block(), "README.md's cost block is stale: run make readme"
 
 
-def test_make_cost_prices_the_parameters_given_with_the_marginal_costs_and_the_goals():
+def cost_command(*args: str) -> subprocess.CompletedProcess:
     env = {"PYTHONPATH": f"{ROOT / 'layers' / 'common'}:{ROOT}", "PATH": "/usr/bin:/bin"}
-    command = [sys.executable, "-m", "devstack.cost", "--providers", "3", "--accounts", "40", "--account-metrics", "ENABLED",
-               "--channels", "slack-webhook,email", "--tracing", "ENABLED"]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=False)
+    command = [sys.executable, "-m", "devstack.cost", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=False)
+
+
+def test_make_cost_prices_the_parameters_given_with_the_marginal_costs_and_says_goals_are_for_named_setups():
+    result = cost_command("--providers", "3", "--accounts", "400", "--account-metrics", "ENABLED", "--channels", "slack-webhook,email",
+                          "--tracing", "ENABLED")  # fmt: skip
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "3 providers, 120 accounts" in out
-    assert "3 secrets, 3 pollers, 7 alarms, 127 metric series" in out  # 1 heartbeat + 2 per provider + 120 accounts
+    assert "3 providers, 1,200 accounts (400 each)" in out
+    assert "3 secrets, 3 pollers, 7 alarms, 1,207 metric series" in out  # 1 heartbeat + 2 per provider + 1,200 accounts
     for item in ("Lambda requests", "DynamoDB writes", "Secrets Manager secrets", "CloudWatch custom metric series", "CloudWatch alarms",
                  "EventBridge API destinations (webhooks)", "X-Ray traces", "total", "account (on one provider)",
-                 "provider with no accounts yet", "Goals (default parameters):"):  # fmt: skip
+                 "provider with 400 accounts", "provider with no accounts yet"):  # fmt: skip
         assert item in out
-    wrong = subprocess.run([*command[:3], "--channels", "carrier-pigeon"], capture_output=True, text=True, cwd=ROOT, env=env, check=False)
+    # The goals are the default setup's: not printed as if they were this configuration's verdict.
+    assert "Goals: none for this configuration; goals are set for named setups (--setup default)." in out
+    assert "met " not in out
+    wrong = cost_command("--channels", "carrier-pigeon")
     assert wrong.returncode == 2
     assert "--channels: unknown carrier-pigeon" in wrong.stderr
+
+
+def test_make_cost_says_the_free_tier_is_shared_and_where_each_figure_comes_from():
+    out = cost_command().stdout
+
+    assert "list USD  after free tier*" in out
+    assert "* as if this stack had the always-free tier to itself. AWS gives it once per account" in out
+    assert "CloudWatch 10 series, 10 alarm metrics, 3 dashboards" in out.replace("\n  ", " ")
+    assert "Goals of the default setup:" in out
+    assert "Prices: cost/prices-us-east-1.json" in out
+    assert "Resources: template.yaml expanded for these parameters" in out
+    words = " ".join(out.split())
+    assert "in a warm container against a simulator that answers at once" in words  # the handler time make cost uses...
+    assert "The fan-out table of make bench times whole rounds instead, in a fresh process" in words  # ...and why bench's differs
+    assert "Lambda also bills the wait on the vendor: 300 ms a round per 256 accounts" in words
+
+
+def test_make_cost_prints_counts_as_integers_with_thousands_separated():
+    out = cost_command("--providers", "4", "--accounts", "2500").stdout
+    assert "4 providers, 10,000 accounts (2,500 each)" in out
+    rows = {line[2:48].strip(): line[48:63].strip() for line in out.splitlines() if line.startswith("  ") and len(line) > 63}
+    assert rows["Secrets Manager secrets"] == "4"
+    assert rows["CloudWatch alarms"] == "6"
+    assert re.fullmatch(r"\d{1,3}(,\d{3})+", rows["DynamoDB writes"])
+    assert not re.search(r"\b\d+\.0 ", out)
+
+
+def test_a_digest_is_published_and_emailed_every_day():
+    measured = Measured.recorded()
+    without, with_digest = (bill(Setup(digest=digest), measured) for digest in (False, True))
+    quantities = {line.item: line.quantity for line in with_digest.lines}
+    before = {line.item: line.quantity for line in without.lines}
+    for item in ("SNS publishes (alert topic, chat topic)", "SNS email deliveries", "Lambda requests"):
+        assert quantities[item] - before[item] == pytest.approx(DAYS_PER_MONTH), item
+    assert quantities["DynamoDB reads"] > before["DynamoDB reads"]  # every account's latest and its balance a day ago
+
+
+def test_history_storage_grows_with_the_retention_asked():
+    measured = Measured.recorded()
+    stored = {}
+    for days in (30, 400, 3650):
+        [line] = [line for line in bill(Setup(retention_days=days), measured).lines if line.item.startswith("DynamoDB storage")]
+        assert line.item == f"DynamoDB storage (history, {days:,} days)"
+        stored[days] = line.quantity
+    assert stored[30] < stored[400] < stored[3650]
+    assert stored[3650] / stored[400] == pytest.approx(3650 / 400, rel=0.01)  # nearly all of it is history
+    assert Setup(retention_days=30).parameters()["HistoryRetentionDays"] == "30"
+    assert "history kept 3,650 days" in cost_command("--retention-days", "3650").stdout
+    assert cost_command("--retention-days", "0").returncode == 2
+
+
+def test_a_named_setup_prices_as_the_options_that_make_it():
+    assert cost_command("--setup", "default").stdout == cost_command().stdout
+    assert set(NAMED_SETUPS["default"].setup.parameters().items()) >= {("Providers", "crun,sunor,srtgen,apimall,pixverse")}
 
 
 def _captured(run):

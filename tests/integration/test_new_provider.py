@@ -83,7 +83,7 @@ def make(checkout, *targets, timeout=600):
 
 def test_make_validate_providers_accepts_the_new_definition(checkout):
     output = make(checkout, "validate-providers")
-    assert "ok: acme-ai.json defines provider 'acme-ai' (Acme AI); its 2 documented example(s) read as expected" in output
+    assert "ok: definitions/acme-ai.json defines provider 'acme-ai' (Acme AI); its 2 documented example(s) read as expected" in output
 
 
 def test_cfn_lint_and_sam_validate_lint_accept_the_longer_list(checkout):

@@ -1,5 +1,6 @@
 """`make serve`: the local stack with the balance API on loopback, answered over real HTTP."""
 
+import json
 import os
 import signal
 import socket
@@ -46,6 +47,23 @@ def server():
         process.kill()
 
 
+@pytest.fixture(scope="module")
+def welcome(server):
+    """What serve printed at start, up to the check example (printed before it answers its first request)."""
+    _, process = server
+    lines = []
+    while not lines or " check " not in lines[-1]:
+        lines.append(process.stdout.readline().rstrip("\n"))
+        assert lines[-1] or process.poll() is None, lines
+    return lines
+
+
+def pasted(lines: list[str]) -> subprocess.CompletedProcess:
+    """Run printed lines as a user pasting them into a shell at the repository root would."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "common")}  # this worktree's code, whichever credit-monitor runs it
+    return subprocess.run(["/bin/sh", "-c", "\n".join(lines)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60, check=False)
+
+
 def get(base, route, key="local-test-key"):
     return requests.get(f"{base}{route}", headers={"x-api-key": key} if key else {}, timeout=10)
 
@@ -71,6 +89,50 @@ def test_requests_without_the_key_are_refused_saying_which_credential_is_expecte
         body = response.json()  # the template's gateway response, in the API's own error shape
         assert body["error"] == "forbidden"
         assert "x-api-key" in body["message"]
+        assert "printed at start" in body["message"]  # not the deployed API's hint, which reads the key from AWS
+        assert "aws apigateway" not in body["message"]
+        assert "local-test-key" not in response.text
+
+
+def test_the_lines_printed_at_start_can_be_pasted(server, welcome):
+    base, _ = server
+    export, status = welcome[2:4]
+    assert export == "  export KEY=local-test-key"
+    assert status.strip().endswith(f"credit-monitor status --api-url {base} --api-key-env KEY")
+
+    listed = pasted([export, status])
+    assert listed.returncode == 0, listed.stderr
+    assert len(listed.stdout.splitlines()) == 1 + 12
+
+    heading = welcome.index("Provider simulators and their demo keys (they work here only):")
+    simulators = {line.split()[0]: line.split()[1:] for line in welcome[heading + 1 :] if line.startswith("  ")}
+    for provider in ("crun", "sunor", "srtgen", "apimall", "pixverse", "openrouter"):
+        url, *keys = simulators[provider]
+        assert url.startswith("http://127.0.0.1:"), provider
+        assert f"prod=demo-{provider}-prod-key" in keys, provider
+
+    check_export, check = welcome[-2:]
+    assert check_export == "  export CRUN_KEY=demo-crun-prod-key"
+    assert check.strip().endswith(f"check crun --key-env CRUN_KEY --base-url {simulators['crun'][0]}")
+    tried = pasted([check_export, check])
+    assert tried.returncode == 0, tried.stderr
+    assert json.loads(tried.stdout)["available"] == 1000
+
+
+def test_a_taken_port_is_one_error_line_saying_what_to_do():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}", "PORT": str(port)}
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, "-m", "devstack.serve"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60,
+                                check=False)  # fmt: skip
+
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.splitlines() == [f"error: port {port} on 127.0.0.1 is already in use (another make serve?): stop what listens "
+                                          f"there, or choose another port: make serve PORT={port + 1}"]  # fmt: skip
+    assert time.monotonic() - started < 20  # said before the local stack is built
 
 
 @pytest.mark.parametrize("length", [9_000, 40_000, 70_000])

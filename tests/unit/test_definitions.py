@@ -222,6 +222,57 @@ def test_every_problem_of_every_file_in_a_folder_is_reported_at_once(tmp_path: P
     assert sources == {"one.json", "two.json", "three.json"}
 
 
+def test_a_mistyped_path_is_named_even_inside_a_function():
+    """JMESPath hands divide() the null a mistyped path finds, and would blame divide(): the path is what to fix."""
+    document = define(fields__available="divide(data.availableBal, `100`)",
+                      examples=[{"name": "balance", "status": 200, "body": {"credits": 1, "data": {"available": 420}}}])  # fmt: skip
+    assert problems_of(document) == [
+        "acme.json: fields.available: 'data.availableBal' finds nothing in example 'balance' "
+        "(in 'divide(data.availableBal, `100`)'): check the path"
+    ]
+
+
+@pytest.mark.parametrize(("available", "says"), [
+    ("sum(balances[?units == 'usd'].amount)", None),  # no usd entry: a sum of nothing is 0, not a mistake
+    ("balances[?units == 'usd'] | [0].amount", """"balances[?units == 'usd'] | [0].amount" finds nothing in example 'balance'"""),
+    ("to_number(balances[0].amont)", "'balances[0].amont' finds nothing in example 'balance' (in 'to_number(balances[0].amont)')"),
+])  # fmt: skip
+def test_only_paths_read_from_the_answer_itself_are_blamed(available, says):
+    """Inside a filter or after a pipe, a field is read from each element or from the result, not from the answer."""
+    body = {"credits": 1, "balances": [{"units": "eur", "amount": 5}]}
+    document = define(fields__available=available, examples=[{"name": "balance", "status": 200, "body": body}])
+    if says is None:
+        assert build_provider(document, "acme.json").parse(200, body).available == 0
+    else:
+        assert problems_of(document) == [f"acme.json: fields.available: {says}: check the path"]
+
+
+def test_one_mistake_is_one_problem_naming_every_example_it_fails_on():
+    examples = [{"name": "balance", "status": 200, "body": {"credits": 42}, "expect": {"available": 42}},
+                {"name": "empty", "status": 200, "body": {"credits": 0}, "expect": {"available": 0}},
+                {"name": "auth", "status": 401, "body": {}, "expect": {"error_kind": "auth"}}]  # fmt: skip
+    assert problems_of(define(fields__available="credit", examples=examples)) == [
+        "acme.json: fields.available: 'credit' finds nothing in examples 'balance', 'empty': check the path"
+    ]  # not again as "documented as a balance but fails", nor as "expect.available: reads None"
+    assert problems_of(define(fields__breakdown={"bonus": "bonus"}, examples=examples)) == [
+        "acme.json: fields.breakdown.bonus: 'bonus' finds nothing in examples 'balance', 'empty': check the path"
+    ]
+
+
+def test_a_definition_file_given_by_path_is_named_as_given_and_must_be_named_after_its_id(tmp_path: Path):
+    folder = tmp_path / "vendors"
+    folder.mkdir()
+    (folder / "acme-v2.json").write_text(json.dumps(MINIMAL))
+    given = Path(folder.relative_to(tmp_path), "acme-v2.json")  # a relative path, as typed on a command line
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        with pytest.raises(DefinitionError) as caught:
+            load_definition(given)
+    assert caught.value.problems == [
+        "vendors/acme-v2.json: id: 'acme' must be defined in a file named acme.json, not acme-v2.json: rename one or the other"
+    ]
+
+
 def test_a_bundled_definition_lives_in_a_file_named_after_its_id():
     assert any("must be defined in a file named acme.json" in p for p in problems_of(MINIMAL, source="other.json", bundled=True))
 

@@ -366,6 +366,14 @@ def test_api_keys_mode_creates_a_key_and_a_throttled_usage_plan():
     assert (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == ({"Ref": "ApiThrottleRate"}, {"Ref": "ApiThrottleBurst"})
 
 
+def test_api_key_refusals_say_the_whole_command_that_reads_the_key():
+    """get-api-key needs the key's id (--api-key), and prints the value only with --include-value and a query for it."""
+    reads_the_key = "aws apigateway get-api-key --api-key <BalanceApiKeyId output> --include-value --query value --output text"
+    responses = API["DefinitionBody"]["x-amazon-apigateway-gateway-responses"]
+    assert reads_the_key in json.loads(responses["INVALID_API_KEY"]["responseTemplates"]["application/json"])["message"]
+    assert reads_the_key in RESOURCES["BalanceApiKey"]["Properties"]["Description"]
+
+
 def test_the_api_role_can_only_query_the_table():
     function = RESOURCES["BalanceApiFunction"]["Properties"]
     assert function["Handler"] == "api_handler.lambda_handler"

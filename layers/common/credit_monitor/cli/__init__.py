@@ -1,4 +1,4 @@
-"""The ``credit-monitor`` command: try a key, check definitions, read a deployed stack, replay dead letters.
+"""The credit-monitor command: try a key, check definitions, read a deployed stack, replay dead letters.
 
     credit-monitor check crun --key-env CRUN_KEY
     credit-monitor validate-providers [FILE ...]
@@ -6,29 +6,53 @@
     credit-monitor test-alert --stack-name credit-monitor [--channel slack-webhook ...]
     credit-monitor replay --stack-name credit-monitor
 
-(``python -m credit_monitor`` is the same command.) Output meant for people goes to stdout; the
-functions' JSON log lines stay out of the terminal unless ``--verbose`` sends them to stderr.
+(`python -m credit_monitor` is the same command.) Output meant for people goes to stdout; the
+functions' JSON log lines stay out of the terminal unless --verbose sends them to stderr. A command that
+cannot do what was asked says why in one `error:` line on stderr (cli/errors.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
+from credit_monitor import __version__
+from credit_monitor.cli.errors import reported
+
 PROGRAM = "credit-monitor"
+EXAMPLES = """examples:
+  credit-monitor check crun --key-env CRUN_KEY          try a key (the key is read from $CRUN_KEY, never printed)
+  credit-monitor validate-providers acme.json           check a definition file against its documented examples
+  credit-monitor status --stack-name credit-monitor     every account's balance on a deployed stack
+  credit-monitor status --api-url http://127.0.0.1:8080 --api-key-env KEY    the same, from make serve"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.split("\n\n")[0])
+    # --verbose is accepted before and after the subcommand; SUPPRESS keeps a subcommand that was not
+    # given it from resetting what was given before it.
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="show the package's JSON log lines on stderr")
+    parser = argparse.ArgumentParser(
+        prog=PROGRAM,
+        description="Try a provider key, check provider definitions, read a deployed stack's balances, send a test alert, "
+        "re-drive dead letters.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--verbose", action="store_true", help="show the package's JSON log lines on stderr")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    check = commands.add_parser("check", help="poll one account of a provider and print its normalized balance")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", parents=[verbose])
+
+    check = command("check", "poll one account of a provider and print its normalized balance")
     check.add_argument("provider", nargs="?", help="provider id (crun, sunor, ...); omit it with --definition")
     check.add_argument("--definition", metavar="FILE", help="a provider definition file to try instead of a known provider")
     check.add_argument("--key-env", required=True, metavar="VAR", help="environment variable holding the API key")
-    check.add_argument("--base-url", help="provider base URL (default: the production host)")
+    check.add_argument("--base-url", help="provider base URL (default: the production host; make serve prints its simulators')")
     check.add_argument("--account", default="default", help="account name shown in the output (default: default)")
     check.add_argument(
         "--var",
@@ -39,16 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--explain", action="store_true", help="also print what each expression of the definition finds in the answer")
 
-    validate = commands.add_parser("validate-providers", help="validate provider definition files (default: the bundled ones)")
+    validate = command("validate-providers", "validate provider definition files (default: the bundled ones)")
     validate.add_argument("files", nargs="*", help="definition files; without any, every file in the bundle")
 
-    status = commands.add_parser("status", help="print a deployed stack's balances as a table")
+    status = command("status", "print a deployed stack's balances as a table")
     status.add_argument("--stack-name", help="the deployed stack (its outputs name the API and the table)")
     status.add_argument("--api-url", help="read this balance API instead (e.g. make serve's http://127.0.0.1:8080)")
     status.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key (ApiAuth=API_KEY); default: SigV4")
     status.add_argument("--from-table", action="store_true", help="read the DynamoDB table directly instead of the API")
 
-    test_alert = commands.add_parser("test-alert", help="send one marked test alert through every configured channel and report each")
+    test_alert = command("test-alert", "send one marked test alert through every configured channel and report each")
     test_alert.add_argument("--stack-name", required=True, help="the deployed stack (its outputs name the topic, bus and channel rules)")
     test_alert.add_argument(
         "--channel",
@@ -65,9 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to wait for the channels' delivery metrics (default 180; 0: do not wait)",
     )
 
-    replay = commands.add_parser("replay", help="re-drive a deployed stack's dead-letter queues (needs AWS credentials)")
+    replay = command("replay", "re-drive a deployed stack's dead-letter queues (needs AWS credentials)")
     replay.add_argument("--stack-name", required=True, help="the deployed stack (its outputs name the queues)")
     return parser
+
+
+def prepare_environment() -> None:
+    """What the functions get from Lambda's environment and a terminal may lack."""
+    # Powertools names each module's logger after this when the module is imported; without it a
+    # failed check's log lines say service_undefined.
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", PROGRAM)
+    # The AWS CLI and the other SDKs honour AWS_REGION; the Python SDK reads only AWS_DEFAULT_REGION.
+    if os.environ.get("AWS_REGION") and not os.environ.get("AWS_DEFAULT_REGION"):
+        os.environ["AWS_DEFAULT_REGION"] = os.environ["AWS_REGION"]
 
 
 def quiet_logs(verbose: bool) -> None:
@@ -91,7 +125,12 @@ def quiet_logs(verbose: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    quiet_logs(args.verbose)
+    prepare_environment()
+    quiet_logs(getattr(args, "verbose", False))
+    return reported(lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
     if args.command == "check":
         from credit_monitor.cli.check import run_check  # noqa: PLC0415
 
@@ -106,31 +145,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_test_alert(args: argparse.Namespace) -> int:
-    from credit_monitor.cli.send_test import TestAlertError, run_test_alert  # noqa: PLC0415
-    from credit_monitor.cli.stack import StackNotFound  # noqa: PLC0415
+    from credit_monitor.cli.send_test import run_test_alert  # noqa: PLC0415
 
-    try:
-        status, lines = run_test_alert(args.stack_name, args.channel, args.wait)
-    except TestAlertError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except StackNotFound as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    status, lines = run_test_alert(args.stack_name, args.channel, args.wait)
     print("\n".join(lines))
     return status
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from credit_monitor.cli.stack import StackNotFound  # noqa: PLC0415
-    from credit_monitor.cli.status import StatusError, balance_table, read_balances  # noqa: PLC0415
-    from credit_monitor.model import ConfigurationError  # noqa: PLC0415
+    from credit_monitor.cli.status import balance_table, read_balances  # noqa: PLC0415
 
-    try:
-        balances = read_balances(args.stack_name, args.api_url, args.api_key_env, args.from_table)
-    except (StatusError, StackNotFound, ConfigurationError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    balances = read_balances(args.stack_name, args.api_url, args.api_key_env, args.from_table)
     print("\n".join(balance_table(balances)) if balances else "no accounts yet: fill the providers' secrets")
     return 0
 
@@ -138,15 +163,11 @@ def run_status(args: argparse.Namespace) -> int:
 def run_replay(stack_name: str) -> int:
     from credit_monitor import aws  # noqa: PLC0415
     from credit_monitor.cli.replay import lambda_invoker, replay  # noqa: PLC0415
-    from credit_monitor.cli.stack import StackNotFound, required_output, stack_outputs  # noqa: PLC0415
+    from credit_monitor.cli.stack import required_output, stack_outputs  # noqa: PLC0415
 
-    try:
-        outputs = stack_outputs(stack_name)
-        queues = {key: required_output(outputs, key, stack_name) for key in ("AsyncDeadLetterQueueUrl", "AggregatorDeadLetterQueueUrl")}
-        aggregator = required_output(outputs, "AggregatorName", stack_name)
-    except StackNotFound as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    outputs = stack_outputs(stack_name)
+    queues = {key: required_output(outputs, key, stack_name) for key in ("AsyncDeadLetterQueueUrl", "AggregatorDeadLetterQueueUrl")}
+    aggregator = required_output(outputs, "AggregatorName", stack_name)
     summary = replay(
         sqs=aws.sqs(),
         invoke=lambda_invoker(aws.lambda_service()),
@@ -159,14 +180,15 @@ def run_replay(stack_name: str) -> int:
 
 
 def validate_providers(files: list[str]) -> int:
-    """Validate definition files; print what is wrong with each, naming the file and the field."""
+    """Validate definition files; print what is wrong with each, naming the file (as given) and the field."""
     from pathlib import Path  # noqa: PLC0415
 
     from credit_monitor.polling.providers import DEFINITIONS  # noqa: PLC0415
     from credit_monitor.polling.providers.definition import BUILT_IN, definition_files, load_files  # noqa: PLC0415
 
     paths = [Path(f) for f in files] if files else definition_files(DEFINITIONS)
-    providers, problems = load_files(paths, bundle=DEFINITIONS)
+    relative_to = None if files else DEFINITIONS.parent  # the bundle's files read as definitions/<id>.json
+    providers, problems = load_files(paths, bundle=DEFINITIONS, relative_to=relative_to)
     for p in providers.values():
         print(f"ok: {p.source} defines provider {p.id!r} ({p.name}); its {len(p.examples)} documented example(s) read as expected")
     if not files:
@@ -174,6 +196,7 @@ def validate_providers(files: list[str]) -> int:
     for problem in problems:
         print(f"invalid: {problem}", file=sys.stderr)
     if problems:
-        files_with_problems = len({problem.split(":", 1)[0] for problem in problems})
+        sources = {str(path.relative_to(relative_to)) if relative_to else str(path) for path in paths} | {"definitions/"}
+        files_with_problems = sum(1 for source in sources if any(problem.startswith(f"{source}: ") for problem in problems))
         print(f"{len(problems)} problem(s) in {files_with_problems} of {len(paths)} file(s)", file=sys.stderr)
     return 1 if problems else 0

@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from credit_monitor.cli.errors import UsageError
 from credit_monitor.model import ConfigurationError, PollFailure
 from credit_monitor.polling.fanout import poll_accounts
 from credit_monitor.polling.providers import Credentials, DefinitionError, Provider, get_provider, load_definition
@@ -19,10 +20,6 @@ from credit_monitor.polling.transport import Deadline, get_json, new_session
 from credit_monitor.polling.urls import validate_base_url
 
 CHECK_SECONDS = 30.0
-
-
-class UsageError(Exception):
-    """The command line contradicts itself or names something unknown; exit status 2."""
 
 
 def choose_provider(provider_id: str | None, definition: str | None) -> Provider:
@@ -65,13 +62,12 @@ def credentials(provider: Provider, key_env: str, assignments: list[str]) -> Cre
 
 def run_check(provider_id: str | None, definition: str | None, key_env: str, base_url: str | None, account: str,
               assignments: list[str] | None = None, explain: bool = False) -> int:  # fmt: skip
+    provider = choose_provider(provider_id, definition)
+    account_credentials = credentials(provider, key_env, assignments or [])
     try:
-        provider = choose_provider(provider_id, definition)
-        account_credentials = credentials(provider, key_env, assignments or [])
         url = validate_base_url(base_url or provider.default_base_url, variable="--base-url")
-    except (UsageError, ConfigurationError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
     REDACTOR.remember([account_credentials.key])
     if explain:
         print(REDACTOR.redact(json.dumps(explanation(provider, url, account_credentials), indent=2)))

@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime
 
 from credit_monitor.alerting.notify import Notifier, marked_alert_id, marked_test_alert, rule_deliveries
+from credit_monitor.cli.errors import UsageError
 from credit_monitor.cli.stack import required_output, stack_outputs
 
 # Channel name -> the stack output naming its rule (present only when the channel is configured).
@@ -22,7 +23,7 @@ CHANNELS = ("sns", "events", *RULES)
 POLL_SECONDS = 3.0
 
 
-class TestAlertError(Exception):
+class TestAlertError(UsageError):
     """The command cannot run as asked (an unknown or unconfigured channel); exit status 2."""
 
 
@@ -32,11 +33,11 @@ def configured_channels(outputs: dict[str, str]) -> list[str]:
 
 def run_test_alert(stack_name: str, channels: list[str], wait: float) -> tuple[int, list[str]]:
     """Send the test; returns the exit status and the report's lines."""
-    outputs = stack_outputs(stack_name)
-    configured = configured_channels(outputs)
     unknown = [c for c in channels if c not in CHANNELS]
     if unknown:
         raise TestAlertError(f"unknown channel {unknown[0]!r}; channels: {', '.join(CHANNELS)}")
+    outputs = stack_outputs(stack_name)
+    configured = configured_channels(outputs)
     missing = [c for c in channels if c not in configured]
     if missing:
         raise TestAlertError(f"channel {missing[0]!r} is not configured on stack {stack_name!r}; configured: {', '.join(configured)}")

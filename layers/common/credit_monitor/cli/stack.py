@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 from credit_monitor import aws
+from credit_monitor.cli.errors import CommandError
 
 
-class StackNotFound(LookupError):
-    """The stack does not exist (or these credentials cannot see it)."""
+class StackNotFound(CommandError, LookupError):
+    """The stack does not exist in this region (or these credentials cannot see it), or is not a credit monitor."""
 
 
 def stack_outputs(stack_name: str) -> dict[str, str]:
     from botocore.exceptions import ClientError  # noqa: PLC0415
 
+    cloudformation = aws.cloudformation()
     try:
-        [stack] = aws.cloudformation().describe_stacks(StackName=stack_name)["Stacks"]
+        [stack] = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as exc:
-        raise StackNotFound(f"stack {stack_name!r} not found: {exc.response.get('Error', {}).get('Message', exc)}") from None
+        # CloudFormation answers a missing stack with a ValidationError "Stack with id ... does not exist";
+        # any other refusal (access denied, expired credentials) is what it says, for cli.errors to explain.
+        error = exc.response.get("Error", {})
+        if error.get("Code") != "ValidationError" or "does not exist" not in error.get("Message", ""):
+            raise
+        region = cloudformation.meta.region_name
+        raise StackNotFound(
+            f"stack {stack_name!r} not found in {region}: check --stack-name and the region (aws cloudformation list-stacks "
+            f"--region {region} lists the stacks there)"
+        ) from None
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 

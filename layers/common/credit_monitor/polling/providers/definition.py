@@ -13,6 +13,7 @@ import json
 import math
 import re
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -23,7 +24,7 @@ from urllib.parse import quote
 import jmespath
 from aws_lambda_powertools import Logger
 from jmespath import functions
-from jmespath.exceptions import JMESPathError
+from jmespath.exceptions import JMESPathError, JMESPathTypeError
 
 from credit_monitor.model import (
     MAX_CREDITS,
@@ -50,6 +51,7 @@ FIELDS = {"available", "frozen", "total", "unit", "unit_from", "breakdown", "all
 EXPECTATIONS = {"available", "frozen", "total", "unit", "allowance", "resets_at", "breakdown", "error_kind", "message_contains"}
 KINDS = {kind.value: kind for kind in FailureKind}
 VARIABLE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a JMESPath field name that needs no quotes
 HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 RESERVED_PLACEHOLDERS = {"key", "uuid"}
@@ -102,27 +104,32 @@ class Problems:
 # -- loading ----------------------------------------------------------------------------------------
 
 
-def load_definition(path: Path, *, bundled: bool = False) -> Provider:
+def load_definition(path: Path, *, bundled: bool = False, source: str | None = None) -> Provider:
+    """The provider a definition file describes. Problems name the file as ``source`` (default: the path as given)."""
+    source = str(path) if source is None else source
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise DefinitionError([f"{path.name}: (file): not readable JSON ({exc})"]) from None
-    return build_provider(document, path.name, bundled=bundled)
+        raise DefinitionError([f"{source}: (file): not readable JSON ({exc})"]) from None
+    return build_provider(document, source, bundled=bundled, file_name=path.name)
 
 
-def load_files(paths: list[Path], bundle: Path | None = None) -> tuple[dict[str, Provider], list[str]]:
-    """The valid definitions among ``paths`` by id, and every problem of every file (files in ``bundle`` are bundled)."""
+def load_files(paths: list[Path], bundle: Path | None = None, *, relative_to: Path | None = None) -> tuple[dict[str, Provider], list[str]]:
+    """The valid definitions among ``paths`` by id, and every problem of every file (files in ``bundle`` are bundled).
+
+    Each file is named as given, or relative to ``relative_to`` (a folder's own listing)."""
     providers: dict[str, Provider] = {}
     problems: list[str] = []
     for path in paths:
         bundled = bundle is not None and path.resolve().parent == bundle.resolve()
+        source = str(path.relative_to(relative_to)) if relative_to is not None else str(path)
         try:
-            provider = load_definition(path, bundled=bundled)
+            provider = load_definition(path, bundled=bundled, source=source)
         except DefinitionError as exc:
             problems += exc.problems
             continue
         if provider.id in providers:
-            problems.append(f"{path.name}: id: {provider.id!r} is already defined by {providers[provider.id].source}")
+            problems.append(f"{source}: id: {provider.id!r} is already defined by {providers[provider.id].source}")
             continue
         providers[provider.id] = provider
     return providers, problems
@@ -134,7 +141,7 @@ def definition_files(folder: Path) -> list[Path]:
 
 def load_folder(folder: Path, *, bundled: bool = False) -> dict[str, Provider]:
     """Every definition in ``folder`` by id; all problems of all files are reported together."""
-    providers, problems = load_files(definition_files(folder), folder if bundled else None)
+    providers, problems = load_files(definition_files(folder), folder if bundled else None, relative_to=folder)
     if problems:
         raise DefinitionError(problems)
     return providers
@@ -171,13 +178,16 @@ class Spec:
         return [(field, e) for field, e in found if e is not None] + _field_expressions(self.fields)
 
 
-def build_provider(document: Any, source: str, *, bundled: bool = False) -> Provider:
-    """Validate a definition and turn it into a Provider, or raise DefinitionError listing every problem."""
+def build_provider(document: Any, source: str, *, bundled: bool = False, file_name: str | None = None) -> Provider:
+    """Validate a definition and turn it into a Provider, or raise DefinitionError listing every problem.
+
+    ``file_name``: the file it was read from, which must be named after its id (a bundled definition's
+    source is its file name)."""
     problems = Problems(source)
     if not isinstance(document, dict):
         problems.add("(definition)", "must be a JSON object")
         raise DefinitionError(problems.items)
-    spec, examples = _validate(document, source, bundled, problems)
+    spec, examples = _validate(document, file_name or (Path(source).name if bundled else None), bundled, problems)
     if spec is None:
         raise DefinitionError(problems.items)  # nothing to evaluate the examples with: report what is known
     provider = Provider(
@@ -191,10 +201,10 @@ def build_provider(document: Any, source: str, *, bundled: bool = False) -> Prov
     return provider
 
 
-def _validate(document: dict, source: str, bundled: bool, problems: Problems) -> tuple[Spec | None, tuple[Example, ...]]:
+def _validate(document: dict, file_name: str | None, bundled: bool, problems: Problems) -> tuple[Spec | None, tuple[Example, ...]]:
     for key in sorted(set(document) - TOP_LEVEL):
         problems.add(key, f"unknown key; allowed: {', '.join(sorted(TOP_LEVEL))}")
-    provider_id = _identity(document, source, bundled, problems)
+    provider_id = _identity(document, file_name, bundled, problems)
     variables = _variables(document, problems)
     path = _path(document, variables, problems)
     query = _templates(document, "query", variables | {"uuid"}, problems, names=None)
@@ -444,14 +454,16 @@ def _text(document: dict, field: str, problems: Problems, *, required: bool = Tr
     return value.strip()
 
 
-def _identity(document: dict, source: str, bundled: bool, problems: Problems) -> str:
+def _identity(document: dict, file_name: str | None, bundled: bool, problems: Problems) -> str:
     provider_id = _text(document, "id", problems)
     if provider_id and not valid_provider_id(provider_id):
         problems.add("id", f"{provider_id!r} must be {PROVIDER_ID_RULE}")
     elif provider_id in BUILT_IN and not bundled:
         problems.add("id", f"{provider_id!r} is a built-in provider (definitions/{provider_id}.json); choose another id")
-    elif bundled and provider_id and source != f"{provider_id}.json":
-        problems.add("id", f"{provider_id!r} must be defined in a file named {provider_id}.json")
+    elif file_name is not None and provider_id and file_name != f"{provider_id}.json":
+        # The bundle holds each definition as definitions/<id>.json: a file checked under another name
+        # would pass here and fail once it is copied there.
+        problems.add("id", f"{provider_id!r} must be defined in a file named {provider_id}.json, not {file_name}: rename one or the other")
     for field in ("name", "description", "docs"):
         _text(document, field, problems, required=False)
     return provider_id
@@ -662,23 +674,103 @@ def _examples(examples: Any, problems: Problems) -> tuple[Example, ...]:
 
 
 def _verify_examples(provider: Provider, fields: dict[str, Any], problems: Problems) -> None:
-    """Evaluate every expression against every documented response, and compare with what each expects."""
+    """Evaluate every field's expression on every documented response, and compare each reading with what it expects.
+
+    A mistake is reported once: an expression that cannot read an example is reported for its field, naming
+    the plain path in it that finds nothing (the usual typo, which JMESPath would otherwise report as a type
+    error of the function around it) and every example it fails on; what the comparison would say about the
+    same field of the same example (the poll fails, the field reads null) is that mistake again, and is left out.
+    """
+    unreadable: dict[tuple[str, str, str], list[str]] = {}  # (field, text before, text after the examples) -> example names
+    compared = Problems(problems.source)
     for example in provider.examples:
-        where = f"examples.{example.name}"
+        broken = set()
         if example.succeeds and isinstance(example.body, dict):
             for field, expression in _field_expressions(fields):
-                try:
-                    value = expression.search(example.body, options=OPTIONS)
-                except JMESPathError as exc:
-                    problems.add(field, f"{' '.join(str(exc).split())} (evaluated on example {example.name!r})")
-                    continue
-                if value is None:
-                    problems.add(field, f"{expression.expression!r} finds nothing in example {example.name!r}: check the path")
+                found = _unreadable(expression, example.body)
+                if found is not None:
+                    unreadable.setdefault((field, *found), []).append(example.name)
+                    broken.add(field.removeprefix("fields."))
         try:
             reading, failure = provider.parse(example.status, example.body), None
         except PollFailure as exc:
             reading, failure = None, exc
-        _compare(example, reading, failure, where, problems)
+        _compare(example, reading, failure, f"examples.{example.name}", compared, broken)
+    for (field, before, after), names in unreadable.items():
+        problems.add(field, f"{before}{_examples_named(names)}{after}")
+    problems.items += compared.items
+
+
+def _unreadable(expression: Any, body: Any) -> tuple[str, str] | None:
+    """Why ``expression`` reads nothing from ``body``, as the text before and after the examples' names; None if it reads."""
+    try:
+        if expression.search(body, options=OPTIONS) is not None:
+            return None
+        error = None
+    except JMESPathTypeError as exc:  # usually a null from a mistyped path, handed to a function
+        error = " ".join(str(exc).split())
+    except JMESPathError as exc:  # an unknown function, a wrong number of arguments: nothing to do with the example
+        return f"{' '.join(str(exc).split())} (evaluated on ", ")"
+    missing = next((path for path in _root_paths(expression.parsed) if _search_node(path, body) is None), None)
+    if missing is not None:
+        text = _path_text(missing)
+        within = f" (in {expression.expression!r})" if text != expression.expression else ""
+        return f"{text!r} finds nothing in ", f"{within}: check the path"
+    if error is not None:
+        return f"{error} (evaluated on ", ")"
+    return f"{expression.expression!r} finds nothing in ", ": check the path"
+
+
+def _examples_named(names: list[str]) -> str:
+    return f"example {names[0]!r}" if len(names) == 1 else "examples " + ", ".join(map(repr, names))
+
+
+# JMESPath nodes whose children are all evaluated against the same value as the node itself; of the others,
+# only the first child is (a projection's right side, a pipe's, a filter's, read each element or the result).
+_SAME_VALUE = {"function_expression", "or_expression", "and_expression", "not_expression", "comparator", "multi_select_list",
+               "multi_select_dict", "key_val_pair", "arithmetic", "arithmetic_unary"}  # fmt: skip
+_FIRST_CHILD = {"subexpression", "index_expression", "projection", "value_projection", "filter_projection", "flatten", "pipe"}
+
+
+def _root_paths(node: dict) -> list[dict]:
+    """The plain field paths (a.b[0].c) an expression reads from the answer itself, outermost first."""
+    if _plain_path(node) is not None:
+        return [node]
+    children = [c for c in node.get("children", []) if isinstance(c, dict)]
+    if node["type"] in _FIRST_CHILD:
+        children = children[:1]
+    elif node["type"] not in _SAME_VALUE:
+        return []
+    return [path for child in children for path in _root_paths(child)]
+
+
+def _plain_path(node: dict) -> list[str | int] | None:
+    """The steps of a plain field path (a.b[0].c), or None for any other expression."""
+    kind = node["type"]
+    if kind == "field":
+        return [node["value"]]
+    if kind == "subexpression":
+        steps = [_plain_path(child) for child in node["children"]]
+        return None if any(step is None for step in steps) else [s for step in steps for s in step]
+    if kind == "index_expression":
+        left, index = node["children"]
+        base = [] if left["type"] == "identity" else _plain_path(left)
+        return [*base, index["value"]] if base is not None and index["type"] == "index" else None
+    return None
+
+
+def _search_node(node: dict, body: Any) -> Any:
+    return jmespath.parser.ParsedResult("", node).search(body, options=OPTIONS)
+
+
+def _path_text(node: dict) -> str:
+    text = ""
+    for step in _plain_path(node) or []:
+        if isinstance(step, int):
+            text += f"[{step}]"
+        else:
+            text += ("." if text else "") + (step if IDENTIFIER.fullmatch(step) else json.dumps(step))
+    return text
 
 
 def _field_expressions(fields: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -687,7 +779,10 @@ def _field_expressions(fields: dict[str, Any]) -> list[tuple[str, Any]]:
     return [(field, expression) for field, expression in found if expression is not None]
 
 
-def _compare(example: Example, reading: Reading | None, failure: PollFailure | None, where: str, problems: Problems) -> None:
+def _compare(example: Example, reading: Reading | None, failure: PollFailure | None, where: str, problems: Problems,
+             already_reported: Collection[str] = ()) -> None:  # fmt: skip
+    """Compare an example's reading with what it expects; ``already_reported``: fields whose expression could not
+    read this example, a mistake already reported, which a failure or a wrong value of theirs would only repeat."""
     expect = example.expect
     if "error_kind" in expect or not example.succeeds:
         wanted = expect.get("error_kind")
@@ -699,13 +794,14 @@ def _compare(example: Example, reading: Reading | None, failure: PollFailure | N
             problems.add(where, f"failure message {failure.message!r} does not contain {expect['message_contains']!r}")
         return
     if failure is not None:
-        problems.add(where, f"documented as a balance but fails: {failure.kind.value}: {failure.message}")
+        if not any(failure.message.startswith((f"{field}:", f"{field} (")) for field in already_reported):
+            problems.add(where, f"documented as a balance but fails: {failure.kind.value}: {failure.message}")
         return
     for field in ("available", "frozen", "total", "unit", "allowance", "resets_at"):
-        if field in expect and not _same(getattr(reading, field), expect[field]):
+        if field in expect and field not in already_reported and not _same(getattr(reading, field), expect[field]):
             problems.add(f"{where}.expect.{field}", f"reads {getattr(reading, field)!r}, expected {expect[field]!r}")
     for name, wanted in (expect.get("breakdown") or {}).items():
-        if not _same(reading.breakdown.get(name), wanted):
+        if f"breakdown.{name}" not in already_reported and not _same(reading.breakdown.get(name), wanted):
             problems.add(f"{where}.expect.breakdown.{name}", f"reads {reading.breakdown.get(name)!r}, expected {wanted!r}")
 
 
