@@ -45,7 +45,7 @@ import re
 import threading
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -948,6 +948,7 @@ def _record_on_moto(result: ExecutionResult) -> None:
         execution.error, execution.cause = result.error, result.cause
 
 
-def _running(client: Any, arn: str) -> Iterator[dict[str, Any]]:
-    for page in client.get_paginator("list_executions").paginate(stateMachineArn=arn, statusFilter="RUNNING"):
-        yield from page["executions"]
+def _running(client: Any, arn: str) -> list[dict[str, Any]]:
+    """Executions RUNNING on moto, oldest first (ListExecutions lists the newest first)."""
+    pages = client.get_paginator("list_executions").paginate(stateMachineArn=arn, statusFilter="RUNNING")
+    return [execution for page in pages for execution in page["executions"]][::-1]
