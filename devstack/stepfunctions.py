@@ -567,6 +567,8 @@ class Interpreter:
 
     def run(self, execution_input: Any, *, execution_arn: str = "", name: str = "", state_machine_arn: str = "",
             role_arn: str = "", started: datetime | None = None) -> ExecutionResult:  # fmt: skip
+        """The execution of this definition on ``execution_input``, to its end; the other arguments fill the
+        context object (``$$.Execution``, ``$$.StateMachine``)."""
         context = {
             "Execution": {"Id": execution_arn, "Input": execution_input, "Name": name, "RoleArn": role_arn,
                           "StartTime": (started or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")},
@@ -653,7 +655,7 @@ class _Execution:
         if kind in ("Task", "Map"):
             return self._with_retry_and_catch(name, state, raw, clock)
         if kind == "Fail":
-            error = self._read(state["ErrorPath"], raw, name) if "ErrorPath" in state else state.get("Error", "States.Fail")
+            error = self._read(state["ErrorPath"], raw, name) if "ErrorPath" in state else state.get("Error", "")
             cause = self._read(state["CausePath"], raw, name) if "CausePath" in state else state.get("Cause")
             raise StatesError(str(error), None if cause is None else str(cause))
         effective = self._input(state, raw, name)
@@ -674,10 +676,10 @@ class _Execution:
     def _context(self, name: str, retries: int = 0, **extra: Any) -> dict[str, Any]:
         return {**self.context, "State": {"Name": name, "EnteredTime": _now(), "RetryCount": retries}, **extra}
 
-    def _read(self, path: str, data: Any, state: str, context: dict[str, Any] | None = None) -> Any:
+    def _read(self, path: str, data: Any, state: str) -> Any:
         parsed = _parse(path)
         try:
-            return _read(parsed, (context or self._context(state)) if parsed.context else data)
+            return _read(parsed, self._context(state) if parsed.context else data)
         except _PathMissing:
             raise StatesError("States.Runtime", f"Invalid path '{path}' : No results for path: {path}") from None
 
@@ -689,16 +691,16 @@ class _Execution:
             return {}
         return self._read(state[key], data, name)
 
-    def _fill(self, template: Any, data: Any, context: dict[str, Any], field_name: str) -> Any:
+    def _fill(self, template: Any, data: Any, context: dict[str, Any]) -> Any:
         """Parameters, ItemSelector, ResultSelector: each ``key.$`` takes the value at its path."""
         if isinstance(template, list):
-            return [self._fill(item, data, context, field_name) for item in template]
+            return [self._fill(item, data, context) for item in template]
         if not isinstance(template, dict):
             return copy.deepcopy(template)
         filled = {}
         for key, value in template.items():
             if not key.endswith(".$"):
-                filled[key] = self._fill(value, data, context, field_name)
+                filled[key] = self._fill(value, data, context)
                 continue
             parsed = _parse(value)
             try:
@@ -713,13 +715,13 @@ class _Execution:
         """The state's effective input: InputPath, then Parameters (the input a task is given)."""
         effective = self._path("InputPath", state, raw, name)
         if "Parameters" in state and state["Type"] != "Map":  # a Map's Parameters is its legacy ItemSelector
-            effective = self._fill(state["Parameters"], effective, self._context(name, retries), "Parameters")
+            effective = self._fill(state["Parameters"], effective, self._context(name, retries))
         return _within_quota(effective, f"The state '{name}' input, after Parameters,")
 
     def _output(self, state: dict[str, Any], raw: Any, result: Any, name: str, retries: int = 0) -> Any:
         """ResultSelector, ResultPath (into the raw input; null keeps the input), OutputPath."""
         if "ResultSelector" in state:
-            result = self._fill(state["ResultSelector"], result, self._context(name, retries), "ResultSelector")
+            result = self._fill(state["ResultSelector"], result, self._context(name, retries))
         output = self._result_path(state.get("ResultPath", "$"), raw, result, name)
         return _within_quota(self._path("OutputPath", state, output, name), f"The state '{name}' output")
 
@@ -784,9 +786,7 @@ class _Execution:
                 inputs.append(item)
                 continue
             context = self._context(name, retried, Map={"Item": {"Index": index, "Value": item}})
-            inputs.append(
-                _within_quota(self._fill(selector, effective, context, "ItemSelector"), f"The Map state '{name}' iteration {index} input")
-            )
+            inputs.append(_within_quota(self._fill(selector, effective, context), f"The Map state '{name}' iteration {index} input"))
         processor = state.get("ItemProcessor", state.get("Iterator"))
         concurrency = min(state.get("MaxConcurrency") or INLINE_MAP_CONCURRENCY, INLINE_MAP_CONCURRENCY)
         outputs = self._iterations(name, processor, inputs, concurrency, clock)

@@ -128,3 +128,26 @@ def test_executions_are_performed_in_the_order_they_started(stack):
     first = start_round(stack, name="round-first")
     second = start_round(stack, {**ROUND, "round": "r-2"}, name="round-second")
     assert [r.execution_arn for r in runner.run_pending()] == [first, second]
+
+
+def test_a_round_whose_map_output_passes_256_kib_fails_however_it_is_caught(stack):
+    """The Map's output is its whole input (every shard) plus every shard's result: with enough shards it passes
+    256 KiB although the input alone fits (all that polling/shards.py checks before it starts the round), and
+    States.DataLimitExceeded is no error States.ALL catches."""
+    shards = [
+        {**shard(0), "index": i, "of": 1000, "from": f"customer-account-{i:07d}", "to": f"customer-account-{i + 1:07d}"}
+        for i in range(1000)
+    ]
+    document = {**ROUND, "accounts": 1_000_000, "shards": shards}
+    assert len(json.dumps(document)) < PAYLOAD_LIMIT_BYTES
+    poller = Poller()
+    runner = StateMachineRunner(
+        stack, lambda function, payload: counts(payload["shard"]["index"]) if "shard" in payload else poller(function, payload)
+    )
+    start_round(stack, document)
+
+    (result,) = runner.run_pending()
+
+    assert (result.status, result.error) == ("FAILED", "States.DataLimitExceeded")
+    assert "'Shards' output" in result.cause
+    assert poller.calls == []  # Summarize never ran
