@@ -20,7 +20,8 @@ import requests
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from devstack.template import REGION, Resolver, deployed_template, function_environment, resources_of_type
+from devstack import stepfunctions
+from devstack.template import ACCOUNT_ID, REGION, Resolver, deployed_template, function_environment, resources_of_type
 
 # The placeholder resource of the local stack's CloudFormation record (see LocalStack._publish_outputs).
 warnings.filterwarnings("ignore", message="Tried to parse AWS::CloudFormation::WaitConditionHandle")
@@ -275,7 +276,9 @@ class LocalStack:
         Functions, layers and subscriptions are not created: functions run in-process through
         devstack.invoke, and the local stack has no email or phone to subscribe. EventBridge rules are
         created with their event patterns and one stand-in SQS target each, which devstack.events reads
-        to perform the rule's real targets (moto does not call API destinations).
+        to perform the rule's real targets (moto does not call API destinations). State machines are
+        created with their definitions; devstack.stepfunctions performs their executions (moto only
+        records them).
         """
         creators = {
             "AWS::DynamoDB::Table": self._create_table,
@@ -291,6 +294,12 @@ class LocalStack:
             for logical_id, resource in resources_of_type(self.template, resource_type).items():
                 if self.resolver.deployed(resource):
                     create(logical_id, resource.get("Properties", {}))
+        self._name_functions()
+        stepfunctions.refuse_oversized_inputs()
+        for resource_type in stepfunctions.STATE_MACHINE_TYPES:
+            for logical_id, resource in resources_of_type(self.template, resource_type).items():
+                if self.resolver.deployed(resource):
+                    self._create_state_machine(logical_id, resource["Properties"])
         self._publish_outputs()
         # Last: alarms name functions and queues. devstack.alarms evaluates them (moto only stores them).
         for logical_id, resource in resources_of_type(self.template, "AWS::CloudWatch::Alarm").items():
@@ -313,6 +322,27 @@ class LocalStack:
         }
         body = {"Resources": {"LocalStack": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}, "Outputs": outputs}
         boto3.client("cloudformation").create_stack(StackName=self.stack_name, TemplateBody=json.dumps(body))
+
+    def _name_functions(self) -> None:
+        """Functions are not created (they run in-process), but state machines name them: each gets the name
+        and the ARN a deployed one has (the deployed name is ``<stack>-<logical id>-<random suffix>``)."""
+        for resource_type in stepfunctions.FUNCTION_TYPES:
+            for logical_id, resource in resources_of_type(self.template, resource_type).items():
+                if self.resolver.deployed(resource):
+                    name = self.physical_ids.setdefault(logical_id, f"{self.stack_name}-{logical_id}")
+                    self.attributes[logical_id] = {"Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"}
+
+    def _create_state_machine(self, logical_id: str, props: dict[str, Any]) -> None:
+        """On moto, with its definition as deployed (DefinitionSubstitutions applied, checked as AWS checks it)."""
+        name = stepfunctions.state_machine_name(self.stack_name, logical_id, props, self.resolver.resolve)
+        role = props.get("Role", props.get("RoleArn"))  # else the role SAM generates, <logical id>Role
+        role_arn = self.resolver.resolve(role) if role else f"arn:aws:iam::{ACCOUNT_ID}:role/{self.stack_name}-{logical_id}Role"
+        definition = stepfunctions.definition_of(props, self.resolver.resolve)
+        arn = boto3.client("stepfunctions").create_state_machine(
+            name=name, definition=json.dumps(definition), roleArn=role_arn, type=stepfunctions.state_machine_type(props)
+        )["stateMachineArn"]
+        self.physical_ids[logical_id] = arn  # Ref of a state machine is its ARN
+        self.attributes[logical_id] = {"Arn": arn, "Name": name}
 
     def _create_table(self, logical_id: str, props: dict[str, Any]) -> None:
         name = f"{self.stack_name}-{logical_id}"
