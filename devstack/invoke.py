@@ -182,3 +182,19 @@ def invoke_api(
     except ValueError:
         decoded = body
     return ApiResponse(result["statusCode"], decoded, dict(result.get("headers") or {}))
+
+
+def function_invoker(stack: LocalStack, base_urls: dict[str, str], *, aggregator: Any = None, output: TextIO | None = None) -> Any:
+    """What the local state machines call: a poller (pointed at its simulator in ``base_urls``) or the aggregator
+    (``aggregator``: a callable taking the event, to capture its logs; else invoke_aggregator), by logical id."""
+    pollers = {logical_id: provider for provider, logical_id in stack.pollers().items()}
+
+    def invoke(function_id: str, payload: Any) -> Any:
+        if function_id in pollers:
+            provider = pollers[function_id]
+            return invoke_poller(stack, provider, payload, base_url=base_urls[provider], output=output)
+        if function_id == "Aggregator":
+            return aggregator(payload) if aggregator is not None else invoke_aggregator(stack, payload, output=output)
+        raise NotImplementedError(f"the local stack does not invoke {function_id}")
+
+    return invoke

@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from boto3.dynamodb.conditions import Key
 
-from credit_monitor.storage.items import from_dynamodb, history_pk
+from credit_monitor.storage.items import balance_pk, from_dynamodb, history_pk
 from devstack.alarms import CloudWatch
 from devstack.events import EventRouter, WebhookReceiver
-from devstack.invoke import invoke_aggregator, invoke_poller, reset_warm_state
+from devstack.invoke import function_invoker, invoke_aggregator, invoke_poller, reset_warm_state
 from devstack.moto_stack import LocalStack
 from devstack.simulators import SPECS, ProviderSimulator
+from devstack.stepfunctions import StateMachineRunner
 from devstack.streams import StreamPump
 from devstack.template import every_provider
 
@@ -77,17 +78,32 @@ def inbox(stack):
 
 
 @pytest.fixture
-def aggregate(stack):
-    """The stream, delivered to the real aggregator handler as Lambda's event source mapping would."""
+def aggregate(stack, sims):
+    """The stream, delivered to the real aggregator handler as Lambda's event source mapping would; and the
+    template's state machines (a round's shards, the alert timer), performed as Step Functions would."""
 
     class Aggregate:
         def __init__(self) -> None:
             self.pump = StreamPump(stack)
             self.output = io.StringIO()
             self.delivered: list[Any] = []
+            self.base_urls = {provider: sim.base_url for provider, sim in sims.items()}  # where the shards' pollers poll
+            self.runner = StateMachineRunner(stack, function_invoker(stack, self.base_urls, aggregator=self.invoke, output=self.output))
+            self.executions: list[Any] = []
 
         def stream(self, retries: int | None = None) -> int:
-            return self.pump.deliver(self.invoke, retries)
+            """Deliver the stream; then let the alert timers go off (notification groups are sent), as time would."""
+            delivered = self.pump.deliver(self.invoke, retries)
+            self.run_machines()
+            return delivered
+
+        def run_machines(self) -> list[Any]:
+            """Perform every state machine execution started meanwhile (and those they start), to completion."""
+            done = []
+            while found := self.runner.run_pending():
+                done += found
+            self.executions += done
+            return done
 
         def invoke(self, event: Any) -> dict[str, Any]:
             self.delivered.append(event)
@@ -127,8 +143,9 @@ class PollRun:
 
 
 @pytest.fixture
-def poll(stack, sims):
-    """Run a provider's real poller handler against its simulator (or ``base_url``)."""
+def poll(stack, sims, aggregate):
+    """Run a provider's real poller handler against its simulator (or ``base_url``); a sharded round's shards run
+    then, through the template's state machine, as Step Functions would run them."""
 
     def run(
         provider: str, event: Any = None, *, timeout: float | None = None, base_url: str | None = None, env: dict[str, str] | None = None
@@ -138,6 +155,9 @@ def poll(stack, sims):
             stack, provider, {} if event is None else event, base_url=base_url or sims[provider].base_url, timeout=timeout,
             output=output, environment=env,
         )  # fmt: skip
+        if isinstance(summary, dict) and "shards" in summary:  # its shards and their summary: logged in aggregate.output
+            aggregate.base_urls[provider] = base_url or sims[provider].base_url
+            aggregate.run_machines()
         return PollRun(summary, output.getvalue())
 
     return run
@@ -150,7 +170,7 @@ def balances(stack):
     class Balances:
         def latest(self, provider: str) -> dict[str, dict[str, Any]]:
             """Each account's latest-balance item of ``provider``, exactly as stored (numbers as int or float)."""
-            items = stack.table().query(KeyConditionExpression=Key("pk").eq("ACCOUNTS") & Key("sk").begins_with(f"{provider}#"))["Items"]
+            items = stack.table().query(KeyConditionExpression=Key("pk").eq(balance_pk(provider)))["Items"]
             return {i["account"]: from_dynamodb(i) for i in items if i["kind"] == "balance"}
 
         def history(self, provider: str, account: str) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from credit_monitor.polling.shards import MAX_SHARDS
 from devstack.stepfunctions import PAYLOAD_LIMIT_BYTES, StateMachineRunner
 
 pytestmark = pytest.mark.integration
@@ -84,7 +85,7 @@ def test_a_round_polls_its_shards_dead_letters_the_one_that_keeps_failing_and_su
 
     # The summary is given the round and every shard's outcome, in shard order; the dead-lettered one as failed.
     summary_payload = poller.calls[-1][1]
-    assert summary_payload == {"round_summary": {**ROUND, "results": [counts(0), {"failed": True}, counts(2)]}}
+    assert summary_payload == {"round_summary": {**ROUND, "shards": [counts(0), {"failed": True}, counts(2)]}}
     assert result.output == {"provider": "crun", "summarized": summary_payload["round_summary"]}
 
     # The failed shard waits in the dead-letter queue as Lambda records a failed asynchronous run (make replay).
@@ -130,24 +131,22 @@ def test_executions_are_performed_in_the_order_they_started(stack):
     assert [r.execution_arn for r in runner.run_pending()] == [first, second]
 
 
-def test_a_round_whose_map_output_passes_256_kib_fails_however_it_is_caught(stack):
-    """The Map's output is its whole input (every shard) plus every shard's result: with enough shards it passes
-    256 KiB although the input alone fits (all that polling/shards.py checks before it starts the round), and
-    States.DataLimitExceeded is no error States.ALL catches."""
-    shards = [
-        {**shard(0), "index": i, "of": 1000, "from": f"customer-account-{i:07d}", "to": f"customer-account-{i + 1:07d}"}
-        for i in range(1000)
-    ]
-    document = {**ROUND, "accounts": 1_000_000, "shards": shards}
-    assert len(json.dumps(document)) < PAYLOAD_LIMIT_BYTES
+def test_the_largest_round_the_poller_starts_stays_within_256_kib_at_every_state(stack):
+    """Each shard's counts replace its range in the state (the Map's ResultPath), so the largest round polling/shards.py
+    starts (MAX_SHARDS shards, long account names) keeps every state under Step Functions' 256 KiB."""
+    size = MAX_SHARDS
+    shards = [{**shard(0), "index": i, "of": size, "from": f"{'customer-account-' * 3}{i:07d}"[:64],
+               "to": f"{'customer-account-' * 3}{i + 1:07d}"[:64]} for i in range(size)]  # fmt: skip
+    document = {**ROUND, "accounts": size * 1000, "shards": shards}
     poller = Poller()
     runner = StateMachineRunner(
-        stack, lambda function, payload: counts(payload["shard"]["index"]) if "shard" in payload else poller(function, payload)
+        stack, lambda function, payload: {**counts(payload["shard"]["index"]), "failures": {"timeout": 3, "auth": 1}}
+        if "shard" in payload else poller(function, payload)
     )
     start_round(stack, document)
 
     (result,) = runner.run_pending()
 
-    assert (result.status, result.error) == ("FAILED", "States.DataLimitExceeded")
-    assert "'Shards' output" in result.cause
-    assert poller.calls == []  # Summarize never ran
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    [(_, summary)] = poller.calls
+    assert len(summary["round_summary"]["shards"]) == size

@@ -6,16 +6,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from credit_monitor.alerting.forecast import Forecast
+from credit_monitor.alerting.pipeline import inhibit
 from credit_monitor.alerting.rules import (
     evaluate_balance,
     evaluate_configuration,
+    evaluate_failure,
     evaluate_forecast,
     evaluate_staleness,
     next_level,
     raw_level,
 )
 from credit_monitor.alerting.thresholds import Threshold
-from credit_monitor.model import AlertState, BalanceItem
+from credit_monitor.model import AlertState, BalanceItem, Incident, IncidentState
 from credit_monitor.settings import AlertSettings
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -86,10 +88,17 @@ def test_a_first_reading_that_is_ok_is_no_news_and_sets_the_level():
     assert (state.level, events) == ("ok", [])
 
 
+def polled(state, item, settings=SETTINGS):
+    """What one poll does to the state: its balance on the stream, then (a failure) its round's assessment."""
+    state, events = evaluate_balance(state, item, TH, settings, NOW)
+    state, more = evaluate_failure(state, item, settings)
+    return state, events + more
+
+
 def test_an_account_never_read_has_no_level_and_its_failure_alert_says_unknown():
     state = AlertState()
     for failures in (1, 2, 3):
-        state, events = evaluate_balance(state, balance(None, "error", failures, "auth"), TH, SETTINGS, NOW)
+        state, events = polled(state, balance(None, "error", failures, "auth"))
     assert state.level is None
     assert [(e.event, e.level) for e in events] == [("failure", "unknown")]
 
@@ -98,7 +107,7 @@ def test_a_failure_alert_carries_the_last_known_level():
     state, _ = run([80])
     for failures in (1, 2, 3):
         later = balance(80, "error", failures, "timeout", polled_at=f"2026-11-21T11:0{failures}:00Z")
-        state, events = evaluate_balance(state, later, TH, SETTINGS, NOW)
+        state, events = polled(state, later)
     assert [(e.event, e.level) for e in events] == [("failure", "critical")]
 
 
@@ -156,14 +165,14 @@ def test_failures_alert_once_after_n_in_a_row_and_recover_once():
         poll(800, "ok"),
         poll(800, "ok"),
     ]:
-        state, events = evaluate_balance(state, item, TH, SETTINGS, NOW)
+        state, events = polled(state, item)
         seen += [(e.event, e.about) for e in events]
     assert seen == [("failure", "auth"), ("recovery", "polls")]
 
 
 def test_the_failure_count_is_configurable():
     settings = replace(SETTINGS, failure_after=1)
-    _, events = evaluate_balance(AlertState(), poll(800, "error", 1, "unreachable"), TH, settings, NOW)
+    _, events = polled(AlertState(), poll(800, "error", 1, "unreachable"), settings)
     assert [(e.event, e.about) for e in events] == [("failure", "unreachable")]
 
 
@@ -185,8 +194,22 @@ def test_a_fresh_good_poll_on_the_stream_also_ends_staleness():
 
 
 def test_an_account_already_failing_is_not_also_reported_stale():
+    """An inhibition of the pipeline: the failure alert names the cause; the staleness is not even made."""
     item = balance(800, fetched_at="2026-11-21T09:00:00Z")
-    assert evaluate_staleness(AlertState(failure="timeout"), item, SETTINGS, NOW)[1] == []
+    before = AlertState(failure="timeout")
+    state, events = evaluate_staleness(before, item, SETTINGS, NOW)
+    assert [e.event for e in events] == ["stale"]  # the rule alone would say so
+    state, kept = inhibit(before, state, events, IncidentState(), where={})
+    assert (kept, state) == ([], before)
+
+
+def test_an_incident_holds_back_the_failures_of_its_kind_and_not_of_another():
+    before = AlertState(level="ok")
+    incidents = IncidentState(incidents={"unreachable": Incident("unreachable", "2026-11-21T11:00:00Z", 30, 30)})
+    for kind, held in (("unreachable", True), ("auth", False)):
+        state, events = evaluate_failure(before, balance(800, "error", 3, kind), SETTINGS)
+        state, kept = inhibit(before, state, events, incidents, where={})
+        assert (kept == [], state.failure) == ((True, None) if held else (False, kind))
 
 
 def test_forecast_alerts_once_when_days_left_fall_under_the_limit_and_re_arms_with_margin():

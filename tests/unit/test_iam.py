@@ -62,16 +62,18 @@ POLLERS = [f"{''.join(c for c in provider if c.isalnum())}Poller" for provider i
 
 
 @pytest.mark.parametrize("poller", POLLERS)
-def test_a_poller_reads_only_its_own_secret(roles, poller):
-    own = poller.replace("Poller", "ApiKeys")
+def test_a_poller_reads_only_its_own_secrets(roles, poller):
+    provider = next(p for p in known_providers() if "".join(c for c in p if c.isalnum()) + "Poller" == poller)
     role = roles[poller]
     secret_statements = [(a, r) for a, r in statements(role) if any(x.startswith("secretsmanager:") for x in a)]
-    assert secret_statements, "the poller must be able to read its secret"
-    for actions, resources in secret_statements:
-        assert set(actions) <= {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
-        assert all(refers_to(r, own) for r in resources), resources
-        others = [p.replace("Poller", "ApiKeys") for p in POLLERS if p != poller]
-        assert not any(refers_to(r, o) for r in resources for o in others)
+    reads = [(a, r) for a, r in secret_statements if a != ["secretsmanager:ListSecrets"]]
+    assert reads, "the poller must be able to read its secrets"
+    for actions, resources in reads:
+        assert actions == ["secretsmanager:GetSecretValue"]
+        assert [str(r) for r in resources] == [str({"Fn::Sub": f"arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:"
+                                                        f"${{AWS::AccountId}}:secret:${{AWS::StackName}}/{provider}/api-keys-*"})]  # fmt: skip
+    # Listing names is all it may do with other secrets (ListSecrets has no resource type; it returns no value).
+    assert [(a, r) for a, r in secret_statements if a == ["secretsmanager:ListSecrets"]] == [(["secretsmanager:ListSecrets"], ["*"])]
 
 
 @pytest.mark.parametrize("poller", POLLERS)
@@ -105,9 +107,32 @@ def test_only_the_aggregator_publishes_alerts_and_reads_the_thresholds(roles):
 
 
 def test_no_inline_statement_grants_every_resource(roles):
+    """But secretsmanager:ListSecrets, which IAM cannot narrow (it has no resource type) and which returns names only."""
     for name, role in roles.items():
         for actions, resources in statements(role):
+            if actions == ["secretsmanager:ListSecrets"]:
+                continue
             assert "*" not in resources, f"{name}: {actions} on *"
+
+
+def test_the_aggregator_reads_its_tables_stream_not_every_stream(roles):
+    assert MANAGED["AWSLambdaDynamoDBExecutionRole"] not in roles["Aggregator"].get("ManagedPolicyArns", [])
+    stream = [(a, r) for a, r in statements(roles["Aggregator"]) if "dynamodb:GetRecords" in a]
+    assert stream == [(["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"],
+                       [{"Fn::GetAtt": ["BalancesTable", "StreamArn"]}])]  # fmt: skip
+
+
+@pytest.mark.parametrize("poller", POLLERS)
+def test_a_shard_state_machine_invokes_only_its_own_poller(roles, poller):
+    role = roles[poller.replace("Poller", "Shards")]
+    invokes = [r for a, r in statements(role) if "lambda:InvokeFunction" in a]
+    assert invokes and all(refers_to(x, poller) for resources in invokes for x in resources)
+    assert all(not refers_to(x, other) for resources in invokes for x in resources for other in POLLERS if other != poller)
+
+
+def test_the_alert_timer_invokes_only_the_aggregator(roles):
+    invokes = [r for a, r in statements(roles["AlertTimer"]) if "lambda:InvokeFunction" in a]
+    assert invokes and all(refers_to(x, "Aggregator") for resources in invokes for x in resources)
 
 
 def test_only_the_aggregator_puts_events_and_only_on_the_alert_bus(roles):

@@ -75,7 +75,7 @@ def test_the_full_format_is_accepted_and_matches_its_json_schema():
         ({"silences": {"provider": "crun"}}, 'thresholds["silences"] must be a list'),
         ({"silences": [{"provider": "crun", "until": "2026-11-30T00:00:00Z"}]}, 'thresholds["silences"][0].reason is required'),
         ({"silences": [{"provider": "crun", "reason": "x"}]}, 'thresholds["silences"][0].until is required'),
-        ({"silences": [{"reason": "x", "until": "next week"}]}, "until 'next week' is not an ISO-8601 time"),
+        ({"silences": [{"reason": "x", "until": "next week"}]}, "until 'next week' is not an ISO-8601 date-time"),
         ({"silences": [{"reason": "x", "until": "2026-11-30T00:00:00Z", "provider": "Crun"}]}, 'thresholds["silences"][0].provider'),
         ({"silences": [{"reason": "x", "until": "2026-11-30T00:00:00Z", "levels": ["dire"]}]}, 'thresholds["silences"][0].levels'),
         ({"silences": [{"reason": "x", "until": "2026-11-30T00:00:00Z", "events": []}]}, 'thresholds["silences"][0].events'),

@@ -25,7 +25,7 @@ FAILED = AccountResult("prod", "2026-11-21T10:05:00Z", failure=PollFailure(Failu
 def test_a_good_poll_stores_the_normalized_balance():
     balance = BalanceItem.after_poll("sunor", GOOD, previous=None)
     item = balance_item(balance)
-    assert item["sk"] == "sunor#prod#balance"
+    assert (item["pk"], item["sk"]) == ("BALANCE#sunor", "prod")
     assert (item["available"], item["frozen"], item["total"], item["status"]) == (900, 10, 910, "ok")
     assert item["fetched_at"] == "2026-11-21T10:00:00Z"
     assert "consecutive_failures" not in item  # a default is not stored: it is read back as 0

@@ -12,7 +12,7 @@ from credit_monitor.api.app import ROUTES
 from credit_monitor.polling.providers import BUILT_IN, known_providers
 from credit_monitor.storage.items import TTL_ATTRIBUTE
 from devstack import ROOT
-from devstack.streams import matches
+from devstack.streams import stream_filters, stream_mapping
 from devstack.template import Resolver, deployed_template, every_provider, load_template, resources_of_type
 
 RAW = load_template()  # as written: the per-provider resources are one Fn::ForEach over Providers
@@ -103,7 +103,10 @@ def test_every_provider_gets_the_same_resources_alarms_and_outputs(provider):
     # No alarm per provider: trouble with its accounts is the aggregator's stale and failure alerts, a
     # failing poller's scheduled runs end in the async dead-letter queue (alarmed), and the heartbeat
     # alarm watches the monitor itself. A provider with no accounts thus costs its secret and nothing else.
-    assert made == {"ApiKeys": "AWS::SecretsManager::Secret", "Poller": "AWS::Serverless::Function"}
+    # Its shard state machine costs nothing until a round has more accounts than one run holds.
+    assert made == {"ApiKeys": "AWS::SecretsManager::Secret", "Poller": "AWS::Serverless::Function", "Shards": "AWS::Serverless::StateMachine"}
+    shards = RESOURCES[f"{prefix}Shards"]["Properties"]
+    assert (shards["Type"], shards["Name"]) == ("EXPRESS", {"Fn::Sub": f"${{AWS::StackName}}-{provider}-shards"})
     outputs = TEMPLATE["Outputs"]
     assert outputs[f"{prefix}ApiKeysSecret"]["Value"] == {"Fn::Sub": f"${{{prefix}ApiKeys}}"}
     assert outputs[f"{prefix}PollerName"]["Value"] == {"Fn::Sub": f"${{{prefix}Poller}}"}
@@ -158,20 +161,39 @@ def test_provider_base_urls_reject_what_is_not_a_list_of_https_overrides():
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_each_poller_reads_only_its_own_secret_and_writes_only_the_table(provider):
+def test_each_poller_reads_only_its_own_secrets_and_writes_only_its_own_items(provider):
     _, function = POLLERS[provider]
-    own_secret = function["Properties"]["Environment"]["Variables"]["API_KEYS_SECRET"]
     policies = function["Properties"]["Policies"]
-    secret_policies = [p["AWSSecretsManagerGetSecretValuePolicy"] for p in policies if "AWSSecretsManagerGetSecretValuePolicy" in p]
-    assert secret_policies == [{"SecretArn": own_secret}]
-    write_policies = [p["DynamoDBWritePolicy"] for p in policies if "DynamoDBWritePolicy" in p]
-    assert write_policies == [{"TableName": {"Ref": "BalancesTable"}}]
-    statements = [s for p in policies if "Statement" in p for s in p["Statement"]]
-    assert statements == [
-        {"Sid": "ReadPreviousBalances", "Effect": "Allow", "Action": "dynamodb:Query", "Resource": {"Fn::GetAtt": ["BalancesTable", "Arn"]}}
-    ]
-    names = {next(iter(p)) for p in policies}
-    assert names <= {"AWSSecretsManagerGetSecretValuePolicy", "DynamoDBWritePolicy", "Statement"}
+    assert {next(iter(p)) for p in policies} == {"Statement"}
+    statements = {s["Sid"]: s for p in policies for s in p["Statement"]}
+    assert set(statements) == {"ReadOwnSecrets", "FindOwnSecrets", "ReadWriteOwnItems", "StartShards"}
+    secrets = statements["ReadOwnSecrets"]
+    assert secrets["Action"] == "secretsmanager:GetSecretValue"
+    # The template's secret (its ARN ends in -<6 random characters>) and any named after it with a -suffix.
+    assert secrets["Resource"]["Fn::Sub"].endswith(f":secret:${{AWS::StackName}}/{provider}/api-keys-*")
+    assert statements["FindOwnSecrets"]["Action"] == "secretsmanager:ListSecrets"  # names only; IAM cannot narrow it
+    items = statements["ReadWriteOwnItems"]
+    assert set(items["Action"]) == {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"}
+    assert items["Resource"] == {"Fn::GetAtt": ["BalancesTable", "Arn"]}
+    keys = items["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+    assert keys == [{"Fn::Sub": f"BALANCE#{provider}"}, {"Fn::Sub": f"HISTORY#{provider}#*"}, {"Fn::Sub": f"ROUND#{provider}"}]
+    assert statements["StartShards"]["Resource"]["Fn::Sub"].endswith(f":stateMachine:${{AWS::StackName}}-{provider}-shards")
+
+
+def test_a_poller_cannot_write_another_providers_or_the_aggregators_items():
+    """dynamodb:LeadingKeys with StringLike: the partitions a poller may touch, matched as IAM would."""
+    import fnmatch
+
+    _, function = POLLERS["crun"]
+    statements = {s["Sid"]: s for p in function["Properties"]["Policies"] for s in p["Statement"]}
+    allowed = [k["Fn::Sub"] for k in statements["ReadWriteOwnItems"]["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]]
+
+    def may(pk):
+        return any(fnmatch.fnmatchcase(pk, pattern) for pattern in allowed)
+
+    assert may("BALANCE#crun") and may("HISTORY#crun#prod") and may("ROUND#crun")
+    for other in ("BALANCE#crun-eu", "HISTORY#crun-eu#prod", "BALANCE#sunor", "ALERT#crun", "CONFIG", "INCIDENT", "ALERTS#crun", "ROUND#sunor"):
+        assert not may(other), other
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -243,28 +265,42 @@ AGGREGATOR = RESOURCES["Aggregator"]["Properties"]
 def test_the_aggregator_is_triggered_by_the_stream_with_retries_bisection_and_a_dead_letter_queue():
     assert AGGREGATOR["Handler"] == "aggregate_handler.lambda_handler"
     assert (ROOT / "functions" / "aggregator" / "aggregate_handler.py").is_file()
-    [stream] = [e["Properties"] for e in AGGREGATOR["Events"].values() if e["Type"] == "DynamoDB"]
-    assert stream["Stream"] == {"Fn::GetAtt": ["BalancesTable", "StreamArn"]}
+    assert not [e for e in AGGREGATOR["Events"].values() if e["Type"] == "DynamoDB"]  # SAM's would grant every stream
+    stream = stream_mapping(TEMPLATE)
+    assert stream["FunctionName"] == {"Ref": "Aggregator"}
     assert stream["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert stream["BisectBatchOnFunctionError"] is True
     assert 0 < stream["MaximumRetryAttempts"] <= 10
     assert 60 <= stream["MaximumRecordAgeInSeconds"] <= 86400
     assert 1 <= stream["BatchSize"] <= 1000
-    assert stream["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["AggregatorDeadLetterQueue", "Arn"]}}
+    assert 1 <= stream["ParallelizationFactor"] <= 10
+    assert stream["DestinationConfig"]["OnFailure"] == {"Destination": {"Fn::GetAtt": ["AggregatorDeadLetterQueue", "Arn"]}}
     assert RESOURCES["AggregatorDeadLetterQueue"]["Type"] == "AWS::SQS::Queue"
 
 
-def test_the_stream_filter_admits_balance_items_only():
-    [stream] = [e["Properties"] for e in AGGREGATOR["Events"].values() if e["Type"] == "DynamoDB"]
-    [pattern] = [json.loads(f["Pattern"]) for f in stream["FilterCriteria"]["Filters"]]
+def test_the_aggregator_reads_only_its_tables_stream_and_writes_only_alerting_items():
+    statements = {s["Sid"]: s for p in AGGREGATOR["Policies"] if "Statement" in p for s in p["Statement"]}
+    assert statements["ReadBalanceStream"]["Resource"] == {"Fn::GetAtt": ["BalancesTable", "StreamArn"]}
+    keys = statements["WriteAlertingItemsOnly"]["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+    assert not any(key.startswith(("BALANCE", "HISTORY", "ROUND")) or key == "*" for key in keys)
+    assert not any("DynamoDBWritePolicy" in p or "DynamoDBCrudPolicy" in p for p in AGGREGATOR["Policies"])
+
+
+def test_the_stream_filter_admits_balances_and_rounds_only():
+    """Matched by moto's EventBridge pattern matcher, the syntax Lambda's filters use: not by our own code."""
+    filters = stream_filters(stream_mapping(TEMPLATE))
+
+    def admitted(record):
+        return any(f.matches_event(record) for f in filters)
 
     def record(kind):
-        return {"eventName": "MODIFY", "dynamodb": {"NewImage": {"kind": {"S": kind}, "pk": {"S": "ACCOUNTS"}}}}
+        return {"eventName": "MODIFY", "dynamodb": {"NewImage": {"kind": {"S": kind}, "pk": {"S": "BALANCE#crun"}}}}
 
-    assert matches(pattern, record("balance"))
-    assert not matches(pattern, record("alert"))  # the aggregator's own writes must not trigger it
-    assert not matches(pattern, record("config"))
-    assert not matches(pattern, {"eventName": "REMOVE", "dynamodb": {"OldImage": {"kind": {"S": "balance"}}}})
+    assert admitted(record("balance"))
+    assert admitted(record("round"))
+    for other in ("alert", "config", "incident", "group", "sent-alert", "attention"):
+        assert not admitted(record(other)), other  # the aggregator's own writes must not trigger it
+    assert not admitted({"eventName": "REMOVE", "dynamodb": {"OldImage": {"kind": {"S": "balance"}}}})
 
 
 def test_the_aggregator_runs_a_check_on_the_poll_rate_and_an_optional_digest():
@@ -293,14 +329,14 @@ def test_email_and_sms_subscriptions_are_optional_and_sms_is_filtered():
     assert (email["Condition"], sms["Condition"]) == ("HasAlertEmail", "HasAlertSms")
     assert TEMPLATE["Parameters"]["AlertEmail"]["Default"] == ""
     assert sms["Properties"]["FilterPolicyScope"] == "MessageAttributes"
-    assert sms["Properties"]["FilterPolicy"] == {"$or": [{"level": {"Ref": "SmsAlertLevels"}}, {"event": ["failure", "test"]}]}
+    assert sms["Properties"]["FilterPolicy"] == {"$or": [{"level": {"Ref": "SmsAlertLevels"}}, {"event": ["failure", "incident", "test"]}]}
     assert TEMPLATE["Parameters"]["SmsAlertLevels"]["Default"] == "critical,depleted"
 
 
 def test_the_aggregator_may_publish_to_its_topic_and_read_its_parameter_but_touch_no_secret():
     policies = {next(iter(p)): next(iter(p.values())) for p in AGGREGATOR["Policies"]}
     assert policies["SNSPublishMessagePolicy"] == {"TopicName": {"Fn::GetAtt": ["AlertTopic", "TopicName"]}}
-    [read_thresholds] = policies["Statement"]
+    [read_thresholds] = [s for p in AGGREGATOR["Policies"] if "Statement" in p for s in p["Statement"] if s["Sid"] == "ReadThresholds"]
     assert read_thresholds["Action"] == "ssm:GetParameter"
     assert read_thresholds["Resource"]["Fn::Sub"].endswith(":parameter/${AWS::StackName}/thresholds")
     assert RESOURCES["ThresholdsParameter"]["Properties"]["Name"] == {"Fn::Sub": "/${AWS::StackName}/thresholds"}
@@ -547,15 +583,22 @@ def test_the_aggregator_puts_every_alert_on_the_configured_bus():
     assert {"EventBridgePutEventsPolicy": {"EventBusName": {"Ref": "EventBusName"}}} in AGGREGATOR["Policies"]
 
 
-def test_each_channel_rule_filters_alert_events_by_its_levels_and_events_and_always_passes_a_test():
-    _, template, resolver = deployed_resources(CHANNEL_PARAMETERS)
-    for rule in ("ChatRule", "SlackWebhookRule", "DiscordWebhookRule", "GenericWebhookRule"):
-        pattern = resolver.resolve(template["Resources"][rule]["Properties"]["EventPattern"])
-        assert pattern["source"] == ["credit-monitor"]
-        assert pattern["detail-type"] == ["Credit balance alert"]
-        [filtered, test] = pattern["detail"]["$or"]
-        assert set(filtered) == {"level", "event"}
-        assert test == {"test": [True]}
+def test_each_channel_rule_filters_by_its_levels_events_and_labels_and_always_passes_a_test():
+    """People's channels (chat, Slack, Discord) take notifications, one per group of alerts; machines' (the
+    generic webhook) take every alert event."""
+    labelled = {**CHANNEL_PARAMETERS, **{f"{name}Labels": "team=video" for name in ("Chat", "SlackWebhook", "DiscordWebhook", "GenericWebhook")}}
+    for parameters, with_labels in ((CHANNEL_PARAMETERS, False), (labelled, True)):
+        _, template, resolver = deployed_resources(parameters)
+        for rule, detail_type in (("ChatRule", "notification"), ("SlackWebhookRule", "notification"), ("DiscordWebhookRule", "notification"),
+                                  ("GenericWebhookRule", "alert")):  # fmt: skip
+            pattern = resolver.resolve(template["Resources"][rule]["Properties"]["EventPattern"])
+            assert pattern["source"] == ["credit-monitor"]
+            assert pattern["detail-type"] == [f"Credit balance {detail_type}"]
+            [filtered, test] = pattern["detail"]["$or"]
+            assert set(filtered) == ({"level", "event", "label_pairs"} if with_labels else {"level", "event"})
+            if with_labels:
+                assert filtered["label_pairs"] == ["team=video"]
+            assert test == {"test": [True]}
         assert template["Resources"][rule]["Properties"]["EventBusName"] == {"Ref": "EventBusName"}
 
 

@@ -22,17 +22,16 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
 from credit_monitor.alerting.labels import Labels, LabelsError, parse_labels
-from credit_monitor.model import AlertState, BalanceItem, format_time, valid_account_name, valid_provider_id
+from credit_monitor.model import AlertState, BalanceItem, format_time, parse_iso8601, valid_account_name, valid_provider_id
 
 DEFAULT_DOCUMENT = '{"default": {"warning": 500, "critical": 100}}'
 RESERVED = ("silences", "prices", "labels", "$schema")
 MAX_NUMBER = 1e15  # no threshold, price or day count is larger (and a 400-digit number must be refused, not overflow)
-YEARS = (1970, 9999)  # a silence ends within these years (UTC): a year 999 or an overflowing offset is refused
 RULE_FIELDS = ("warning", "critical", "warning_percent", "critical_percent", "percent_of", "warning_days", "critical_days")
 PERCENT_BASES = {"allowance": "the plan's allowance", "last_top_up": "the balance after the last top-up"}
 SILENCE_FIELDS = ("provider", "account", "levels", "events", "reason", "until")
@@ -338,14 +337,9 @@ def _silence(index: int, item: object) -> Silence:
 def _until(where: str, until: str) -> str:
     """A silence's end as stored: fixed-width UTC, so that times compare as text (a year 999 would sort after today)."""
     try:
-        moment = datetime.fromisoformat(until.strip().replace("Z", "+00:00"))
-        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise ThresholdsError(f"{where}.until {shown(until)} is not an ISO-8601 time such as 2026-11-30T00:00:00Z "
-                              f"between the years {YEARS[0]} and {YEARS[1]}") from None  # fmt: skip
-    if not YEARS[0] <= moment.year <= YEARS[1]:
-        raise ThresholdsError(f"{where}.until {shown(until)} must be between the years {YEARS[0]} and {YEARS[1]}")
-    return format_time(moment)
+        return format_time(parse_iso8601(until.strip()))
+    except ValueError as exc:
+        raise ThresholdsError(f"{where}.until {exc}") from None
 
 
 def _choices(where: str, value: object, allowed: tuple[str, ...]) -> tuple[str, ...] | None:

@@ -33,6 +33,9 @@ logger = Logger()
 
 MAX_PARALLEL_SHARDS = 40  # the shard Map's MaxConcurrency in template.yaml (an inline Map runs at most 40 at once)
 MAX_INPUT_BYTES = 256 * 1024  # a Step Functions execution's input
+# An Express execution lasts at most 5 minutes: 40 shards at a time, each at most a 30 s run and its retries,
+# is about 10 waves of 40. Past that, bigger shards (PollShardSize) rather than more of them.
+MAX_SHARDS = 400
 
 
 def plan(names: list[str], size: int, concurrency: int, provider: str, round_id: str, started_at: str) -> list[dict[str, Any]]:
@@ -59,8 +62,9 @@ def dispatch(poller: Poller, ring: KeyRing, started: datetime) -> dict[str, Any]
     shards = plan(names, config.shard_size, config.concurrency, config.provider, round_id, format_time(started))
     document = json.dumps({"provider": config.provider, "round": round_id, "started_at": format_time(started), "accounts": len(names),
                            "shards": shards})  # fmt: skip
-    if len(document.encode()) > MAX_INPUT_BYTES:  # cannot happen below ~900 shards; said plainly if it ever does
-        raise ConfigurationError(f"{len(shards)} shards do not fit a state machine's 256 KB input: raise SHARD_SIZE")
+    if len(shards) > MAX_SHARDS or len(document.encode()) > MAX_INPUT_BYTES:
+        raise ConfigurationError(f"{len(names):,} accounts make {len(shards)} shards of {config.shard_size}: at most {MAX_SHARDS} fit "
+                                 "one round (an Express run's 5 minutes, a 256 KB input): raise PollShardSize")  # fmt: skip
     with span("start shards", provider=config.provider, shards=len(shards)):
         execution = aws.stepfunctions().start_execution(stateMachineArn=config.shard_machine, name=_execution_name(round_id),
                                                         input=document)  # fmt: skip
@@ -111,12 +115,10 @@ def _checked(shard: Any, provider: str) -> dict[str, Any]:
 def finish_round(poller: Poller, document: Any) -> dict[str, Any]:
     """The shards' counts as one round: stored (the round item), logged and counted once."""
     config = poller.config
-    if not isinstance(document, dict) or not isinstance(document.get("results"), list) or not isinstance(document.get("shards"), list):
-        raise ConfigurationError(
-            'a round summary event must be {"round_summary": {"round", "started_at", "accounts", "shards", "results"}}'
-        )
+    if not isinstance(document, dict) or not isinstance(document.get("shards"), list):
+        raise ConfigurationError('a round summary event must be {"round_summary": {"round", "started_at", "accounts", "shards"}}')
     tally, failed_shards = Tally(), 0
-    for result in document["results"]:
+    for result in document["shards"]:  # each shard's counts (the Map put them in place of its range)
         if not isinstance(result, dict) or "polled" not in result:  # a shard that kept failing: in the dead-letter queue
             failed_shards += 1
             continue
