@@ -110,7 +110,11 @@ def aggregate(stack, sims):
             return invoke_aggregator(stack, event, output=self.output)
 
         def check(self) -> dict[str, Any]:
-            return self.invoke({"task": "check"})
+            """The scheduled check; then the alert timers it started go off, as time would."""
+            try:
+                return self.invoke({"task": "check"})
+            finally:
+                self.run_machines()
 
         def records(self) -> list[dict[str, Any]]:
             """Everything the handler wrote so far: JSON log lines and EMF metric records."""

@@ -8,9 +8,9 @@ import boto3
 import pytest
 
 from credit_monitor import aws
-from credit_monitor.alerting.aggregator import RunIncomplete
+from credit_monitor.alerting.service import RunIncomplete
 from credit_monitor.model import Reading
-from credit_monitor.storage.items import alert_key, balance_key, history_item
+from credit_monitor.storage.items import alert_key, balance_key, history_item, round_key
 from tests.stack_fixtures import CRUN_KEY as KEY
 
 pytestmark = pytest.mark.integration
@@ -63,12 +63,37 @@ def test_a_redelivered_batch_publishes_nothing_more(crun, aggregate, inbox):
     crun.poll_with(1000)
     crun.poll_with(80)
     assert len(inbox.fetch()) == 1
-    batch = aggregate.delivered[-1]
+    batch = [event for event in aggregate.delivered if "Records" in event][-1]
 
     for _ in range(3):  # Lambda delivers a batch again after a timeout or a throttle
         assert aggregate.invoke(batch) == {"batchItemFailures": []}
+    aggregate.run_machines()
 
     assert inbox.fetch() == []
+
+
+def test_when_the_bus_refuses_an_alert_it_waits_in_the_accounts_outbox_and_goes_once_on_redelivery(stack, sims, poll, crun, aggregate,
+                                                                                                   monkeypatch):  # fmt: skip
+    crun.poll_with(1000)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    aws.clear_caches()
+    stack.throttle("events:PutEvents", times=1)
+    sims["crun"].set_balance(KEY, 60)
+    poll("crun")
+
+    aggregate.stream(retries=0)
+
+    failed = aggregate.pump.dead_letters  # the balance record (and the round's, behind it in the batch)
+    alert = stack.table().get_item(Key=alert_key("crun", "prod"))["Item"]
+    assert (alert["level"], len(alert["outbox"])) == ("critical", 1)  # decided once, message kept queued
+    inbox = stack.subscribe_inbox("inbox-after-outage")
+    events = stack.subscribe_events("events-after-outage", {"source": ["credit-monitor"], "detail-type": ["Credit balance alert"]})
+    assert aggregate.invoke({"Records": failed}) == {"batchItemFailures": []}  # Lambda's retry
+    assert aggregate.invoke({"Records": failed}) == {"batchItemFailures": []}  # and a duplicate delivery
+    aggregate.run_machines()
+    assert subjects(inbox) == ["crun/prod CRITICAL: 60 credits left"]
+    assert [e["detail"]["subject"] for e in events.fetch()] == ["crun/prod CRITICAL: 60 credits left"]
+    assert stack.table().get_item(Key=alert_key("crun", "prod"))["Item"]["outbox"] == {}
 
 
 def break_sns(stack):
@@ -82,34 +107,20 @@ def mend_sns(stack):
     return stack.subscribe_inbox("inbox-after-outage")
 
 
-def test_when_sns_fails_the_message_waits_and_is_sent_once_on_redelivery(stack, sims, poll, crun, aggregate):
+def test_when_sns_fails_the_message_waits_in_its_group_and_the_scheduled_check_sends_it_once(stack, sims, poll, crun, aggregate):
     crun.poll_with(1000)
     break_sns(stack)
     sims["crun"].set_balance(KEY, 60)
     poll("crun")
+    aggregate.stream()  # the alert's event goes; its group's timer flushes it to SNS, which fails, retried, and fails
 
-    aggregate.stream(retries=0)
-
-    [failed] = aggregate.pump.dead_letters
-    alert = stack.table().get_item(Key=alert_key("crun", "prod"))["Item"]
-    assert (alert["level"], len(alert["outbox"])) == ("critical", 1)  # decided once, message kept queued
-    inbox = mend_sns(stack)
-    assert aggregate.invoke({"Records": [failed]}) == {"batchItemFailures": []}  # Lambda's retry
-    assert aggregate.invoke({"Records": [failed]}) == {"batchItemFailures": []}  # and a duplicate delivery
-    assert subjects(inbox) == ["crun/prod CRITICAL: 60 credits left"]
-    assert stack.table().get_item(Key=alert_key("crun", "prod"))["Item"]["outbox"] == {}
-
-
-def test_a_message_stranded_by_a_failed_publish_is_sent_by_the_scheduled_check(stack, sims, poll, crun, aggregate):
-    crun.poll_with(1000)
-    break_sns(stack)
-    sims["crun"].set_balance(KEY, 60)
-    poll("crun")
-    aggregate.stream(retries=0)  # the record ends in the dead-letter queue
+    [timer] = [e for e in aggregate.executions if e.state_machine == "AlertTimer"]
+    assert timer.status == "FAILED"
     inbox = mend_sns(stack)
 
     aggregate.check()
     aggregate.check()
+    aggregate.run_machines()
 
     assert subjects(inbox) == ["crun/prod CRITICAL: 60 credits left"]
 
@@ -162,12 +173,15 @@ def refuse_next_publish(stack, monkeypatch):
 def test_a_configuration_alert_that_cannot_be_sent_never_fails_the_balance_records(stack, sims, poll, crun, aggregate, inbox, monkeypatch):
     crun.poll_with(1000)
     stack.set_thresholds('{"default": {"warning": "lots", "critical": 100}}')
-    refuse_next_publish(stack, monkeypatch)  # the rejected document's alert is the next publish
+    reset_caches()
+    break_sns(stack)  # the rejected document's alert cannot be published
     sims["crun"].set_balance(KEY, 900)
     poll("crun")
 
     records = aggregate.pump.read()
     assert aggregate.invoke({"Records": records}) == {"batchItemFailures": []}  # the balance record went through
+    aggregate.run_machines()  # the group's flush: its publish fails, retried, and it stays queued
+    inbox = mend_sns(stack)
 
     assert inbox.fetch() == []
     aggregate.check()  # the configuration alert, kept, is sent by the next check
@@ -194,14 +208,15 @@ def test_failing_polls_alert_once_naming_the_cause_and_recover_once(sims, crun, 
     assert subjects(inbox) == ["crun/prod polls succeed again: 1,000 credits"]
 
 
-def age_balance(stack, minutes, account="prod"):
-    """Make the stored balance look as if the last good poll was ``minutes`` ago (the poller stopped)."""
+def age_balance(stack, minutes, *accounts):
+    """Make crun's polls look as if the last one was ``minutes`` ago (the poller stopped): its round item and its
+    accounts' latest items (an unchanged reading is not written; the round says it was read)."""
     moment = (datetime.now(UTC) - timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    stack.table().update_item(
-        Key=balance_key("crun", account),
-        UpdateExpression="SET fetched_at = :t, polled_at = :t",
-        ExpressionAttributeValues={":t": moment},
-    )
+    stack.table().update_item(Key=round_key("crun"), UpdateExpression="SET last_full_at = :t, started_at = :t, finished_at = :t",
+                              ExpressionAttributeValues={":t": moment})  # fmt: skip
+    for account in accounts or ("prod",):
+        stack.table().update_item(Key=balance_key("crun", account), UpdateExpression="SET fetched_at = :t, polled_at = :t",
+                                  ExpressionAttributeValues={":t": moment})  # fmt: skip
 
 
 def test_a_stale_balance_alerts_once_and_recovers_once(stack, crun, aggregate, inbox):
@@ -226,17 +241,25 @@ def test_a_check_that_cannot_send_one_accounts_alert_checks_the_others_and_repor
     stack.put_api_keys("crun", {"alpha": "sk-alpha", "beta": "sk-beta"})
     poll("crun")
     aggregate.stream()
-    for account in ("alpha", "beta"):
-        age_balance(stack, 16, account)
+    age_balance(stack, 16, "alpha", "beta")
     aggregate.pump.read()
-    refuse_next_publish(stack, monkeypatch)  # crun/alpha is checked first: its stale alert is refused
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    aws.clear_caches()
+    stack.throttle("events:PutEvents", times=1)  # crun/alpha is checked first: its stale alert's event is refused
 
-    with pytest.raises(RunIncomplete, match=r"check finished with 1 failure\(s\): crun/alpha: sns did not take .*; it stays queued"):
+    with pytest.raises(RunIncomplete, match=r"check finished with 1 failure\(s\): crun/alpha: events did not take .*; it stays queued"):
         aggregate.check()
+    aggregate.run_machines()
 
-    assert subjects(inbox) == ["crun/beta balance stale: last good poll 16 min ago"]  # checked all the same
-    aggregate.check()  # the refused message was kept: it goes now, once
-    assert subjects(inbox) == ["crun/alpha balance stale: last good poll 16 min ago"]
+    # crun/beta was checked all the same; crun/alpha's alert, kept, was sent by the same check's second look
+    # (its marker), in time to join beta's notification group: one message for both.
+    [message] = inbox.fetch()
+    assert message["subject"] == "crun: 2 accounts' balances stale"
+    assert "crun/alpha balance stale" in message["message"]
+    assert "crun/beta balance stale" in message["message"]
+    aggregate.check()  # nothing left to send
+    aggregate.run_machines()
+    assert inbox.fetch() == []
 
 
 def test_the_forecast_is_stored_and_alerts_once_despite_a_top_up_and_a_reset(stack, crun, aggregate, inbox):
@@ -251,17 +274,21 @@ def test_the_forecast_is_stored_and_alerts_once_despite_a_top_up_and_a_reset(sta
         plan = "2026-11-01" if i < 8 else "2026-12-01"
         reading = Reading(available=credits, breakdown={"plans": [{"resets_at": plan}]})
         store.put_item(Item=history_item("crun", "prod", fetched, reading, 400))
+    # The poller writes the balance (a change): its record on the stream computes the forecast, which is due.
     stack.table().update_item(Key=balance_key("crun", "prod"), UpdateExpression="SET available = :a", ExpressionAttributeValues={":a": 200})
 
-    aggregate.check()
+    aggregate.stream()
     aggregate.check()
 
     alert = store.get_item(Key=alert_key("crun", "prod"))["Item"]
     assert float(alert["burn_per_day"]) == pytest.approx(100)
     assert float(alert["days_left"]) == pytest.approx(2.0)
-    messages = inbox.fetch()
-    assert [m["subject"] for m in messages] == ["crun/prod FORECAST: credits run out in 2.0 days"]
-    assert messages[0]["attributes"]["event"] == "forecast"
+    messages = inbox.fetch()  # the balance of 200 is also under the warning line: that alert came with it
+    forecast, warning = "crun/prod FORECAST: credits run out in 2.0 days", "crun/prod WARNING: 200 credits left"
+    assert sorted(m["subject"] for m in messages) == [forecast, warning]
+    assert {m["attributes"]["event"] for m in messages} == {"forecast", "threshold"}
+    aggregate.check()
+    assert inbox.fetch() == []  # once
 
 
 # -- subscriptions and digest --------------------------------------------------------------------
@@ -270,7 +297,7 @@ def test_the_forecast_is_stored_and_alerts_once_despite_a_top_up_and_a_reset(sta
 def test_the_sms_subscription_filter_passes_only_critical_depleted_failure_and_a_test(stack, sims, poll, crun, aggregate):
     # The template's SMS filter policy, with its default levels, on a subscription we can read.
     sms_filter = stack.resolver.resolve(stack.template["Resources"]["AlertSmsSubscription"]["Properties"]["FilterPolicy"])
-    assert sms_filter == {"$or": [{"level": ["critical", "depleted"]}, {"event": ["failure", "test"]}]}
+    assert sms_filter == {"$or": [{"level": ["critical", "depleted"]}, {"event": ["failure", "incident", "test"]}]}
     phone = stack.subscribe_inbox("sms-like", filter_policy=sms_filter)
 
     for credits in (1000, 450, 90, 0, 2000):

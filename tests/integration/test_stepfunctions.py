@@ -140,8 +140,12 @@ def test_the_largest_round_the_poller_starts_stays_within_256_kib_at_every_state
     document = {**ROUND, "accounts": size * 1000, "shards": shards}
     poller = Poller()
     runner = StateMachineRunner(
-        stack, lambda function, payload: {**counts(payload["shard"]["index"]), "failures": {"timeout": 3, "auth": 1}}
-        if "shard" in payload else poller(function, payload)
+        stack,
+        lambda function, payload: (
+            {**counts(payload["shard"]["index"]), "failures": {"timeout": 3, "auth": 1}}
+            if "shard" in payload
+            else poller(function, payload)
+        ),
     )
     start_round(stack, document)
 

@@ -70,8 +70,10 @@ def test_a_poller_reads_only_its_own_secrets(roles, poller):
     assert reads, "the poller must be able to read its secrets"
     for actions, resources in reads:
         assert actions == ["secretsmanager:GetSecretValue"]
-        assert [str(r) for r in resources] == [str({"Fn::Sub": f"arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:"
-                                                        f"${{AWS::AccountId}}:secret:${{AWS::StackName}}/{provider}/api-keys-*"})]  # fmt: skip
+        arn = (
+            f"arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:${{AWS::StackName}}/{provider}/api-keys-*"
+        )
+        assert [str(r) for r in resources] == [str({"Fn::Sub": arn})]
     # Listing names is all it may do with other secrets (ListSecrets has no resource type; it returns no value).
     assert [(a, r) for a, r in secret_statements if a == ["secretsmanager:ListSecrets"]] == [(["secretsmanager:ListSecrets"], ["*"])]
 
@@ -126,13 +128,15 @@ def test_the_aggregator_reads_its_tables_stream_not_every_stream(roles):
 def test_a_shard_state_machine_invokes_only_its_own_poller(roles, poller):
     role = roles[poller.replace("Poller", "Shards")]
     invokes = [r for a, r in statements(role) if "lambda:InvokeFunction" in a]
-    assert invokes and all(refers_to(x, poller) for resources in invokes for x in resources)
+    assert invokes
+    assert all(refers_to(x, poller) for resources in invokes for x in resources)
     assert all(not refers_to(x, other) for resources in invokes for x in resources for other in POLLERS if other != poller)
 
 
 def test_the_alert_timer_invokes_only_the_aggregator(roles):
     invokes = [r for a, r in statements(roles["AlertTimer"]) if "lambda:InvokeFunction" in a]
-    assert invokes and all(refers_to(x, "Aggregator") for resources in invokes for x in resources)
+    assert invokes
+    assert all(refers_to(x, "Aggregator") for resources in invokes for x in resources)
 
 
 def test_only_the_aggregator_puts_events_and_only_on_the_alert_bus(roles):

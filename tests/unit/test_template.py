@@ -1,5 +1,6 @@
 """template.yaml says what DESIGN.md promises: resources, contract variables, least privilege."""
 
+import fnmatch
 import json
 import re
 import tomllib
@@ -104,7 +105,8 @@ def test_every_provider_gets_the_same_resources_alarms_and_outputs(provider):
     # failing poller's scheduled runs end in the async dead-letter queue (alarmed), and the heartbeat
     # alarm watches the monitor itself. A provider with no accounts thus costs its secret and nothing else.
     # Its shard state machine costs nothing until a round has more accounts than one run holds.
-    assert made == {"ApiKeys": "AWS::SecretsManager::Secret", "Poller": "AWS::Serverless::Function", "Shards": "AWS::Serverless::StateMachine"}
+    expected = {"ApiKeys": "AWS::SecretsManager::Secret", "Poller": "AWS::Serverless::Function", "Shards": "AWS::Serverless::StateMachine"}
+    assert made == expected
     shards = RESOURCES[f"{prefix}Shards"]["Properties"]
     assert (shards["Type"], shards["Name"]) == ("EXPRESS", {"Fn::Sub": f"${{AWS::StackName}}-{provider}-shards"})
     outputs = TEMPLATE["Outputs"]
@@ -182,8 +184,6 @@ def test_each_poller_reads_only_its_own_secrets_and_writes_only_its_own_items(pr
 
 def test_a_poller_cannot_write_another_providers_or_the_aggregators_items():
     """dynamodb:LeadingKeys with StringLike: the partitions a poller may touch, matched as IAM would."""
-    import fnmatch
-
     _, function = POLLERS["crun"]
     statements = {s["Sid"]: s for p in function["Properties"]["Policies"] for s in p["Statement"]}
     allowed = [k["Fn::Sub"] for k in statements["ReadWriteOwnItems"]["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]]
@@ -191,8 +191,11 @@ def test_a_poller_cannot_write_another_providers_or_the_aggregators_items():
     def may(pk):
         return any(fnmatch.fnmatchcase(pk, pattern) for pattern in allowed)
 
-    assert may("BALANCE#crun") and may("HISTORY#crun#prod") and may("ROUND#crun")
-    for other in ("BALANCE#crun-eu", "HISTORY#crun-eu#prod", "BALANCE#sunor", "ALERT#crun", "CONFIG", "INCIDENT", "ALERTS#crun", "ROUND#sunor"):
+    assert may("BALANCE#crun")
+    assert may("HISTORY#crun#prod")
+    assert may("ROUND#crun")
+    others = ("BALANCE#crun-eu", "HISTORY#crun-eu#prod", "BALANCE#sunor", "ALERT#crun", "CONFIG", "INCIDENT", "ALERTS#crun", "ROUND#sunor")
+    for other in others:
         assert not may(other), other
 
 
@@ -586,11 +589,12 @@ def test_the_aggregator_puts_every_alert_on_the_configured_bus():
 def test_each_channel_rule_filters_by_its_levels_events_and_labels_and_always_passes_a_test():
     """People's channels (chat, Slack, Discord) take notifications, one per group of alerts; machines' (the
     generic webhook) take every alert event."""
-    labelled = {**CHANNEL_PARAMETERS, **{f"{name}Labels": "team=video" for name in ("Chat", "SlackWebhook", "DiscordWebhook", "GenericWebhook")}}
+    channels = ("Chat", "SlackWebhook", "DiscordWebhook", "GenericWebhook")
+    labelled = {**CHANNEL_PARAMETERS, **{f"{name}Labels": "team=video" for name in channels}}
     for parameters, with_labels in ((CHANNEL_PARAMETERS, False), (labelled, True)):
         _, template, resolver = deployed_resources(parameters)
-        for rule, detail_type in (("ChatRule", "notification"), ("SlackWebhookRule", "notification"), ("DiscordWebhookRule", "notification"),
-                                  ("GenericWebhookRule", "alert")):  # fmt: skip
+        for rule, detail_type in (("ChatRule", "notification"), ("SlackWebhookRule", "notification"),
+                                  ("DiscordWebhookRule", "notification"), ("GenericWebhookRule", "alert")):  # fmt: skip
             pattern = resolver.resolve(template["Resources"][rule]["Properties"]["EventPattern"])
             assert pattern["source"] == ["credit-monitor"]
             assert pattern["detail-type"] == [f"Credit balance {detail_type}"]

@@ -63,7 +63,8 @@ def _forecast_points(service: Alerting, balance: BalanceItem, state: AlertState,
     """The history the forecast needs, when it is due (hourly: history is read only then, and once per record)."""
     if balance.available is None or balance.status != "ok":
         return None
-    if state.forecast_at and now - parse_time(state.forecast_at) < service.settings.forecast_refresh:
+    # Hourly, or until the history is long enough for a burn rate (a new account's first hour).
+    if state.forecast_at and state.burn_per_day is not None and now - parse_time(state.forecast_at) < service.settings.forecast_refresh:
         return None
     if "points" not in read:
         since = format_time(now - service.settings.forecast_window)

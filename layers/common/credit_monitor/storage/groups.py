@@ -184,7 +184,8 @@ class GroupStore:
         return True
 
     def waiting(self, older_than: float) -> list[OpenGroup]:
-        """Generations open (or closing under an expired lease) since before ``older_than``: their timer was lost."""
+        """Generations open (or closing under an expired lease) since before ``older_than``, whose timer was lost,
+        and groups whose message a channel refused (still queued on the head)."""
         found, query = [], {"KeyConditionExpression": key("pk").eq(GROUPS_PK)}
         now = time.time()
         while True:
@@ -192,7 +193,8 @@ class GroupStore:
             for item in page.get("Items", []):
                 state = item.get("state")
                 stuck = state == "closing" and float(item.get("closing_until") or 0) < now
-                if (state == "open" and float(item.get("opened_at") or 0) < older_than) or stuck:
+                unsent = bool(item.get("outbox"))  # composed, but a channel refused it: the drain is retried
+                if (state == "open" and float(item.get("opened_at") or 0) < older_than) or stuck or unsent:
                     found.append(OpenGroup(item["sk"], int(item["generation"]), float(item.get("opened_at") or 0)))
             if "LastEvaluatedKey" not in page:
                 return found
