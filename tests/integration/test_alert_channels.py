@@ -67,7 +67,7 @@ def consumers(stack):
 
     class Consumers:
         sns = stack.subscribe_inbox()
-        events = stack.subscribe_events("scheduler")
+        events = stack.subscribe_events("scheduler", {"source": ["credit-monitor"], "detail-type": ["Credit balance alert"]})
         chat = stack.subscribe_inbox("chat-inbox", topic="ChatTopic")
 
     return Consumers()
@@ -111,7 +111,7 @@ def test_each_alert_is_one_message_one_event_and_one_post_per_webhook_in_its_for
     assert all(p["routing_key"] == ROUTING_KEY for p in pagerduty)  # the connection's secret body parameter
     cards = [json.loads(m["message"]) for m in consumers.chat.fetch()]
     assert [(c["version"], c["source"], c["content"]["title"]) for c in cards] == [("1.0", "custom", s) for s in STORY]
-    assert cards[1]["content"]["description"].startswith("```crun/prod CRITICAL: 90 credits left (alert at 100)\n")
+    assert cards[1]["content"]["description"].startswith("```\ncrun/prod CRITICAL: 90 credits left (alert at 100)\n")
 
 
 def test_a_failing_webhook_is_retried_then_dead_lettered_and_counted_never_repeated_elsewhere(stack, story, consumers, webhooks, router):

@@ -11,12 +11,14 @@ the scheduled check flushes what waited longer, within one poll interval.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
 
 from credit_monitor import aws
 from credit_monitor.alerting.delivery import Delivery
@@ -48,12 +50,14 @@ class Grouping:
     def join(self, message: AlertMessage, alert_id: str) -> None:
         """The ``notify`` channel of an alert: into its group (raises when it could not join: the outbox retries)."""
         group, facts = group_of(message)
-        generation, opened = self.store.join(group, facts, alert_id, message)
+        generation, untimed = self.store.join(group, facts, alert_id, message)
         if self.timer is None:
             self.flush(group, generation)
-        elif opened:
+        elif untimed:  # several alerts may start it at once: a flush is done once, whoever comes first
             self.timer({"task": "flush", "group": group, "generation": generation}, self.wait)
-            logger.info("notification group opened", extra={"group": group, "generation": generation, "wait_seconds": self.wait})
+            with contextlib.suppress(ClientError):  # flushed meanwhile (the generation moved on): nothing to record
+                self.store.timer_started(group, generation)
+            logger.info("notification group timed", extra={"group": group, "generation": generation, "wait_seconds": self.wait})
 
     def flush(self, group: str, generation: int) -> int:
         """Close the generation, compose its one message, and send it (and anything its head still holds)."""

@@ -14,6 +14,7 @@ Discord and Amazon Q Developer (a code block cannot be closed from inside), and 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from credit_monitor.alerting.labels import pairs
@@ -41,7 +42,8 @@ def group_of(message: AlertMessage) -> tuple[str, dict[str, Any]]:
 def compose(facts: dict[str, Any], members: Members) -> AlertMessage:
     """The group's one message: the alert itself when it is alone, else a summary listing the first few."""
     if members.total == 1:
-        return members.first[0][1]
+        alert_id, message = members.first[0]
+        return replace(message, detail={**message.detail, "alert_ids": [alert_id]})
     provider, event, level, total = facts["provider"], facts["event"], str(facts["level"]), members.total
     subject = _group_subject(provider, event, level, total)
     shown = [message.sms for _, message in members.first]
@@ -109,7 +111,9 @@ def payloads(message: AlertMessage, notification_id: str, *, test: bool) -> dict
     """The request each chat channel gets (the notification event's ``payloads``), escaped for its format."""
     detail = message.detail
     where = f"{detail.get('provider')}/{detail.get('account')}"
-    context = f"credit-monitor | {where} | {detail.get('event')} | {detail.get('level')} | {notification_id}"
+    ids = detail.get("alert_ids") or []
+    about = f"alert {ids[0]}" if len(ids) == 1 else f"{detail.get('count', len(ids))} alerts" if ids else notification_id
+    context = f"credit-monitor | {where} | {detail.get('event')} | {detail.get('level')} | {about}"
     subject = _unfenced(message.subject)
     slack = {
         "text": slack_escape(subject),

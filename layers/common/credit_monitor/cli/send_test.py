@@ -50,9 +50,14 @@ def run_test_alert(stack_name: str, channels: list[str], wait: float) -> tuple[i
         ok &= _sent(lines, "sns", lambda: f"accepted by the alert topic (message id {notifier.to_topic(message)})")
     rules = {channel: outputs[RULES[channel]] for channel in selected if channel in RULES}
     if "events" in selected or rules:
-        accepted = _sent(
-            lines, "events", lambda: f"accepted on bus {notifier.event_bus} (event id {notifier.to_bus(message, alert_id, test=True)})"
-        )
+        # Two events: the alert (what machines and the generic webhook and PagerDuty follow) and the notification
+        # (what people's channels follow: chat, the Slack and Discord webhooks).
+        def put_both() -> str:
+            event_id = notifier.to_bus(message, alert_id, test=True)
+            notification_id = notifier.to_notifications(message, alert_id, test=True)
+            return f"accepted on bus {notifier.event_bus} (event ids {event_id}, {notification_id})"
+
+        accepted = _sent(lines, "events", put_both)
         ok &= accepted
         if not accepted:
             rules = {}

@@ -68,19 +68,21 @@ class GroupStore:
 
     def join(self, group: str, facts: dict[str, Any], alert_id: str, message: AlertMessage) -> tuple[int, bool]:
         """Add the alert to the group's open generation (opening one if needed); returns the generation and
-        whether this call opened it (then its caller starts the generation's timer)."""
+        whether its timer is not known to be started (then the caller starts it, and says so: timer_started).
+        Whoever fails between opening a generation and starting its timer leaves that to the next alert
+        joining, or to the retry of its own delivery: a generation is never left without a timer."""
         head_key = group_key(group)
         member = {"kind": GROUP_MEMBER_KIND, "message": message_item(message), TTL_ATTRIBUTE: int(time.time()) + MEMBER_DAYS * 86400}
         for _ in range(MAX_ATTEMPTS):
             head = self._table.get_item(Key=head_key, ConsistentRead=True).get("Item")
-            opened = False
             if head is None or head.get("state") != "open":
                 generation = int(head["generation"]) + 1 if head else 1
                 if not self._open(head_key, facts, generation, exists=head is not None):
                     continue  # another alert opened it first: join that one
-                opened = True
+                timed = False
             else:
                 generation = int(head["generation"])
+                timed = int(head.get("timer_generation") or 0) == generation
             check = {"ConditionCheck": {"TableName": self._table.name, "Key": head_key,
                                         "ConditionExpression": "generation = :g AND #state = :open",
                                         "ExpressionAttributeNames": {"#state": "state"},
@@ -94,7 +96,7 @@ class GroupStore:
                 if cancelled_by_condition(exc):
                     continue  # closed meanwhile: join the next generation
                 raise
-            return generation, opened
+            return generation, not timed
         raise TransitionConflict(f"notification group {group} kept closing under {MAX_ATTEMPTS} attempts")
 
     def _open(self, head_key: dict[str, str], facts: dict[str, Any], generation: int, *, exists: bool) -> bool:
@@ -115,6 +117,10 @@ class GroupStore:
                 return False
             raise
         return True
+
+    def timer_started(self, group: str, generation: int) -> None:
+        self._table.update_item(Key=group_key(group), UpdateExpression="SET timer_generation = :g", ConditionExpression="generation = :g",
+                                ExpressionAttributeValues={":g": generation})  # fmt: skip
 
     def close(self, group: str, generation: int) -> dict[str, Any] | None:
         """Take the generation to flush it (open, or closing under a lease that expired); the head's facts."""
