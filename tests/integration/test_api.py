@@ -49,18 +49,42 @@ def dynamodb_calls():
     client.meta.events.unregister("before-call.dynamodb", handler)
 
 
-def test_all_balances_in_one_query(accounts, api, dynamodb_calls):
+def test_all_balances_a_page_at_a_time_each_provider_one_page_of_reads(accounts, api, dynamodb_calls):
     first = api("/balances")
-    assert dynamodb_calls == ["Query", "Query"]  # every account, and the alerting configuration (kept a minute)
+    # Per provider on the page: its accounts, their alert items (the same name range), its round item; a provider
+    # without accounts, one empty Query; and the alerting configuration (kept a minute). Never a Scan.
+    providers = 6  # every bundled definition is deployed in the test stack; crun and sunor have accounts
+    assert dynamodb_calls == ["Query"] * (2 * 3 + (providers - 2) + 1)
     dynamodb_calls.clear()
 
     response = api("/balances")
 
     assert response.status == 200
     assert response.body == first.body
+    assert response.body["next_token"] is None
     balances = {(b["provider"], b["account"]): b for b in response.body["balances"]}
     assert set(balances) == {("crun", "prod"), ("crun", "staging"), ("sunor", "team")}
-    assert dynamodb_calls == ["Query"]
+    assert dynamodb_calls == ["Query"] * (2 * 3 + (providers - 2))
+
+
+def test_all_balances_page_through_every_provider_without_gaps_or_repeats(accounts, api):
+    seen, token, pages = [], None, 0
+    while True:
+        body = api("/balances", limit=2, **({"next_token": token} if token else {})).body
+        assert len(body["balances"]) <= 2
+        seen += [(b["provider"], b["account"]) for b in body["balances"]]
+        pages += 1
+        token = body["next_token"]
+        if token is None:
+            break
+    assert seen == [("crun", "prod"), ("crun", "staging"), ("sunor", "team")]  # in the stack's Providers order
+    assert pages == 2
+    crun = api("/balances/crun", limit=1).body
+    assert [b["account"] for b in crun["balances"]] == ["prod"]
+    rest = api("/balances/crun", limit=1, next_token=crun["next_token"]).body
+    assert ([b["account"] for b in rest["balances"]], rest["next_token"]) == (["staging"], None)
+    refused = api("/balances/sunor", next_token=crun["next_token"])
+    assert (refused.status, refused.body["message"]) == (400, "next_token was issued for another listing of balances")
 
 
 def test_a_balance_carries_the_contract_fields(accounts, api):
@@ -84,7 +108,7 @@ def test_a_failed_last_poll_shows_its_error_and_keeps_the_last_good_balance(acco
 def test_one_providers_balances(accounts, api, dynamodb_calls):
     response = api("/balances/crun")
     assert [b["account"] for b in response.body["balances"]] == ["prod", "staging"]
-    assert dynamodb_calls == ["Query", "Query"]  # its accounts, and the alerting configuration (kept a minute)
+    assert dynamodb_calls == ["Query"] * 4  # its accounts, their alert items, its round, and the alerting configuration
 
 
 def test_an_account_never_read_has_no_alert_level_rather_than_ok(accounts, stack, poll, aggregate, api):
@@ -138,11 +162,21 @@ def test_check_answers_whether_there_is_enough(accounts, api):
         "required_with_margin": 900,
         "status": "ok",
         "fetched_at": api("/balances/crun/prod").body["fetched_at"],
+        "reason": None,
     }
     short = api("/balances/crun/prod/check", required=900, margin=20).body
     assert (short["sufficient"], short["required_with_margin"], short["shortfall"]) == (False, 1080, 80)
     assert api("/balances/crun/staging/check", required=80).body["sufficient"] is True
     assert api("/balances/crun/staging/check", required=80.5).body["shortfall"] == 0.5
+
+
+def test_check_on_an_account_never_read_says_it_cannot_tell(accounts, stack, poll, aggregate, api):
+    stack.put_api_keys("crun", {"prod": "sk-crun-prod", "staging": "sk-crun-staging", "fresh": "sk-never-accepted"})
+    aws.clear_caches()
+    poll("crun")
+    answer = api("/balances/crun/fresh/check", required=1).body
+    assert (answer["sufficient"], answer["available"], answer["shortfall"]) == (False, None, None)
+    assert answer["reason"] == "no balance has been read for this account yet (auth): cannot tell"
 
 
 def write_history(stack, count, provider="crun", account="prod"):
