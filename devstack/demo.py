@@ -144,7 +144,8 @@ def created_resources(stack: LocalStack) -> list[str]:
 
 def print_balances(stack: LocalStack) -> None:
     """The table `credit-monitor status --from-table` prints for a deployed stack."""
-    for line in balance_table(balances_from_table(stack.physical_ids["BalancesTable"])):
+    providers = list(stack.pollers())
+    for line in balance_table(balances_from_table(stack.physical_ids["BalancesTable"], providers)):
         print("  " + line)
 
 

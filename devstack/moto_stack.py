@@ -463,7 +463,8 @@ class LocalStack:
         bus = self.resolver.resolve({"Ref": "EventBusName"})
         events = boto3.client("events")
         rule = f"{self.stack_name}-{name}"
-        events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(pattern or {"source": ["credit-monitor"]}))
+        default = {"source": ["credit-monitor"], "detail-type": ["Credit balance alert"]}  # one per alert (not the notifications)
+        events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(pattern or default))
         events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "inbox", "Arn": arn}])
         return EventInbox(url)
 

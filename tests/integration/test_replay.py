@@ -23,13 +23,12 @@ def local_invoke(stack, sims):
     by_name = {logical_id: provider for provider, logical_id in stack.pollers().items()}
 
     def invoke(function, payload, asynchronous):
-        name = function.rsplit(":", 1)[-1]
+        name = function.rsplit(":", 1)[-1].removeprefix(f"{stack.stack_name}-")  # the local stack names functions <stack>-<id>
         calls.append((name, payload, asynchronous))
         if name == "Aggregator":
-            invoke_aggregator(stack, payload)
-        else:
-            provider = by_name[name]
-            invoke_poller(stack, provider, payload, base_url=sims[provider].base_url)
+            return invoke_aggregator(stack, payload)
+        provider = by_name[name]
+        return invoke_poller(stack, provider, payload, base_url=sims[provider].base_url)
 
     invoke.calls = calls
     return invoke
@@ -72,7 +71,7 @@ def waiting(queue_url):
     return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
 
-def test_replay_re_drives_scheduled_runs_and_missed_alerts_once(stack, sims, poll, queues, local_invoke, inbox):
+def test_replay_re_drives_scheduled_runs_and_missed_alerts_once(stack, sims, poll, queues, local_invoke, inbox, aggregate):
     async_queue, stream_queue = queues
     sims["crun"].set_balance("sk-prod", 50)
     stack.put_api_keys("crun", {"prod": "sk-prod"})
@@ -88,12 +87,31 @@ def test_replay_re_drives_scheduled_runs_and_missed_alerts_once(stack, sims, pol
     assert str(summary) == "replayed 1 scheduled run(s) and 1 stream batch(es)"
     assert ("crunPoller", {"accounts": ["prod"]}, True) in local_invoke.calls
     assert len(sims["crun"].requests) == requests_before + 1  # the poll ran again
+    aggregate.run_machines()  # the alert's notification group goes out
     assert [m["subject"] for m in inbox.fetch()] == ["crun/prod CRITICAL: 50 credits left"]
     assert (waiting(async_queue), waiting(stream_queue)) == (0, 0)
 
     again = replay(sqs=sqs, invoke=local_invoke, async_queue_url=async_queue, stream_queue_url=stream_queue, aggregator="Aggregator")
     assert (again.scheduled_runs, again.stream_batches) == (0, 0)
+    aggregate.run_machines()
     assert inbox.fetch() == []
+
+
+def test_a_shard_that_kept_failing_is_replayed_as_the_shard_it_was(stack, sims, queues, local_invoke, balances):
+    """A shard's dead letter (the shard state machine's DeadLetter state) is shaped as Lambda's own: replayed alike."""
+    async_queue, stream_queue = queues
+    sims["crun"].set_balance("sk-b", 70)
+    stack.put_api_keys("crun", {"a": "sk-a", "b": "sk-b"})
+    shard = {"provider": "crun", "round": "r-1", "started_at": "2026-11-21T12:00:00Z", "index": 1, "of": 2, "from": "b", "to": None,
+             "concurrency": 10}  # fmt: skip
+    record = dead_letter_of_scheduled_run(f"{stack.stack_name}-crunPoller", {"shard": shard})
+    boto3.client("sqs").send_message(QueueUrl=async_queue, MessageBody=json.dumps(record))
+
+    summary = replay(sqs=boto3.client("sqs"), invoke=local_invoke, async_queue_url=async_queue, stream_queue_url=stream_queue,
+                     aggregator="Aggregator")  # fmt: skip
+
+    assert summary.scheduled_runs == 1
+    assert set(balances.latest("crun")) == {"b"}  # only its shard's account was polled
 
 
 def test_a_replay_that_fails_leaves_its_message_queued(stack, queues):

@@ -9,7 +9,7 @@ import pytest
 from boto3.dynamodb.conditions import Key
 
 from credit_monitor.model import Reading
-from credit_monitor.storage.items import history_item, history_pk
+from credit_monitor.storage.items import balance_key, history_item, history_pk
 from devstack.invoke import invoke_api, reset_warm_state
 from devstack.simulators import Fault, with_available
 from tests.stack_fixtures import CRUN_KEY as KEY
@@ -104,8 +104,12 @@ def test_a_days_left_threshold_fires_from_the_forecast(stack, crun, aggregate, i
     for hours in range(72, 0, -6):  # 100 credits a day for three days: 5 days left at 500
         moment = (now - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
         table.put_item(Item=history_item("crun", "prod", moment, Reading(available=500 + hours * 100 / 24), 400))
-
-    aggregate.check()
+    # An hour on, the unchanged balance's heartbeat is written: its record computes the forecast, now that there is history.
+    hour_ago = (now - timedelta(minutes=61)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    table.update_item(Key=balance_key("crun", "prod"), UpdateExpression="SET fetched_at = :t, polled_at = :t",
+                      ExpressionAttributeValues={":t": hour_ago})  # fmt: skip
+    aggregate.pump.read()  # that edit is not a poll
+    crun.poll_with(500)
     aggregate.check()
 
     [warning] = inbox.fetch()

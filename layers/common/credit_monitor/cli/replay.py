@@ -4,7 +4,9 @@
   each with its original event: each is invoked again, asynchronously, as the schedule would.
 - The stream queue holds references to balance-stream batches the aggregator could not process; the
   records themselves may have aged out of the stream, so the aggregator re-evaluates every account's
-  current latest balance instead (``{"task": "reevaluate"}``), which publishes only what was missed.
+  current latest balance instead (``{"task": "reevaluate"}``), which publishes only what was missed; a
+  re-evaluation applies a bounded number of accounts per run and answers where to go on (``next``), which
+  is invoked in turn until the whole fleet was seen.
 
 A message is deleted only after its replay was accepted.
 """
@@ -16,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-Invoke = Callable[[str, dict[str, Any], bool], None]  # (function name or ARN, payload, asynchronous)
+Invoke = Callable[[str, dict[str, Any], bool], Any]  # (function name or ARN, payload, asynchronous) -> a synchronous answer
 
 
 @dataclass
@@ -33,12 +35,13 @@ class ReplaySummary:
 def lambda_invoker(functions: Any) -> Invoke:
     """Invoke through a Lambda client (``aws.lambda_service()``)."""
 
-    def invoke(function: str, payload: dict[str, Any], asynchronous: bool) -> None:
+    def invoke(function: str, payload: dict[str, Any], asynchronous: bool) -> Any:
         response = functions.invoke(
             FunctionName=function, InvocationType="Event" if asynchronous else "RequestResponse", Payload=json.dumps(payload).encode()
         )
         if response.get("FunctionError"):
             raise RuntimeError(f"{function} failed: {response['Payload'].read().decode()[:300]}")
+        return None if asynchronous else json.loads(response["Payload"].read() or b"null")
 
     return invoke
 
@@ -67,7 +70,10 @@ def replay(*, sqs: Any, invoke: Invoke, async_queue_url: str, stream_queue_url: 
     stream_messages = list(_messages(sqs, stream_queue_url))
     if stream_messages:
         try:
-            invoke(aggregator, {"task": "reevaluate"}, False)
+            task: Any = {"task": "reevaluate"}
+            while isinstance(task, dict):
+                answer = invoke(aggregator, task, False)
+                task = answer.get("next") if isinstance(answer, dict) else None
         except Exception as exc:
             summary.failures.append(f"re-evaluation for {len(stream_messages)} stream batch(es): {exc}")
             return summary

@@ -72,12 +72,13 @@ def _page(endpoint: str, page_url: str, key: str | None) -> tuple[list[dict[str,
     return balances, token or None
 
 
-def balances_from_table(table_name: str) -> list[dict[str, Any]]:
+def balances_from_table(table_name: str, providers: list[str]) -> list[dict[str, Any]]:
+    """Every account of ``providers``, read a page at a time from the table (as the API does)."""
     from credit_monitor.api.queries import to_balance  # noqa: PLC0415
     from credit_monitor.storage import BalanceStore  # noqa: PLC0415
 
-    snapshots = BalanceStore(aws.table(table_name)).accounts()
-    return [dataclasses.asdict(to_balance(s)) for s in snapshots if s.balance is not None]
+    store = BalanceStore(aws.table(table_name))
+    return [dataclasses.asdict(to_balance(s)) for provider in providers for s in store.each_account(provider) if s.balance is not None]
 
 
 def read_balances(stack_name: str | None, api_url: str | None, api_key_env: str | None, from_table: bool) -> list[dict[str, Any]]:
@@ -87,7 +88,8 @@ def read_balances(stack_name: str | None, api_url: str | None, api_key_env: str 
         raise UsageError("give --stack-name (a deployed stack) or --api-url (e.g. make serve's http://127.0.0.1:8080)")
     outputs = stack_outputs(stack_name)
     if from_table:
-        return balances_from_table(required_output(outputs, "BalancesTableName", stack_name))
+        providers = [p for p in required_output(outputs, "Providers", stack_name).split(",") if p]
+        return balances_from_table(required_output(outputs, "BalancesTableName", stack_name), providers)
     return balances_from_api(required_output(outputs, "BalanceApiUrl", stack_name), api_key_env)
 
 
