@@ -88,7 +88,7 @@ def read_balances(stack_name: str | None, api_url: str | None, api_key_env: str 
         raise UsageError("give --stack-name (a deployed stack) or --api-url (e.g. make serve's http://127.0.0.1:8080)")
     outputs = stack_outputs(stack_name)
     if from_table:
-        providers = [p for p in required_output(outputs, "Providers", stack_name).split(",") if p]
+        providers = [p for p in required_output(outputs, "MonitoredProviders", stack_name).split(",") if p]
         return balances_from_table(required_output(outputs, "BalancesTableName", stack_name), providers)
     return balances_from_api(required_output(outputs, "BalanceApiUrl", stack_name), api_key_env)
 
