@@ -14,7 +14,8 @@ import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
 
-from credit_monitor.alerting.aggregator import Aggregator
+from credit_monitor.alerting.service import build as build_alerting
+from credit_monitor.alerting.stream import handle_balance
 from credit_monitor.polling.providers import add_definitions, get_provider, remove_definitions
 from credit_monitor.settings import AggregatorSettings
 from credit_monitor.storage import BalanceStore
@@ -79,7 +80,7 @@ def subjects(inbox):
     return [m["subject"] for m in inbox.fetch()]
 
 
-def test_twenty_concurrent_aggregators_on_the_same_record_publish_once(stack, crun, inbox):
+def test_twenty_concurrent_aggregators_on_the_same_record_publish_once(stack, crun, inbox, aggregate):
     events = stack.subscribe_events()
     crun.poll_with(1000)
     latest = BalanceStore(stack.table()).latest("crun")["prod"]
@@ -87,14 +88,14 @@ def test_twenty_concurrent_aggregators_on_the_same_record_publish_once(stack, cr
     with function_environment(stack.environment("Aggregator")):
         settings = AggregatorSettings.from_env()
     # Twenty containers: each its own Aggregator, clients and lease owner, racing on one record.
-    containers = [Aggregator(settings, boto3.resource("dynamodb").Table(settings.storage.table_name)) for _ in range(20)]
+    containers = [build_alerting(settings, boto3.resource("dynamodb").Table(settings.storage.table_name)) for _ in range(20)]
     barrier = threading.Barrier(len(containers))
     published, errors = [], []
 
     def run(container):
         try:
             barrier.wait()
-            published.append(container.handle_balance(item))
+            published.append(handle_balance(container, item))
         except Exception as exc:  # collected and asserted below
             errors.append(exc)
 
@@ -106,6 +107,7 @@ def test_twenty_concurrent_aggregators_on_the_same_record_publish_once(stack, cr
 
     assert errors == []
     assert sorted(published) == [0] * 19 + [1]
+    aggregate.run_machines()  # the notification group's timer: people get it once too
     assert subjects(inbox) == ["crun/prod CRITICAL: 40 credits left"]
     [event] = events.fetch()  # one event too, with the alert's id as GET /alerts shows it
     [sent] = invoke_api(stack, "/alerts").body["items"]
