@@ -17,7 +17,7 @@ DATES = st.one_of(st.just("0001-01-01T00:00:00+14:00"), st.just("9999-12-31T23:5
                   st.datetimes().map(lambda d: d.isoformat()), st.text(max_size=30))  # fmt: skip
 SCALARS = st.one_of(st.none(), st.booleans(), NUMBERS, DATES, st.text(max_size=20))
 NAMES = st.one_of(FIELDS, st.text(max_size=8))
-VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(NAMES, inner, max_size=5)), max_leaves=30)
+VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(NAMES, inner, max_size=5), max_leaves=30)
 
 
 def outcome(text):
