@@ -474,10 +474,16 @@ class AlertState:
     silenced_at: str | None = None  # when an alert was first held back by a silence still in force
     silence_reason: str | None = None
     reported: list[str] | None = None  # the thresholds document's item: expired silences already reported
+    spend: dict[str, Any] | None = None  # alerting.spend.Tally: spend per hour and day, the last intervals
+    anomaly_since: str | None = None  # when the account began spending far faster than usual, until it calms down
+    anomaly_rate: float | None = None  # credits an hour when the anomaly was seen
+    usual_rate: float | None = None  # its usual rate then
+    anomaly_spent: float | None = None  # spent since the anomaly began
     version: int = 0
 
     STORED = ("level", "failure", "stale", "forecast_alerted", "notified_at", "seen_polled_at", "burn_per_day", "days_left",
-              "depletes_at", "forecast_at", "top_up_base", "silenced_at", "silence_reason", "reported")  # fmt: skip
+              "depletes_at", "forecast_at", "top_up_base", "silenced_at", "silence_reason", "reported", "spend", "anomaly_since",
+              "anomaly_rate", "usual_rate", "anomaly_spent")  # fmt: skip
 
     def stored_fields(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.STORED}

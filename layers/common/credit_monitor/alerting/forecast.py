@@ -33,10 +33,14 @@ class Forecast:
     depletes_at: str | None
 
 
+def reset_marker(breakdown: dict) -> tuple:
+    """What says an allowance was reset between two readings: the plans' reset times (one moved: a reset)."""
+    plans = breakdown.get("plans") or []
+    return tuple(sorted(str(p.get("resets_at")) for p in plans if isinstance(p, dict) and p.get("resets_at")))
+
+
 def point_from_reading(reading: HistoryReading) -> HistoryPoint:
-    plans = reading.breakdown.get("plans") or []
-    marker = tuple(sorted(str(p.get("resets_at")) for p in plans if isinstance(p, dict) and p.get("resets_at")))
-    return HistoryPoint(parse_time(reading.fetched_at), float(reading.available), marker)
+    return HistoryPoint(parse_time(reading.fetched_at), float(reading.available), reset_marker(reading.breakdown))
 
 
 def burn_rate_per_day(points: list[HistoryPoint]) -> float | None:

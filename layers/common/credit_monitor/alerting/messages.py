@@ -11,7 +11,18 @@ from datetime import datetime
 from typing import Any
 
 from credit_monitor.alerting.incidents import IncidentEvent
-from credit_monitor.alerting.rules import CONFIGURATION, FAILURE, FORECAST, INCIDENT, RECOVERY, STALE, THRESHOLD, AlertEvent, credit_level
+from credit_monitor.alerting.rules import (
+    ANOMALY,
+    CONFIGURATION,
+    FAILURE,
+    FORECAST,
+    INCIDENT,
+    RECOVERY,
+    STALE,
+    THRESHOLD,
+    AlertEvent,
+    credit_level,
+)
 from credit_monitor.alerting.thresholds import Silence, Threshold
 from credit_monitor.model import RANK, AlertMessage, AlertState, BalanceItem, FailureKind, parse_time
 
@@ -58,7 +69,7 @@ def render(event: AlertEvent, ctx: AccountContext) -> AlertMessage:
             else f"Top up {balance.provider} credits for account {balance.account} before jobs start failing."
         )
     elif event.event == RECOVERY:
-        headline, first, advice = _recovery(event, name, amount)
+        headline, first, advice = _recovery(event, name, amount, ctx.state)
     elif event.event == FAILURE:
         kind = FailureKind.of(event.about)
         headline = f"{name} polls {'still ' if event.reminder else ''}failing: {kind.summary}"
@@ -73,6 +84,13 @@ def render(event: AlertEvent, ctx: AccountContext) -> AlertMessage:
         headline = f"{name} FORECAST: credits run out in {ctx.state.days_left:.1f} days"
         first = f"{headline} ({amount} left, ~{credits(ctx.state.burn_per_day)}/day)"
         advice = f"Top up {balance.provider} credits for account {balance.account} before {ctx.state.depletes_at}."
+    elif event.event == ANOMALY:
+        state, unit = ctx.state, balance.unit
+        times = f"{state.anomaly_rate / state.usual_rate:,.0f}x" if state.usual_rate else "from nothing"
+        headline = f"{name} ANOMALY: spending {credits(state.anomaly_rate)} {unit}/h, usually {credits(state.usual_rate)}/h ({times})"
+        first = f"{headline}; {credits(state.anomaly_spent)} {unit} spent since {state.anomaly_since}; {amount} left"
+        advice = ("Find out who is using this key: a leaked key or a runaway job spends like this. If you do not recognise "
+                  "the spending, revoke the key at the provider and put a new one in the provider's secret.")  # fmt: skip
     else:
         raise ValueError(f"no account message for event {event.event!r}")
     body = "\n".join([ascii_line(first, 1000), "", *_fact_lines(ctx), "", f"What to do: {advice}"])
@@ -88,7 +106,8 @@ def render(event: AlertEvent, ctx: AccountContext) -> AlertMessage:
 # What an event is about, for consumers that track one condition per account (a PagerDuty incident,
 # a paused job queue): the balance's level, failing polls, a stale balance, a forecast, the thresholds.
 CONDITIONS = {"level": "balance", "silence": "balance", "polls": "polls", "staleness": "staleness", "forecast": "forecast",
-              "rejected": "configuration", "configuration": "configuration", "silence-expired": "configuration"}  # fmt: skip
+              "rejected": "configuration", "configuration": "configuration", "silence-expired": "configuration",
+              "anomaly": "anomaly"}  # fmt: skip
 SEVERITIES = {"ok": "info", "unknown": "warning", "warning": "warning", "critical": "critical", "depleted": "critical"}
 
 
@@ -101,7 +120,7 @@ def event_facts(event: AlertEvent, condition: str) -> dict[str, Any]:
     resolved = event.event == RECOVERY and (condition != "balance" or event.level == "ok")
     if resolved or event.about == "silence-expired":
         severity = "info"
-    elif event.event == FAILURE:
+    elif event.event in (FAILURE, ANOMALY):
         severity = "error"
     elif event.event in (STALE, FORECAST, CONFIGURATION):
         severity = "warning"
@@ -124,7 +143,9 @@ def _detail(event: AlertEvent, ctx: AccountContext) -> dict[str, Any]:
         "days_left": state.days_left,
         "fetched_at": balance.fetched_at,
         "error_kind": event.about if event.event == FAILURE else None,
-    }
+        **({"recent_rate": state.anomaly_rate, "usual_rate": state.usual_rate, "spent_since": state.anomaly_spent}
+           if condition == "anomaly" else {}),
+    }  # fmt: skip
 
 
 def after_silence(message: AlertMessage, reason: str | None) -> AlertMessage:
@@ -169,7 +190,14 @@ def _threshold_crossed(event: AlertEvent, ctx: AccountContext) -> float | None:
     return line.get(above) if above else None
 
 
-def _recovery(event: AlertEvent, name: str, amount: str) -> tuple[str, str, str]:
+def _recovery(event: AlertEvent, name: str, amount: str, state: AlertState | None = None) -> tuple[str, str, str]:
+    if event.about == "anomaly" and state is not None:
+        headline = f"{name} spending back to usual: {credits(state.anomaly_rate)}/h"
+        return (
+            headline,
+            f"{headline} (usually {credits(state.usual_rate)}/h; {credits(state.anomaly_spent)} spent during it)",
+            ("Nothing, unless you did not recognise the spending: then rotate the key."),
+        )
     if event.about == "polls":
         headline = f"{name} polls succeed again: {amount}"
         return headline, headline, "Nothing; the failure has cleared."

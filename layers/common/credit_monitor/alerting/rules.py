@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from itertools import pairwise
 
-from credit_monitor.alerting.forecast import Forecast
-from credit_monitor.alerting.thresholds import Threshold, top_up_base
+from credit_monitor.alerting import spend
+from credit_monitor.alerting.forecast import Forecast, HistoryPoint
+from credit_monitor.alerting.thresholds import AnomalyRule, Threshold, top_up_base
 from credit_monitor.model import RANK, AlertState, BalanceItem, format_time, parse_time
 from credit_monitor.settings import AlertSettings
 
@@ -191,3 +193,49 @@ def evaluate_configuration(state: AlertState, rejected: str | None) -> tuple[Ale
 
 def _due(notified_at: str | None, interval: timedelta, now: datetime) -> bool:
     return notified_at is not None and now - parse_time(notified_at) >= interval
+
+
+def count_spend(state: AlertState, points: list[HistoryPoint], baseline: timedelta) -> AlertState:
+    """The account's spend tally with every interval of ``points`` (history, oldest first) not yet counted.
+    Done hourly, with the forecast and from the same read: spend is counted from history, never per record."""
+    tally = tally_of(state)
+    for before, after in pairwise(points):
+        tally = spend.account(tally, before, after, baseline)
+    if tally.days == tally_of(state).days and tally.tracked_since == tally_of(state).tracked_since:
+        return state  # nothing spent since: no write (an idle account's tally stays as it was)
+    return replace(state, spend=tally_fields(tally))
+
+
+def evaluate_anomaly(state: AlertState, recent: float, spent: float, rule: AnomalyRule | None, now: datetime,
+                     since_began: float | None = None) -> tuple[AlertState, list[AlertEvent]]:  # fmt: skip
+    """Alert once when the account spends far faster than its usual rate (a leaked key, a runaway job): ``recent``
+    credits an hour over the rule's recent window (``spent`` in it), against the mean hourly spend its tally knows.
+    Recover once it calms down: under half the line it crossed (``since_began``: spent since the anomaly began,
+    for the recovery to say). An account without enough history has no usual rate and raises nothing."""
+    if rule is None:
+        return state, []
+    usual = spend.usual_rate(tally_of(state), now, rule.baseline, int(rule.min_hours))
+    if state.anomaly_since is None:
+        if usual is not None and recent > 0 and recent >= rule.floor and recent >= rule.factor * usual:
+            new = replace(state, anomaly_since=format_time(now), anomaly_rate=round(recent, 6), usual_rate=round(usual, 6),
+                          anomaly_spent=round(spent, 6))  # fmt: skip
+            return new, [AlertEvent(ANOMALY, state.level_name, state.level_name, about="anomaly")]
+        return state, []
+    line = max(rule.factor * (state.usual_rate or 0), rule.floor)
+    if recent < line / 2:
+        total = state.anomaly_spent if since_began is None else round(since_began, 6)
+        calm = replace(state, anomaly_since=None, anomaly_rate=round(recent, 6), anomaly_spent=total)
+        return calm, [AlertEvent(RECOVERY, state.level_name, state.level_name, about="anomaly")]
+    return state, []
+
+
+def tally_of(state: AlertState) -> spend.Tally:
+    found = state.spend or {}
+    recent = tuple((str(a), str(b), float(c)) for a, b, c in found.get("recent") or [])
+    return spend.Tally(found.get("accounted_at"), found.get("tracked_since"), {k: float(v) for k, v in (found.get("hours") or {}).items()},
+                       {k: float(v) for k, v in (found.get("days") or {}).items()}, recent)  # fmt: skip
+
+
+def tally_fields(tally: spend.Tally) -> dict:
+    return {"accounted_at": tally.accounted_at, "tracked_since": tally.tracked_since, "hours": tally.hours, "days": tally.days,
+            "recent": [list(r) for r in tally.recent]}  # fmt: skip

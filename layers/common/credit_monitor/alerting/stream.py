@@ -12,16 +12,17 @@ Two kinds of record reach the aggregator (the mapping's filter admits nothing el
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
+from credit_monitor.alerting import spend
+from credit_monitor.alerting.forecast import HistoryPoint, point_from_reading
 from credit_monitor.alerting.forecast import forecast as make_forecast
-from credit_monitor.alerting.forecast import point_from_reading
 from credit_monitor.alerting.incidents import assess_round
 from credit_monitor.alerting.messages import AccountContext, incident_message, render
 from credit_monitor.alerting.pipeline import labelled
-from credit_monitor.alerting.rules import evaluate_balance, evaluate_failure, evaluate_forecast
+from credit_monitor.alerting.rules import count_spend, evaluate_anomaly, evaluate_balance, evaluate_failure, evaluate_forecast
 from credit_monitor.alerting.service import Alerting
 from credit_monitor.alerting.thresholds import Thresholds, threshold_for
 from credit_monitor.model import AlertState, BalanceItem, IncidentState, RoundSummary, format_time, parse_time
@@ -36,40 +37,72 @@ def handle_balance(service: Alerting, balance: BalanceItem, previous: BalanceIte
     config = service.configuration.thresholds
     now = service.clock()
     before = float(previous.available) if previous is not None and previous.available is not None else None
-    history: dict[str, list] = {}
+    anomaly = config.anomaly_for(balance.provider, balance.account)
+    reads = HistoryReads(service, balance, now)
 
     def rules(state: AlertState):
         # The threshold may follow the account (percent of its allowance or of its last top-up).
         threshold = threshold_for(config, balance, state, before)
         new, events = evaluate_balance(state, balance, threshold, service.settings.alert, now, before)
-        points = _forecast_points(service, balance, state, now, history)
-        if points is not None and balance.available is not None:
-            result = make_forecast(points, float(balance.available), now)
+        if balance.available is None or balance.status != "ok":
+            return new, events
+        if _forecast_due(service, state, now):  # hourly: the forecast, and the spend tally, from one read of history
+            baseline = anomaly.baseline if anomaly else spend.DEFAULT_BASELINE
+            points = reads.since(_oldest_needed(service, state, now, baseline))
+            window = now - service.settings.forecast_window
+            result = make_forecast([p for p in points if p.at >= window], float(balance.available), now)
             new, more = evaluate_forecast(new, result, service.settings.alert, now, threshold, float(balance.available))
+            new = count_spend(new, points, baseline)
             events += more
             logger.info("account forecast", extra={"provider": balance.provider, "account": balance.account, "days_left": result.days_left,
                                                    "burn_per_day": result.burn_per_day, "depletes_at": result.depletes_at,
                                                    "available": balance.available, "unit": balance.unit})  # fmt: skip
+        if anomaly is not None and previous is not None:  # a change: how fast it is spending now, against its usual rate
+            recent = reads.totals(now - anomaly.recent, now).spent
+            began = reads.totals(parse_time(new.anomaly_since), now).spent if new.anomaly_since else None
+            new, more = evaluate_anomaly(new, recent / (anomaly.recent / spend.HOUR), recent, anomaly, now, began)
+            events += more
         return new, events
 
     def words(event, state):
         return render(event, AccountContext(balance, threshold_for(config, balance, state, before), state, now))
 
-    # A balance's own events (thresholds, recoveries, forecasts) are never an incident's to hold back.
+    # A balance's own events (thresholds, recoveries, forecasts, anomalies) are never an incident's to hold back.
     return service.pipeline.run(balance.provider, balance.account, rules, words, config, NO_INCIDENT, now).sent
 
 
-def _forecast_points(service: Alerting, balance: BalanceItem, state: AlertState, now: datetime, read: dict[str, list]):
-    """The history the forecast needs, when it is due (hourly: history is read only then, and once per record)."""
-    if balance.available is None or balance.status != "ok":
-        return None
-    # Hourly, or until the history is long enough for a burn rate (a new account's first hour).
-    if state.forecast_at and state.burn_per_day is not None and now - parse_time(state.forecast_at) < service.settings.forecast_refresh:
-        return None
-    if "points" not in read:
-        since = format_time(now - service.settings.forecast_window)
-        read["points"] = [point_from_reading(r) for r in service.balances.history_since(balance.provider, balance.account, since)]
-    return read["points"]
+def _forecast_due(service: Alerting, state: AlertState, now: datetime) -> bool:
+    """Hourly, or until the history is long enough for a burn rate (a new account's first hour)."""
+    refresh = service.settings.forecast_refresh
+    return not (state.forecast_at and state.burn_per_day is not None and now - parse_time(state.forecast_at) < refresh)
+
+
+def _oldest_needed(service: Alerting, state: AlertState, now: datetime, baseline: timedelta) -> datetime:
+    """The forecast's window, or back to the last reading the spend tally counted (at most its baseline)."""
+    oldest = now - service.settings.forecast_window
+    counted = (state.spend or {}).get("accounted_at")
+    return min(oldest, max(parse_time(counted), now - baseline) if counted else now - baseline)
+
+
+class HistoryReads:
+    """The account's history, read at most once per window a record needs (a decision may be retried)."""
+
+    def __init__(self, service: Alerting, balance: BalanceItem, now: datetime) -> None:
+        self._service, self._balance, self._now = service, balance, now
+        self._read: dict[str, list[HistoryPoint]] = {}
+
+    def since(self, moment: datetime) -> list[HistoryPoint]:
+        """The readings from ``moment`` on, and the one before it (what the balance was then), oldest first."""
+        key = format_time(moment)
+        if key not in self._read:
+            balances, provider, account = self._service.balances, self._balance.provider, self._balance.account
+            then = balances.history_at(provider, account, key)
+            found = [point_from_reading(r) for r in balances.history_since(provider, account, key)]
+            self._read[key] = ([point_from_reading(then)] if then is not None and then.fetched_at < key else []) + found
+        return self._read[key]
+
+    def totals(self, since: datetime, until: datetime) -> spend.Totals:
+        return spend.totals(self.since(since), since, until)
 
 
 def handle_round(service: Alerting, summary: RoundSummary) -> int:

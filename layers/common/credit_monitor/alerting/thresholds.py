@@ -22,7 +22,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -30,13 +30,15 @@ from credit_monitor.alerting.labels import Labels, LabelsError, parse_labels
 from credit_monitor.model import AlertState, BalanceItem, format_time, parse_iso8601, valid_account_name, valid_provider_id
 
 DEFAULT_DOCUMENT = '{"default": {"warning": 500, "critical": 100}}'
-RESERVED = ("silences", "prices", "labels", "$schema")
+RESERVED = ("silences", "prices", "labels", "anomaly", "$schema")
+ANOMALY_FIELDS = {"factor": (1.5, 1000), "floor": (0, 1e15), "baseline_days": (1, 14), "recent_minutes": (5, 360),
+                  "min_hours": (1, 336)}  # fmt: skip
 MAX_NUMBER = 1e15  # no threshold, price or day count is larger (and a 400-digit number must be refused, not overflow)
 RULE_FIELDS = ("warning", "critical", "warning_percent", "critical_percent", "percent_of", "warning_days", "critical_days")
 PERCENT_BASES = {"allowance": "the plan's allowance", "last_top_up": "the balance after the last top-up"}
 SILENCE_FIELDS = ("provider", "account", "levels", "events", "reason", "until")
 SILENCE_LEVELS = ("ok", "warning", "critical", "depleted", "unknown")
-SILENCE_EVENTS = ("threshold", "recovery", "failure", "stale", "forecast")
+SILENCE_EVENTS = ("threshold", "recovery", "failure", "stale", "forecast", "incident", "anomaly")
 PROVIDER_GLOB = re.compile(r"[a-z0-9_*?-]{1,32}")
 ACCOUNT_GLOB = re.compile(r"[A-Za-z0-9_.*?-]{1,64}")
 CURRENCY = re.compile(r"[A-Z]{3}")
@@ -149,12 +151,41 @@ class Prices:
 
 
 @dataclass(frozen=True)
+class AnomalyRule:
+    """An account spending ``factor`` times its usual rate (its mean hourly spend over ``baseline_days``, once
+    ``min_hours`` of it are known) over the last ``recent_minutes``, and at least ``floor`` credits an hour."""
+
+    factor: float = 5
+    floor: float = 0
+    baseline_days: float = 7
+    recent_minutes: float = 10  # two polls at the default interval: an anomaly is seen within two polls of its start
+    min_hours: float = 24
+
+    @property
+    def baseline(self) -> timedelta:
+        return timedelta(days=self.baseline_days)
+
+    @property
+    def recent(self) -> timedelta:
+        return timedelta(minutes=self.recent_minutes)
+
+
+@dataclass(frozen=True)
 class Thresholds:
     rules: dict[str, Rule]
     digest: str  # sha256 of the document, to tell versions apart
     silences: tuple[Silence, ...] = ()
     prices: Prices | None = None
     labels: Labels = field(default_factory=Labels)
+    anomaly: dict[str, dict[str, float]] = field(default_factory=dict)  # the anomaly section's fields by key
+
+    def anomaly_for(self, provider: str, account: str) -> AnomalyRule | None:
+        """The anomaly rule of an account (fields merged from default to provider to account), or None when the
+        document has no anomaly section that covers it."""
+        merged: dict[str, float] = {}
+        for key in ("default", provider, f"{provider}/{account}"):
+            merged.update(self.anomaly.get(key, {}))
+        return AnomalyRule(**merged) if any(k in self.anomaly for k in ("default", provider, f"{provider}/{account}")) else None
 
     def rule_for(self, provider: str, account: str) -> Rule | None:
         for key in (f"{provider}/{account}", provider, "default"):
@@ -230,7 +261,29 @@ def _parse(text: str) -> Thresholds:
         _check_key(key)
         rules[key] = _rule(key, value)
     return Thresholds(rules, document_digest(text), _silences(document.get("silences", [])), _prices(document.get("prices")),
-                      parse_labels(document.get("labels")))  # fmt: skip
+                      parse_labels(document.get("labels")), _anomaly(document.get("anomaly")))  # fmt: skip
+
+
+def _anomaly(value: object) -> dict[str, dict[str, float]]:
+    """The anomaly section: ``{"default" | "<provider>" | "<provider>/<account>": {factor, floor, baseline_days,
+    recent_minutes, min_hours}}``, each field optional (the built-in defaults fill the rest)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ThresholdsError('thresholds["anomaly"] must be an object such as {"default": {"factor": 5, "floor": 100}}')
+    found = {}
+    for key, rule in value.items():
+        _check_key(key)
+        where = f'thresholds["anomaly"][{key!r}]'
+        fields_ = _object(where, rule, tuple(ANOMALY_FIELDS), ", ".join(ANOMALY_FIELDS))
+        found[key] = {}
+        for name, number in fields_.items():
+            low, high = ANOMALY_FIELDS[name]
+            checked = _number(f"{where}.{name}", number, maximum=high)
+            if checked < low:
+                raise ThresholdsError(f"{where}.{name} must be at least {low:g}, got {shown(number)}")
+            found[key][name] = checked
+    return found
 
 
 def shown(value: object, limit: int = 60) -> str:
