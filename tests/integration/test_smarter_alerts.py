@@ -9,6 +9,7 @@ import pytest
 from boto3.dynamodb.conditions import Key
 
 from credit_monitor.model import Reading
+from credit_monitor.polling.providers import known_providers
 from credit_monitor.storage.items import balance_key, history_item, history_pk
 from devstack.invoke import invoke_api, reset_warm_state
 from devstack.simulators import Fault, with_available
@@ -177,3 +178,17 @@ def test_values_and_the_summary_add_up_mixed_units(stack, sims, crun, poll, aggr
     assert values == {("crun", "prod"): 6.0, ("sunor", "team"): 9.5, ("openrouter", "prod"): 12.25, ("pixverse", "prod"): None}
     summary = body["summary"]
     assert (summary["currency"], summary["total_value"], summary["priced"], summary["unpriced"]) == ("USD", 27.75, 3, ["pixverse/prod"])
+
+
+def test_a_percent_of_a_half_spent_plan_is_taken_of_the_plans_size_not_of_what_remains(stack, sims, poll, aggregate, inbox):
+    """srtgen's totalMonthlyCredits is what remains of the month: its plans' total is the allowance. Half way through
+    the month (750 of a 1,000-credit plan plus 250 extra left... 500 of the plan remain), 80% of the plan is a warning."""
+    configure(stack, {**BASE, "srtgen": {"warning_percent": 80, "critical_percent": 10, "percent_of": "allowance"}})
+    [half] = [e for e in known_providers()["srtgen"].examples if e.name == "half-spent month"]
+    sims["srtgen"].set_response("sk-srtgen-plan", half.body)
+    stack.put_api_keys("srtgen", {"plan": "sk-srtgen-plan"})
+    poll("srtgen")
+    aggregate.stream()
+    [warning] = inbox.fetch()
+    assert warning["subject"] == "srtgen/plan WARNING: 750 credits left"
+    assert invoke_api(stack, "/balances/srtgen/plan").body["threshold"]["basis"] == "80% and 10% of the plan's allowance (1000)"
