@@ -350,7 +350,7 @@ def test_the_aggregator_may_publish_to_its_topic_and_read_its_parameter_but_touc
 
 API = RESOURCES["BalanceApi"]["Properties"]
 API_ROUTES = {"/balances", "/balances/{provider}", "/balances/{provider}/{account}",
-              "/balances/{provider}/{account}/history", "/balances/{provider}/{account}/check", "/alerts"}  # fmt: skip
+              "/balances/{provider}/{account}/history", "/balances/{provider}/{account}/check", "/alerts", "/spend"}  # fmt: skip
 
 
 def test_the_api_serves_exactly_the_contract_routes_read_only():

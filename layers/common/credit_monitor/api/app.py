@@ -21,7 +21,7 @@ from credit_monitor import aws, settings
 from credit_monitor.alerting.labels import PAIR as LABEL_PAIR
 from credit_monitor.alerting.thresholds import Thresholds, ThresholdsError, parse_thresholds
 from credit_monitor.api.models import Balance as BalanceModel
-from credit_monitor.api.models import BalanceList, ErrorBody, HistoryPage, SentAlertList, Sufficiency
+from credit_monitor.api.models import BalanceList, ErrorBody, HistoryPage, SentAlertList, SpendReport, Sufficiency
 from credit_monitor.api.params import InvalidParameter, Param
 from credit_monitor.api.queries import BadRequest, BalanceQueries, NotFound
 from credit_monitor.model import ACCOUNT_NAME, MAX_CREDITS, PROVIDER_ID
@@ -65,6 +65,17 @@ class Route:
     handle: Callable[[BalanceQueries, dict[str, Any]], Any]
 
 
+SPEND_SINCE = Param("since", "query", "date-time", "ISO-8601; the range's start (default: a week before until)")
+SPEND_UNTIL = Param("until", "query", "date-time", "ISO-8601; the range's end (default: now)")
+SPEND_PROVIDER = Param("provider", "query", "string", "Only this provider's accounts", pattern=f"^{PROVIDER_ID.pattern}$")
+SPEND_ACCOUNT = Param("account", "query", "string", "Only this account (with provider)", pattern=f"^{ACCOUNT_NAME.pattern}$")
+SPEND_LABEL = Param("label", "query", "string", "Only accounts carrying this label: name=value, such as team=video", max_length=100,
+                    pattern=f"^{LABEL_PAIR.pattern}$")  # fmt: skip
+GROUP_BY = Param("group_by", "query", "string", "provider (default), account, unit, or label:<name>", default="provider", max_length=40,
+                 pattern=r"^(provider|account|unit|label:[a-z][a-z0-9_]{0,31})$")  # fmt: skip
+SPEND_LIMIT = Param("limit", "query", "integer", "Accounts per page (1-100): each one's history over the range is read", default=20,
+                    minimum=1, maximum=100)  # fmt: skip
+
 ROUTES = (
     Route("list_balances", "/balances", "Every account's balance, a page at a time", (PAGE_LIMIT, NEXT_TOKEN), BalanceList,
           lambda q, v: q.all_balances(limit=v["limit"], next_token=v["next_token"])),
@@ -84,6 +95,10 @@ ROUTES = (
           (PROVIDER_FILTER, ACCOUNT_FILTER, SINCE_ALERTS, LABEL_FILTER, LIMIT, NEXT_TOKEN), SentAlertList,
           lambda q, v: q.alerts(v["provider"], v["account"], since=v["since"], limit=v["limit"], next_token=v["next_token"],
                                 label=v["label"])),
+    Route("spend_report", "/spend", "Spend and top-ups per account over a range, summed per group, a page of accounts at a time",
+          (SPEND_SINCE, SPEND_UNTIL, SPEND_PROVIDER, SPEND_ACCOUNT, SPEND_LABEL, GROUP_BY, SPEND_LIMIT, NEXT_TOKEN), SpendReport,
+          lambda q, v: q.spend(since=v["since"], until=v["until"], provider=v["provider"], account=v["account"], label=v["label"],
+                               group_by=v["group_by"], limit=v["limit"], next_token=v["next_token"])),
 )  # fmt: skip
 
 ERRORS = {

@@ -164,3 +164,36 @@ class SentAlertList:
 class ErrorBody:
     error: str = described("not_found, bad_request, invalid_parameter, method_not_allowed, forbidden, ...")
     message: str = described("What was wrong, naming the parameter or resource")
+
+
+@dataclass(frozen=True)
+class AccountSpend:
+    provider: str = described("Provider id")
+    account: str = described("Account name")
+    unit: str = described("credits, USD, ...: spent and top_ups are in it")
+    spent: Number = described("What the balance lost over the range: falls between confirmed readings (top-ups and resets aside)")
+    top_ups: Number = described("What the balance gained over the range outside allowance resets: credits bought")
+    resets: int = described("Allowance resets in the range (a plan's reset time moved): neither spend nor top-up")
+    value: Number | None = described("spent in the reporting currency (the alerting configuration's prices); null when not priced")
+    labels: dict[str, str] = described("The account's labels")
+
+
+@dataclass(frozen=True)
+class SpendGroup:
+    group: str = described("The group's key: a provider, provider/account, a label's value, or (none) for accounts without it")
+    unit: str = described("The unit its accounts count in (one row per unit: credits of different vendors are not added)")
+    spent: Number = described("Spent by the group's accounts on this page, in unit")
+    top_ups: Number = described("Top-ups of the group's accounts on this page, in unit")
+    value: Number | None = described("spent in the reporting currency, where priced")
+    accounts: int = described("Accounts of the group on this page")
+
+
+@dataclass(frozen=True)
+class SpendReport:
+    since: str = described("Start of the range (ISO-8601 UTC)")
+    until: str = described("End of the range (ISO-8601 UTC)")
+    currency: str | None = described("The reporting currency of value fields; null without prices")
+    accounts: list[AccountSpend] = described("This page's accounts, in the stack's Providers order")
+    totals: list[SpendGroup] = described("This page's accounts summed by group_by and unit (the CLI sums every page)")
+    value_total: Number | None = described("This page's spend in the reporting currency (priced accounts only)")
+    next_token: str | None = described("Pass as next_token for the next page; null on the last page")

@@ -8,11 +8,17 @@ import dataclasses
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from credit_monitor.alerting import spend as spending
+from credit_monitor.alerting.forecast import point_from_reading
+from credit_monitor.alerting.labels import NAME as LABEL_NAME
+from credit_monitor.alerting.labels import parse_pair
 from credit_monitor.alerting.summary import summarize
 from credit_monitor.alerting.thresholds import Thresholds, threshold_for
 from credit_monitor.api.models import (
+    AccountSpend,
     Balance,
     BalanceList,
     BalanceSummary,
@@ -23,6 +29,8 @@ from credit_monitor.api.models import (
     SentAlert,
     SentAlertList,
     SilenceInForce,
+    SpendGroup,
+    SpendReport,
     Sufficiency,
     ThresholdInForce,
 )
@@ -70,6 +78,7 @@ def decode_token(token: str, provider: str, account: str, listing: str = "histor
 
 
 PAGE = 1000  # balances a page holds without limit= (DESIGN: at most 1,000)
+SPEND_PAGE = 20  # accounts a spend page reads the history of without limit= (a busy month is ~9,000 points, 1 MB, per account)
 
 
 def encode_cursor(scope: str, provider: str, account: str | None) -> str:
@@ -246,6 +255,61 @@ class BalanceQueries:
             next_token=encode_token(provider, account, page.last_key, listing="alerts") if page.last_key else None,
         )
 
+    def spend(self, *, since: datetime | None, until: datetime | None, provider: str | None, account: str | None, label: str | None,
+              group_by: str, limit: int, next_token: str | None) -> SpendReport:  # fmt: skip
+        """Spend and top-ups per account over a range, a page of accounts at a time (each page reads the history of
+        at most ``limit`` accounts over the range, never the fleet's), summed per group and unit."""
+        if account and not provider:
+            raise BadRequest("account needs provider: spend is reported for all, for a provider, or for one account of it")
+        until = until or datetime.now(UTC)
+        since = since or until - timedelta(days=7)
+        low, high = format_time(since), format_time(until)
+        if low > high:
+            raise BadRequest("since must not be after until")
+        wanted = parse_pair(label) if label else None
+        grouping = _grouping(group_by)
+        config = self._configuration()
+        providers = [provider] if provider else list(self._providers)
+        scope = "|".join(["spend", provider or "", account or "", label or "", low, high, group_by])
+        start, after = (providers[0] if providers else "", None)
+        if next_token:
+            start, after = decode_cursor(next_token, scope=scope)
+            if start not in providers:
+                raise BadRequest("next_token is not a token this API issued")
+        if provider and not self._is_known(provider) and not self._store.page(provider, limit=1).accounts:
+            raise NotFound(f"unknown provider {provider!r}")
+        rows: list[AccountSpend] = []
+        next_cursor = None
+        for index in range(providers.index(start) if providers else 0, len(providers)):
+            name = providers[index]
+            page = self._store.page(name, after=after, limit=limit - len(rows)) if not account else _one(self._store, name, account)
+            after = None
+            for snapshot in page.accounts:
+                labels = config.labels.for_account(snapshot.provider, snapshot.account) if config else {}
+                if wanted is not None and labels.get(wanted[0]) != wanted[1]:
+                    continue
+                rows.append(self._account_spend(snapshot, since, until, low, high, config, labels))
+            if page.last_account is not None:
+                next_cursor = encode_cursor(scope, name, page.last_account)
+                break
+            if len(rows) >= limit and index + 1 < len(providers):
+                next_cursor = encode_cursor(scope, providers[index + 1], None)
+                break
+        values = [row.value for row in rows if row.value is not None]
+        return SpendReport(since=low, until=high, currency=config.prices.currency if config and config.prices else None, accounts=rows,
+                           totals=_totals(rows, grouping), value_total=_tidy(sum(values)) if values else None,
+                           next_token=next_cursor)  # fmt: skip
+
+    def _account_spend(self, snapshot: AccountSnapshot, since: datetime, until: datetime, low: str, high: str,
+                       config: Thresholds | None, labels: dict[str, str]) -> AccountSpend:  # fmt: skip
+        readings = self._store.history_between(snapshot.provider, snapshot.account, low, high)
+        found = spending.totals([point_from_reading(r) for r in readings], since, until)
+        unit = snapshot.balance.unit if snapshot.balance else "credits"
+        price = config.prices.price(snapshot.provider, snapshot.account, unit) if config and config.prices else None
+        return AccountSpend(provider=snapshot.provider, account=snapshot.account, unit=unit, spent=_tidy(found.spent),
+                            top_ups=_tidy(found.topped_up), resets=found.resets,
+                            value=_tidy(found.spent * price) if price is not None else None, labels=labels)  # fmt: skip
+
     def check(self, provider: str, account: str, *, required: float, margin_percent: float) -> Sufficiency:
         balance = self.balance(provider, account)
         needed = required * (1 + margin_percent / 100)
@@ -267,3 +331,42 @@ class BalanceQueries:
 def _tidy(value: float) -> int | float:
     rounded = round(value, 6)
     return int(rounded) if rounded == int(rounded) else rounded
+
+
+def _one(store: BalanceStore, provider: str, account: str):
+    """A page of one account (GET /spend?provider=&account=)."""
+    from credit_monitor.storage.balances import AccountPage  # noqa: PLC0415 - the one place a page is made here
+
+    found = [s for s in store.accounts(provider, account) if s.account == account]
+    if not found:
+        raise NotFound(f"no account {account!r} for provider {provider!r}")
+    return AccountPage(found, None)
+
+
+GROUPINGS = ("provider", "account", "unit", "label:<name>")
+
+
+def _grouping(group_by: str) -> Callable[[AccountSpend], str]:
+    if group_by == "provider":
+        return lambda row: row.provider
+    if group_by == "account":
+        return lambda row: f"{row.provider}/{row.account}"
+    if group_by == "unit":
+        return lambda row: row.unit
+    name = group_by.removeprefix("label:")
+    if group_by.startswith("label:") and LABEL_NAME.fullmatch(name):
+        return lambda row: row.labels.get(name, "(none)")
+    raise BadRequest(f"group_by {group_by[:40]!r} must be one of {', '.join(GROUPINGS)}")
+
+
+def _totals(rows: list[AccountSpend], group: Callable[[AccountSpend], str]) -> list[SpendGroup]:
+    sums: dict[tuple[str, str], list[Any]] = {}
+    for row in rows:
+        entry = sums.setdefault((group(row), row.unit), [0.0, 0.0, None, 0])
+        entry[0] += row.spent
+        entry[1] += row.top_ups
+        if row.value is not None:
+            entry[2] = (entry[2] or 0.0) + row.value
+        entry[3] += 1
+    return [SpendGroup(key, unit, _tidy(spent), _tidy(topped), _tidy(value) if value is not None else None, count)
+            for (key, unit), (spent, topped, value, count) in sorted(sums.items())]  # fmt: skip

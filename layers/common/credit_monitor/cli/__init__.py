@@ -26,7 +26,8 @@ EXAMPLES = """examples:
   credit-monitor check crun --key-env CRUN_KEY          try a key (the key is read from $CRUN_KEY, never printed)
   credit-monitor validate-providers acme.json           check a definition file against its documented examples
   credit-monitor status --stack-name credit-monitor     every account's balance on a deployed stack
-  credit-monitor status --api-url http://127.0.0.1:8080 --api-key-env KEY    the same, from make serve"""
+  credit-monitor status --api-url http://127.0.0.1:8080 --api-key-env KEY    the same, from make serve
+  credit-monitor spend --stack-name credit-monitor --group-by label:team     what each team spent this week"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--api-url", help="read this balance API instead (e.g. make serve's http://127.0.0.1:8080)")
     status.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key (ApiAuth=API_KEY); default: SigV4")
     status.add_argument("--from-table", action="store_true", help="read the DynamoDB table directly instead of the API")
+
+    spend = command("spend", "print what was spent over a range, per provider, account, unit or label, from the balance API")
+    spend.add_argument("--stack-name", help="the deployed stack (its outputs name the API)")
+    spend.add_argument("--api-url", help="read this balance API instead (e.g. make serve's http://127.0.0.1:8080)")
+    spend.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key (ApiAuth=API_KEY); default: SigV4")
+    spend.add_argument("--since", help="ISO-8601 start of the range (default: a week before --until)")
+    spend.add_argument("--until", help="ISO-8601 end of the range (default: now)")
+    spend.add_argument("--provider", help="only this provider's accounts")
+    spend.add_argument("--account", help="only this account (with --provider)")
+    spend.add_argument("--label", metavar="NAME=VALUE", help="only accounts carrying this label, such as team=video")
+    spend.add_argument("--group-by", default="provider", help="provider (default), account, unit, or label:<name>, such as label:team")
 
     test_alert = command("test-alert", "send one marked test alert through every configured channel and report each")
     test_alert.add_argument("--stack-name", required=True, help="the deployed stack (its outputs name the topic, bus and channel rules)")
@@ -141,6 +153,12 @@ def run(args: argparse.Namespace) -> int:
         return run_status(args)
     if args.command == "test-alert":
         return run_test_alert(args)
+    if args.command == "spend":
+        from credit_monitor.cli.spend import read_spend  # noqa: PLC0415
+
+        query = {name: value for name in ("since", "until", "provider", "account", "label") if (value := getattr(args, name))}
+        print("\n".join(read_spend(args.stack_name, args.api_url, args.api_key_env, {**query, "group_by": args.group_by, "limit": "100"})))
+        return 0
     return run_replay(args.stack_name)
 
 

@@ -28,11 +28,7 @@ class StatusError(CommandError):
 def balances_from_api(url: str, api_key_env: str | None) -> list[dict[str, Any]]:
     """Every balance the API lists, following ``next_token`` page after page (DESIGN.md: at most 1,000 a page)."""
     endpoint = url.rstrip("/") + "/balances"
-    key = None
-    if api_key_env:
-        key = os.environ.get(api_key_env, "").strip()
-        if not key:
-            raise StatusError(f"environment variable {api_key_env} is empty or not set; export the API key there")
+    key = api_key(api_key_env)
     balances: list[dict[str, Any]] = []
     seen: set[str] = set()
     token: str | None = None
@@ -51,6 +47,18 @@ def balances_from_api(url: str, api_key_env: str | None) -> list[dict[str, Any]]
 
 def _page(endpoint: str, page_url: str, key: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """One page of ``GET /balances``: its balances and the token of the next page (None on the last)."""
+    body = get_json(endpoint, page_url, key)
+    try:
+        balances, token = body["balances"], body.get("next_token")
+    except (KeyError, TypeError, AttributeError):
+        raise StatusError(f"GET {endpoint} answered 200 but not a balance listing: is {endpoint} a credit monitor's API?") from None
+    if not isinstance(balances, list) or not (token is None or isinstance(token, str)):
+        raise StatusError(f"GET {endpoint} answered 200 but not a balance listing: is {endpoint} a credit monitor's API?")
+    return balances, token or None
+
+
+def get_json(endpoint: str, page_url: str, key: str | None) -> Any:
+    """``GET page_url`` with the API key, or SigV4-signed; its JSON body, or StatusError saying what went wrong."""
     import requests  # noqa: PLC0415
 
     try:
@@ -63,13 +71,18 @@ def _page(endpoint: str, page_url: str, key: str | None) -> tuple[list[dict[str,
     if response.status_code != 200:
         raise StatusError(f"GET {endpoint} answered {response.status_code}: {_message(response)}")
     try:
-        body = response.json()
-        balances, token = body["balances"], body.get("next_token")
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise StatusError(f"GET {endpoint} answered 200 but not a balance listing: is {endpoint} a credit monitor's API?") from None
-    if not isinstance(balances, list) or not (token is None or isinstance(token, str)):
-        raise StatusError(f"GET {endpoint} answered 200 but not a balance listing: is {endpoint} a credit monitor's API?")
-    return balances, token or None
+        return response.json()
+    except ValueError:
+        raise StatusError(f"GET {endpoint} answered 200 but not JSON: is {endpoint} a credit monitor's API?") from None
+
+
+def api_key(api_key_env: str | None) -> str | None:
+    if not api_key_env:
+        return None
+    key = os.environ.get(api_key_env, "").strip()
+    if not key:
+        raise StatusError(f"environment variable {api_key_env} is empty or not set; export the API key there")
+    return key
 
 
 def balances_from_table(table_name: str, providers: list[str]) -> list[dict[str, Any]]:

@@ -158,6 +158,18 @@ class BalanceStore:
         condition = key("pk").eq(history_pk(provider, account)) & key("sk").gte(since)
         return [history_from_item(i) for i in self._query_all(KeyConditionExpression=condition)]
 
+    def history_between(self, provider: str, account: str, since: str, until: str) -> list[HistoryReading]:
+        """The reading at or before ``since`` (what the balance was then), every one up to ``until``, and the first
+        after it (what was spent up to ``until`` in the interval that straddles it), oldest first, a page (1 MB) at a
+        time: what a spend report of the account over that range needs."""
+        pk = history_pk(provider, account)
+        condition = key("pk").eq(pk) & key("sk").between(since, until)
+        then = self.history_at(provider, account, since)
+        found = [history_from_item(i) for i in self._query_all(KeyConditionExpression=condition)]
+        after = self._table.query(KeyConditionExpression=key("pk").eq(pk) & key("sk").gt(until), Limit=1).get("Items", [])
+        before = [then] if then is not None and (not found or then.fetched_at < found[0].fetched_at) else []
+        return before + found + [history_from_item(i) for i in after]
+
     def history_at(self, provider: str, account: str, moment: str) -> HistoryReading | None:
         """The newest reading at or before ``moment``: what the balance was then."""
         page = self._table.query(
