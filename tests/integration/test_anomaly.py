@@ -15,9 +15,10 @@ import pytest
 
 from credit_monitor.alerting.service import build as build_alerting
 from credit_monitor.alerting.stream import handle_balance
+from credit_monitor.alerting.tasks import run_digest
 from credit_monitor.model import BalanceItem, Reading, format_time
 from credit_monitor.settings import AggregatorSettings
-from credit_monitor.storage.items import history_item
+from credit_monitor.storage.items import balance_item, history_item
 from devstack.invoke import function_environment, reset_warm_state
 
 pytestmark = pytest.mark.integration
@@ -46,6 +47,7 @@ class Week:
         self.stack.table().put_item(Item=history_item("crun", "prod", when, reading, 400))
         balance = BalanceItem("crun", "prod", when, "ok", reading.available, 0, reading.available, breakdown=reading.breakdown,
                               fetched_at=when)  # fmt: skip
+        self.stack.table().put_item(Item=balance_item(balance))
         self.sent += handle_balance(self.service, balance, self.previous)
         self.previous = balance
 
@@ -112,3 +114,26 @@ def test_a_quiet_account_spending_a_little_more_is_under_the_floor(stack, week, 
         week.poll(5, spent=0.5)  # 6 an hour: six times the usual, but under the floor of 50 an hour
     aggregate.run_machines()
     assert inbox.fetch() == []
+
+
+def test_the_digest_says_what_was_spent_this_week_and_month_per_provider_and_label(stack, week, aggregate, inbox):
+    stack.set_thresholds(json.dumps({"default": {"warning": 500, "critical": 100}, "labels": {"crun": {"team": "video"}},
+                                     "prices": {"currency": "USD", "crun": 0.01}}))  # fmt: skip
+    reset_warm_state()
+    week.service.configuration._in_force = None  # this container reads the new document at once
+    for _ in range(10 * 24):  # ten days at 100 credits an hour
+        week.poll(60, spent=100)
+    week.poll(60)  # the hour's tally is counted with the forecast, hourly
+
+    run_digest(week.service, {})
+
+    [digest] = inbox.fetch()
+    lines = digest["message"].splitlines()
+    start = lines.index("Spend, last 7 days / last 30 days (per provider, then per label):")
+    crun, video = lines[start + 1], lines[start + 2]
+    figures = re.match(r"  crun: ([\d,]+) / ([\d,]+) credits \(([\d,.]+) / ([\d,.]+) USD\)", crun)
+    assert figures, crun
+    week_spent, month_spent = (float(figures.group(i).replace(",", "")) for i in (1, 2))
+    assert 6 * 24 * 100 <= week_spent <= 7 * 24 * 100  # today and the six days before it
+    assert month_spent == pytest.approx(10 * 24 * 100, rel=0.02)
+    assert video.startswith("  team=video: ")

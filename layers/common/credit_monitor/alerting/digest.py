@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from credit_monitor.alerting.labels import parse_pair
 from credit_monitor.alerting.messages import SMS_LIMIT, SUBJECT_LIMIT, ascii_line, credits
-from credit_monitor.alerting.rules import DIGEST
+from credit_monitor.alerting.rules import DIGEST, tally_of
+from credit_monitor.alerting.spend import spent_days
 from credit_monitor.alerting.summary import Summary, SummaryBuilder, summarize
 from credit_monitor.alerting.thresholds import Prices, Silence, Thresholds
 from credit_monitor.model import LEVELS, RANK, UNKNOWN_LEVEL, AccountSnapshot, AlertMessage, format_time
@@ -64,6 +65,7 @@ def render_digest(
 
 
 SHOWN = 50  # accounts a digest lists by name: the worst first; the rest are counted
+SPEND_GROUPS = 40  # provider and label groups the spend section lists
 
 
 def _urgency(snapshot: AccountSnapshot) -> tuple:
@@ -84,6 +86,7 @@ class Digest:
         self.counts: Counter[str] = Counter()
         self.summary = SummaryBuilder(config.prices)
         self._worst: list[tuple[tuple, AccountSnapshot]] = []  # a heap of the SHOWN most urgent, least urgent on top
+        self.spend: dict[tuple[str, str], list] = {}  # (provider or label=value, unit) -> [week, month, week value, month value]
 
     @property
     def total(self) -> int:
@@ -99,11 +102,40 @@ class Digest:
             return
         self.counts[snapshot.alert.level_name] += 1
         self.summary.add(snapshot)
+        self._add_spend(snapshot)
         entry = (_Inverted(_urgency(snapshot)), snapshot)
         if len(self._worst) < SHOWN:
             heapq.heappush(self._worst, entry)
         elif entry[0] > self._worst[0][0]:
             heapq.heapreplace(self._worst, entry)
+
+    def _add_spend(self, snapshot: AccountSnapshot) -> None:
+        """The account's spend over the last 7 and 30 days (its alert item's daily tally), per provider and per label."""
+        tally = tally_of(snapshot.alert)
+        week, month = spent_days(tally, self.now, 7), spent_days(tally, self.now, 30)
+        if not week and not month:
+            return
+        unit = snapshot.balance.unit
+        price = self.config.prices.price(snapshot.provider, snapshot.account, unit) if self.config.prices else None
+        labels = self.config.labels.for_account(snapshot.provider, snapshot.account)
+        for group in (snapshot.provider, *(f"{name}={value}" for name, value in labels.items())):
+            entry = self.spend.setdefault((group, unit), [0.0, 0.0, None, None])
+            entry[0], entry[1] = entry[0] + week, entry[1] + month
+            if price is not None:
+                entry[2], entry[3] = (entry[2] or 0.0) + week * price, (entry[3] or 0.0) + month * price
+
+    def spend_lines(self) -> list[str]:
+        if not self.spend:
+            return []
+        currency = self.config.prices.currency if self.config.prices else ""
+        lines = ["", "Spend, last 7 days / last 30 days (per provider, then per label):"]
+        ordered = sorted(self.spend.items(), key=lambda item: ("=" in item[0][0], item[0]))
+        for (group, unit), (week, month, week_value, month_value) in ordered[:SPEND_GROUPS]:
+            worth = f" ({credits(week_value)} / {credits(month_value)} {currency})" if week_value is not None else ""
+            lines.append(f"  {group}: {credits(week)} / {credits(month)} {unit}{worth}")
+        if len(ordered) > SPEND_GROUPS:
+            lines.append(f"  ... and {len(ordered) - SPEND_GROUPS} more groups (credit-monitor spend lists every one)")
+        return lines
 
     def shown(self) -> list[AccountSnapshot]:
         """The accounts listed by name, worst first (the digest reads their 24 h change, and only theirs)."""
@@ -113,9 +145,10 @@ class Digest:
         rows = [DigestRow(snapshot, changes.get(snapshot.name)) for snapshot in sorted(self.shown(), key=lambda s: s.name)]
         silences = [silence for silence in self.config.silences if silence.active(self.now)]
         labels = {self.label[0]: self.label[1]} if self.label else None
-        return render_digest(
+        message = render_digest(
             rows, self.now, self.config.prices, silences, counts=self.counts, summary=self.summary.summary(), labels=labels
         )
+        return replace(message, body="\n".join([message.body, *self.spend_lines()]))
 
 
 @dataclass(frozen=True, order=False)
