@@ -439,6 +439,13 @@ class LocalStack:
         value = keys if isinstance(keys, str) else json.dumps(keys)
         boto3.client("secretsmanager").put_secret_value(SecretId=secret, SecretString=value)
 
+    def add_api_keys_secret(self, provider: str, suffix: str, keys: dict[str, Any]) -> str:
+        """Another secret of ``provider``'s keys, named after its own (``<its secret>-<suffix>``), as an operator
+        creates one when the keys outgrow one secret's 64 KB; returns its name."""
+        name = f"{self.environment(self.pollers()[provider])['API_KEYS_SECRET']}-{suffix}"
+        boto3.client("secretsmanager").create_secret(Name=name, SecretString=json.dumps(keys))
+        return name
+
     def table(self) -> Any:
         return boto3.resource("dynamodb").Table(self.physical_ids["BalancesTable"])
 
