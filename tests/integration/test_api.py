@@ -6,8 +6,9 @@ import json
 import pytest
 
 from credit_monitor import aws
-from credit_monitor.model import Reading
-from credit_monitor.storage.items import history_item
+from credit_monitor.model import AlertMessage, Reading
+from credit_monitor.storage import query as storage_query
+from credit_monitor.storage.items import alert_log_items, history_item
 from devstack.invoke import invoke_api
 from devstack.openapi import OPENAPI_FILE
 from devstack.openapi import current as current_openapi
@@ -263,6 +264,40 @@ def test_a_token_from_another_account_cannot_read_its_items(accounts, stack, api
     forged = base64.urlsafe_b64encode(json.dumps({"p": "crun", "a": "prod", "k": "2099-01-01T00:00:00Z"}).encode()).decode()
     items = api("/balances/crun/prod/history", next_token=forged).body["items"]
     assert all(item["available"] == 1000 for item in items)  # prod's own reading, none of staging's
+
+
+def write_alerts(stack, teams):
+    """Sent-alert records, one per team in ``teams``, oldest first, one second apart."""
+    table = stack.table()
+    with table.batch_writer() as batch:
+        for i, team in enumerate(teams):
+            detail = {"provider": "crun", "account": f"a{i:04d}", "event": "threshold", "level": "warning", "labels": {"team": team}}
+            message = AlertMessage(subject=f"alert {i} {team}", body="", sms="", attributes={}, detail=detail)
+            for item in alert_log_items(f"{(1_790_000_000 + i) * 10**9:020d}-{i:08x}", message, 30):
+                batch.put_item(Item=item)
+
+
+def test_a_sparse_label_filter_fills_its_pages_and_pages_through_every_match(stack, api, dynamodb_calls):
+    # 1 alert in 25 is team=video: a page of 5 is read over several queries, not answered with 0 or 1; and
+    # at 1 in 400 the matches are further apart than a page's reads reach: a short page, then the rest.
+    teams = ["video" if (i < 1500 and i % 25 == 0) or i in (2400, 3600) else "other" for i in range(4000)]
+    write_alerts(stack, teams)
+    seen, token, pages = [], None, []
+    while True:
+        dynamodb_calls.clear()
+        answer = api("/alerts", label="team=video", limit=5, **({"next_token": token} if token else {}))
+        assert answer.status == 200, answer.body
+        body = answer.body
+        pages.append(len(body["items"]))
+        assert dynamodb_calls.count("Query") <= storage_query.FILTERED_READS  # bounded, never the partition whole
+        seen += [item["subject"] for item in body["items"]]
+        token = body["next_token"]
+        if token is None:
+            break
+    matches = [i for i, team in enumerate(teams) if team == "video"]
+    assert seen == [f"alert {i} video" for i in reversed(matches)]  # every match, newest first, once
+    assert pages[:2] == [1, 1]
+    assert pages[-4:-1] == [5, 5, 5]
 
 
 def test_openapi_json_is_current():

@@ -49,6 +49,13 @@ def credits(value: Any) -> str:
     return f"{number:,.0f}" if number == int(number) or abs(number) >= 100 else f"{number:,.2f}"
 
 
+def rate(value: Any) -> str:
+    """Credits an hour: whole above 10, two decimals below (a rate is an estimate, not a balance)."""
+    if value is None:
+        return "unknown"
+    return f"{float(value):,.0f}" if abs(float(value)) >= 10 else f"{float(value):,.2f}"
+
+
 def ascii_line(text: str, limit: int) -> str:
     line = " ".join(text.encode("ascii", "replace").decode("ascii").split())
     return line if len(line) <= limit else line[: limit - 3] + "..."
@@ -87,7 +94,7 @@ def render(event: AlertEvent, ctx: AccountContext) -> AlertMessage:
     elif event.event == ANOMALY:
         state, unit = ctx.state, balance.unit
         times = f"{state.anomaly_rate / state.usual_rate:,.0f}x" if state.usual_rate else "from nothing"
-        headline = f"{name} ANOMALY: spending {credits(state.anomaly_rate)} {unit}/h, usually {credits(state.usual_rate)}/h ({times})"
+        headline = f"{name} ANOMALY: spending {rate(state.anomaly_rate)} {unit}/h, usually {rate(state.usual_rate)}/h ({times})"
         first = f"{headline}; {credits(state.anomaly_spent)} {unit} spent since {state.anomaly_since}; {amount} left"
         advice = ("Find out who is using this key: a leaked key or a runaway job spends like this. If you do not recognise "
                   "the spending, revoke the key at the provider and put a new one in the provider's secret.")  # fmt: skip

@@ -95,7 +95,7 @@ def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-_MARKDOWN = re.compile(r"([\\`*_~|<>\[\]()#-])")
+_MARKDOWN = re.compile(r"([\\`*_~|<>\[\]])")
 
 
 def markdown_escape(text: str) -> str:

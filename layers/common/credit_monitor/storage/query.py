@@ -19,19 +19,39 @@ def newest_first(
     resuming after the sort key ``after``; whether there are more; and the sort key to resume after.
 
     ``pk`` is always the caller's own: a resume key cannot reach another partition. With a FilterExpression
-    in ``extra``, DynamoDB reads ``limit`` items and returns those that pass: a page may hold fewer (even
-    none) and still have a next one, and it never reads more than one page (1 MB) however few pass.
+    in ``extra``, DynamoDB reads ``Limit`` items and returns those that pass, so a sparse filter is read over
+    up to FILTERED_READS queries of at least FILTERED_READ_ITEMS items each (each at most 1 MB) until the page
+    is full: a page may still hold fewer (even none) and have a next one, but it never reads the partition whole.
     """
     query: dict[str, Any] = {"KeyConditionExpression": condition, "ScanIndexForward": False, **extra}
     if after:
         query["ExclusiveStartKey"] = {"pk": pk, "sk": after}
     if "FilterExpression" in extra:
-        query["Limit"] = limit
-        answer = table.query(**query)
-        last = answer.get("LastEvaluatedKey")
-        return answer.get("Items", []), last is not None, last["sk"] if last else None
+        return _filtered(table, pk, query, limit)
     # One more than asked, to know whether there is a next page without a second read.
     query["Limit"] = limit + 1
     items = table.query(**query).get("Items", [])
     more = len(items) > limit
     return items[:limit], more, items[limit - 1]["sk"] if more else None
+
+
+FILTERED_READS = 10  # queries one filtered page may take before it answers with what it has and a next key
+FILTERED_READ_ITEMS = 100  # items each of them reads at least (a sent alert is ~2 KB: well under a 1 MB page)
+
+
+def _filtered(table: Any, pk: str, query: dict[str, Any], limit: int) -> tuple[list[dict[str, Any]], bool, str | None]:
+    found: list[dict[str, Any]] = []
+    query["Limit"] = max(limit, FILTERED_READ_ITEMS)
+    for _ in range(FILTERED_READS):
+        answer = table.query(**query)
+        found.extend(answer.get("Items", []))
+        last = answer.get("LastEvaluatedKey")
+        if len(found) >= limit:
+            # More passed than the page holds: resume after the last one kept (more may pass after it).
+            kept = found[:limit]
+            more = len(found) > limit or last is not None
+            return kept, more, kept[-1]["sk"] if more else None
+        if last is None:
+            return found, False, None
+        query["ExclusiveStartKey"] = {"pk": pk, "sk": last["sk"]}
+    return found, True, query["ExclusiveStartKey"]["sk"]
