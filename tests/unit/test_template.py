@@ -503,8 +503,10 @@ def test_the_dashboard_is_valid_json_and_finds_every_provider_without_a_widget_e
     body = json.loads(resolver.resolve(RESOURCES["Dashboard"]["Properties"]["DashboardBody"]))
     titles = [w["properties"]["title"] for w in body["widgets"]]
     for expected in (
-        "Available credits per account (from the pollers' logs)",
-        "Latest poll of every account",
+        "Lowest balances: 20 accounts (latest poll, from the pollers' logs)",
+        "Fewest days left: 20 accounts (hourly forecast)",
+        "Failing: 20 accounts whose latest poll failed",
+        "Stale: 20 accounts polled longest ago (within the dashboard's range)",
         "Lowest balance per provider",
         "Poll failures per provider",
         "Alerts sent (SNS messages published)",
@@ -517,29 +519,36 @@ def test_the_dashboard_is_valid_json_and_finds_every_provider_without_a_widget_e
         assert f"'{provider}'" not in text
         assert f'"{provider}"' not in text
     tables = {w["properties"]["title"]: w["properties"]["query"] for w in body["widgets"] if w["type"] == "log"}
-    assert "SOURCE 'PollerLogs'" in tables["Latest poll of every account"]
-    assert "filter message = 'account polled'" in tables["Latest poll of every account"]
-    assert "SOURCE 'AggregatorLogs'" in tables["Days left per account (forecast)"]
-    assert "filter message = 'account forecast'" in tables["Days left per account (forecast)"]
+    # At fleet scale no table lists every account: each sorts what matters and keeps 20 rows.
+    for title, query in tables.items():
+        assert query.endswith("| limit 20"), title
+        assert " | sort " in query, title
+    assert "filter message = 'account polled'" in tables["Failing: 20 accounts whose latest poll failed"]
+    assert "| filter status = 'error' |" in tables["Failing: 20 accounts whose latest poll failed"]
+    assert "SOURCE 'AggregatorLogs' | filter message = 'account forecast'" in tables["Fewest days left: 20 accounts (hourly forecast)"]
+    assert "sort days_left asc" in tables["Fewest days left: 20 accounts (hourly forecast)"]
+    assert "sort last_poll asc" in tables["Stale: 20 accounts polled longest ago (within the dashboard's range)"]
     assert "DashboardUrl" in TEMPLATE["Outputs"]
 
 
 @pytest.mark.parametrize("account_metrics", ["ENABLED", "DISABLED"])
-def test_the_dashboard_charts_every_account_with_or_without_a_series_per_account(account_metrics):
+def test_the_dashboard_shows_the_lowest_balances_with_or_without_a_series_per_account(account_metrics):
     template = deployed_template({"AccountMetrics": account_metrics})
     attributes = {"AlertTopic": {"TopicName": "t"}, "AsyncDeadLetterQueue": {"QueueName": "q1"},
                   "AggregatorDeadLetterQueue": {"QueueName": "q2"}}  # fmt: skip
     ids = {name: name for name in template["Resources"]}
     resolver = Resolver(template, "stack", ids, {"AccountMetrics": account_metrics}, attributes=attributes)
     body = json.loads(resolver.resolve(template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]))
-    [chart] = [w for w in body["widgets"] if w["properties"]["title"].startswith("Available credits per account")]
-    if account_metrics == "ENABLED":
-        assert 'MetricName="AvailableCredits"' in chart["properties"]["metrics"][0][0]["expression"]
-    else:  # the same chart from the pollers' "account polled" lines: no series per account
+    [chart] = [w for w in body["widgets"] if w["properties"]["title"].startswith("Lowest balances: 20 accounts")]
+    if account_metrics == "ENABLED":  # the 20 lowest series, not every account's
+        expression = chart["properties"]["metrics"][0][0]["expression"]
+        assert expression.startswith("SORT(SEARCH(")
+        assert 'MetricName="AvailableCredits"' in expression
+        assert expression.endswith(", MIN, ASC, 20)")
+    else:  # from the pollers' "account polled" lines: no series per account
         assert chart["type"] == "log"
-        assert chart["properties"]["view"] == "timeSeries"
         assert "SOURCE 'PollerLogs' | filter message = 'account polled'" in chart["properties"]["query"]
-        assert "stats avg(available) by bin(5m)" in chart["properties"]["query"]
+        assert chart["properties"]["query"].endswith("| sort available asc | limit 20")
     poller = next(iter(providers_of(template).values()))
     assert resolver.resolve(poller["Properties"]["Environment"]["Variables"]["ACCOUNT_METRICS"]) == account_metrics
 
