@@ -107,3 +107,22 @@ def test_a_round_larger_than_a_shard_runs_in_shards_through_the_state_machine_an
     # Requests in flight stay under PollConcurrency in total: each of the 3 shards keeps 9 // 3 = 3.
     lines = [json.loads(x) for x in aggregate.output.getvalue().splitlines()]
     assert {line["concurrency"] for line in lines if "concurrency" in line} <= {3}
+
+
+def test_a_sharded_round_forgets_removed_accounts_in_each_shard_without_reading_the_whole_provider(stack, sims, poll, balances):
+    found = keys(25)
+    for key in found.values():
+        sims["crun"].set_balance(key, 700)
+    stack.put_api_keys("crun", found)
+    sharded = {"SHARD_SIZE": "10", "POLL_CONCURRENCY": "9"}
+    poll("crun", env=sharded)
+    kept = dict(list(found.items())[::2])  # every other account leaves the pool: some in each shard's range
+    stack.put_api_keys("crun", kept)
+    aws.clear_caches()
+    stack.calls.clear()
+
+    poll("crun", env=sharded)
+
+    assert sorted(balances.latest("crun")) == sorted(kept)
+    # The dispatching run reads no balances at all; each of the 3 shards reads its own range once.
+    assert stack.calls["dynamodb:Query"] == 3, dict(stack.calls)

@@ -8,6 +8,7 @@ round, a shard and a manual refresh all poll and store through :func:`poll_and_s
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -159,11 +160,11 @@ class Poller:
                 metrics.record_available(config.provider, result.account, result.reading.available)
         return tally, results
 
-    def forget_removed(self, ring: KeyRing) -> None:
-        """Delete the latest items of accounts no longer in any secret (every secret was read cleanly, or the
-        round would not have started): a key rotated out of a pool stops being monitored."""
-        stored = set(self.store.last_polls(self.config.provider))
-        removed = sorted(stored - set(ring.names))
+    def forget_removed(self, ring: KeyRing, stored: Iterable[str]) -> None:
+        """Delete the latest items of the ``stored`` accounts no longer in any secret (every secret was read
+        cleanly, or the round would not have started): a key rotated out of a pool stops being monitored.
+        ``stored`` is what the round (or shard) already read of its previous polls: no second read."""
+        removed = sorted(set(stored) - set(ring.names))
         if removed:
             self.store.forget_accounts(self.config.provider, removed)
             logger.info("accounts no longer in the provider's secrets are no longer monitored",
@@ -215,17 +216,22 @@ def run_poll(event: Any, remaining_ms: int, config: PollerSettings | None = None
         logger.warning("no accounts configured yet" if wanted is None else "none of the accounts asked for is configured",
                        extra={"secrets": list(ring.secrets)})  # fmt: skip
         if wanted is None:
-            poller.forget_removed(ring)
+            poller.forget_removed(ring, poller.store.last_polls(config.provider))
         return summary
     started = datetime.now(UTC)
     if wanted is None and len(names) > config.shard_size and config.shard_machine:
         return shards.dispatch(poller, ring, started)
 
-    store = poller.store
+    store, read = poller.store, {}
+
+    def previous() -> dict[str, LastPoll]:
+        read.update(_read_previous(store, config.provider))
+        return read
+
     tally, results = poller.poll_and_store(ring, names, Deadline(polling_budget(remaining_ms)), concurrency=config.concurrency,
-                                           previous=lambda: _read_previous(store, config.provider))  # fmt: skip
+                                           previous=previous)  # fmt: skip
     if wanted is None:  # a full round: every configured account was polled (or recorded as failed)
-        poller.forget_removed(ring)
+        poller.forget_removed(ring, read)
         poller.record_round(new_round_id(started), started, len(names), tally)
     metrics.record_poll_failures(config.provider, tally.failed)
     if tally.lowest is not None:

@@ -57,7 +57,6 @@ def dispatch(poller: Poller, ring: KeyRing, started: datetime) -> dict[str, Any]
     """Start the round's shards; the round's summary comes from their last step (finish_round)."""
     config = poller.config
     names = ring.names
-    poller.forget_removed(ring)
     round_id = new_round_id(started)
     shards = plan(names, config.shard_size, config.concurrency, config.provider, round_id, format_time(started))
     document = json.dumps({"provider": config.provider, "round": round_id, "started_at": format_time(started), "accounts": len(names),
@@ -85,14 +84,16 @@ def run_shard(poller: Poller, shard: Any, remaining_ms: int) -> dict[str, Any]:
     logger.append_keys(round=shard["round"], shard=shard["index"])
     ring = poller.key_ring()
     names = [name for name in ring.names if in_shard(name, shard)]
-    store = poller.store
+    store, read = poller.store, {}
 
     def previous():
         with span("read previous polls", provider=poller.config.provider):
-            return store.last_polls(poller.config.provider, shard["from"], shard["to"])
+            read.update(store.last_polls(poller.config.provider, shard["from"], shard["to"]))
+            return read
 
     tally, _ = poller.poll_and_store(ring, names, Deadline(polling_budget(remaining_ms)), concurrency=shard["concurrency"],
                                      previous=previous)  # fmt: skip
+    poller.forget_removed(ring, read)  # each shard forgets the removed accounts of its own range: no whole read
     logger.info("poll shard stored", extra={"of": shard["of"], **tally.counts()})
     return {"shard": shard["index"], "accounts": len(names), **tally.counts()}
 
