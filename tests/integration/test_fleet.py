@@ -64,14 +64,17 @@ def test_an_unchanged_reading_is_not_written_again_until_its_hourly_heartbeat(st
         run = poll("crun")
     assert run.summary["unchanged"] == 1
     assert balances.latest("crun")["a"]["polled_at"] == first["polled_at"]  # not written again
+    assert [line["message"] for line in run.logs() if line.get("account") == "a"] == []  # nor logged: the round's line counts it
+    assert [line["unchanged"] for line in run.logs() if line["message"] == "poll round stored"] == [1]
     assert len(balances.history("crun", "a")) == 1
     # ...yet it reads as polled just now: the round item says every account of a full round was read.
     balance = BalanceStore(stack.table()).accounts("crun", "a")[0].balance
     assert balance.fetched_at >= BalanceStore(stack.table()).last_round("crun").started_at
     time.sleep(1.1)  # history points are keyed by the second of their poll
     sims["crun"].set_balance("sk-a", 450)
-    poll("crun")
+    run = poll("crun")
     assert len(balances.history("crun", "a")) == 2
+    assert [line["available"] for line in run.logs() if line["message"] == "account polled"] == [450]
 
 
 def test_an_account_removed_from_the_secrets_is_no_longer_monitored(stack, sims, poll, balances):

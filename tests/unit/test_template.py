@@ -506,7 +506,7 @@ def test_the_dashboard_is_valid_json_and_finds_every_provider_without_a_widget_e
         "Lowest balances: 20 accounts (latest poll, from the pollers' logs)",
         "Fewest days left: 20 accounts (hourly forecast)",
         "Failing: 20 accounts whose latest poll failed",
-        "Stale: 20 accounts polled longest ago (within the dashboard's range)",
+        "Stale: 20 accounts stored longest ago (an unchanged one is stored hourly)",
         "Lowest balance per provider",
         "Poll failures per provider",
         "Alerts sent (SNS messages published)",
@@ -527,7 +527,7 @@ def test_the_dashboard_is_valid_json_and_finds_every_provider_without_a_widget_e
     assert "| filter status = 'error' |" in tables["Failing: 20 accounts whose latest poll failed"]
     assert "SOURCE 'AggregatorLogs' | filter message = 'account forecast'" in tables["Fewest days left: 20 accounts (hourly forecast)"]
     assert "sort days_left asc" in tables["Fewest days left: 20 accounts (hourly forecast)"]
-    assert "sort last_poll asc" in tables["Stale: 20 accounts polled longest ago (within the dashboard's range)"]
+    assert "sort last_poll asc" in tables["Stale: 20 accounts stored longest ago (an unchanged one is stored hourly)"]
     assert "DashboardUrl" in TEMPLATE["Outputs"]
 
 

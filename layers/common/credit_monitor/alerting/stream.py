@@ -117,6 +117,8 @@ def handle_round(service: Alerting, summary: RoundSummary) -> int:
 
     incidents, pending = service.alerts.decide_incidents(provider, decide)
     sent = service.send(service.alerts.incident_key(provider)) if pending else 0
+    if not summary.failed:  # no account failed this round: no failure alert to decide, and no read of the provider
+        return sent
     return sent + decide_failures(service, provider, incidents, config, now)
 
 

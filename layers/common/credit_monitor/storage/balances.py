@@ -258,7 +258,7 @@ class RoundWriter:
         self._batch: list[dict[str, Any]] = []
         self._pool: ThreadPoolExecutor | None = None
         self._sent: list[Future[None]] = []
-        self.unchanged = 0  # good readings equal to the stored one, not written
+        self.skipped: set[str] = set()  # accounts whose good reading equals the stored one: not written
 
     def add(self, result: AccountResult) -> None:
         """Queue one account's result; a full batch goes out at once. Call from one thread."""
@@ -273,7 +273,7 @@ class RoundWriter:
         changed = before is None or not before.ever_read or before.digest != result.reading.digest
         heartbeat = before is not None and _due(before.fetched_at, result.polled_at, HEARTBEAT)
         if not (changed or heartbeat or before.status != "ok"):
-            self.unchanged += 1  # the round item says it was read; nothing to write
+            self.skipped.add(result.account)  # the round item says it was read; nothing to write
             return
         # An overlapping run that already stored a newer poll keeps its latest state; this run still adds
         # its history. (BatchWriteItem takes no condition: this narrows the window between the read of
@@ -282,6 +282,10 @@ class RoundWriter:
             self._queue(balance_item(BalanceItem.after_poll(self._provider, result, None)))
         if changed or heartbeat:
             self._queue(history_item(self._provider, result.account, result.polled_at, result.reading, self._history_days))
+
+    @property
+    def unchanged(self) -> int:
+        return len(self.skipped)
 
     def _serialize_update(self, result: AccountResult, before: LastPoll | None) -> dict[str, Any]:
         update = failure_update(self._provider, result, before)
