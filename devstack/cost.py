@@ -27,6 +27,7 @@ import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devstack import ROOT
@@ -37,21 +38,26 @@ BENCH_RESULTS = ROOT / "bench" / "results.json"
 HOURS_PER_MONTH = 730
 DAYS_PER_MONTH = 30.4
 GOAL_DEFAULT_USD = 3.0  # the default stack, after the always-free tier
-GOAL_ACCOUNT_USD = 0.02  # one more account with per-account metrics off, after the free tier
+GOAL_IDLE_ACCOUNT_USD = 0.005  # one more idle account of a fleet (its free tier long spent), per month
 # A poll round waits on the vendor, and Lambda bills the wait: one round trip per PollConcurrency accounts.
 # 300 ms is what make bench's simulated vendor takes (bench/run.py LATENCY); --vendor-latency-ms changes it.
 VENDOR_LATENCY_MS = 300.0
 
 # What the handlers do, as tests/integration/test_cost.py counts it at the DynamoDB client.
 BATCH_ITEMS = 25  # BatchWriteItem's limit
-STREAM_BATCH = 100  # the aggregator's stream BatchSize: one round of a provider is one invocation per 100 accounts
+QUERY_PAGE_KB = 1024  # a Query answers at most 1 MB a page
+STREAM_BATCH = 100  # the aggregator's stream BatchSize (template.yaml AggregatorStream)
 FORECAST_WINDOW_HOURS = 72  # AggregatorSettings.forecast_window: the history each forecast reads
-FORECASTS_PER_HOUR = 1  # AggregatorSettings.forecast_refresh: each forecast also writes the alert state once
+HEARTBEAT_MINUTES = 60  # storage.balances.HEARTBEAT: an unchanged reading is stored again this often
+API_PAGE = 1000  # GET /balances answers at most this many balances a page (DESIGN.md)
+MAX_PARALLEL_SHARDS = 40  # polling.shards.MAX_PARALLEL_SHARDS: the shard Map's MaxConcurrency
+EXPRESS_GB = 64 / 1024  # an Express execution is billed in 64 MB chunks; these carry a few KB
 ALERT_WRITE_UNITS = 14  # one alert: its transition with the message (2), the lease (2), a delivered mark per
 #                         channel (~2), and the final transaction removing it and keeping 3 copies (8)
 ITEM_OVERHEAD_KB = 0.1  # DynamoDB bills 100 bytes of index overhead per stored item
 DASHBOARD_RANGE_HOURS = 3  # a dashboard opens on its last 3 hours: each log widget scans that much
 SECRET_CACHE_MINUTES = 15  # aws.SECRET_CACHE_SECONDS
+DIGEST_SHOWN = 50  # alerting.digest.SHOWN: accounts whose day-ago balance the digest reads
 
 CHANNELS = {  # --channel name: the parameters that turn it on (placeholders: only whether they are set matters)
     "email": {"AlertEmail": "ops@example.com"},
@@ -75,6 +81,8 @@ class Setup:
 
     accounts: tuple[int, ...] = (2, 2, 2, 2, 2)  # accounts of each provider in the Providers list
     poll_minutes: int = 5
+    changing: float = 0.5  # share of accounts whose balance changes between two polls (spent or topped up)
+    failing: float = 0.0  # share of accounts whose polls fail
     account_metrics: bool = False
     tracing: bool = False
     digest: bool = False
@@ -108,11 +116,18 @@ class Setup:
         typical = self.accounts[0] if self.accounts else 0
         return replace(self, accounts=(*self.accounts, typical if accounts is None else accounts))
 
+    def stored_share(self) -> float:
+        """Of an account's polls, the share that stores its latest item and a history point: every poll of a
+        changing account, the hourly heartbeat of an unchanged one. A failing one's polls are updates."""
+        heartbeat = min(1.0, self.poll_minutes / HEARTBEAT_MINUTES)
+        return self.changing + max(0.0, 1 - self.changing - self.failing) * heartbeat
+
     def describe(self) -> str:
         channels = ", ".join(sorted(self.channels)) or "none"
         sizes = "/".join(f"{n:,}" for n in self.accounts) if len(set(self.accounts)) > 1 else f"{self.accounts[0]:,} each"
         return (f"{len(self.accounts):,} providers, {sum(self.accounts):,} accounts ({sizes}), polling every "
-                f"{self.poll_minutes} min; account metrics {'ENABLED' if self.account_metrics else 'DISABLED'}, tracing "
+                f"{self.poll_minutes} min, {self.changing:.0%} of the accounts changing between polls, {self.failing:.0%} failing; "
+                f"account metrics {'ENABLED' if self.account_metrics else 'DISABLED'}, tracing "
                 f"{'ENABLED' if self.tracing else 'DISABLED'}, digest {'ENABLED' if self.digest else 'DISABLED'}; history kept "
                 f"{self.retention_days:,} days; channels: {channels}; {self.api_requests:,} API requests, {self.alerts:,} alerts, "
                 f"{self.dashboard_views:,} dashboard views a month")  # fmt: skip
@@ -144,6 +159,16 @@ def _one_more_account(setup: Setup, measured: Measured, prices: dict[str, Any]) 
     return bill(setup.plus_account(), measured, prices).total_after_free - bill(setup, measured, prices).total_after_free
 
 
+def _per_account(setup: Setup, measured: Measured, prices: dict[str, Any]) -> float:
+    return bill(setup, measured, prices).total_after_free / max(1, sum(setup.accounts))
+
+
+def _fleet(providers: int, each: int, changing: float) -> Setup:
+    return Setup(accounts=(each,) * providers, changing=changing, api_requests=100_000, alerts=600, dashboard_views=300)
+
+
+FLEETS = ("fleet-10k-idle", "fleet-10k-busy", "fleet-100k-idle", "fleet-100k-busy")
+
 # Add a setup here (a fleet, an idle or a busy account...): --setup lists it, its goals print with its bill.
 SETUPS: dict[str, NamedSetup] = {
     "default": NamedSetup(
@@ -151,10 +176,18 @@ SETUPS: dict[str, NamedSetup] = {
         Setup(),
         goals=(
             Goal(f"the default stack, after the free tier*, < {GOAL_DEFAULT_USD:g} USD a month", GOAL_DEFAULT_USD, _after_free_tier),
-            Goal(f"one more account (account metrics off), after the free tier*, < {GOAL_ACCOUNT_USD:g} USD a month", GOAL_ACCOUNT_USD,
-                 _one_more_account),
         ),
     ),
+    "fleet-10k-idle": NamedSetup("one provider with 10,000 accounts, none spending (a key pool at rest)", _fleet(1, 10_000, 0.0),
+                                 goals=(Goal(f"one more idle account, after the free tier*, < {GOAL_IDLE_ACCOUNT_USD:g} USD a month",
+                                             GOAL_IDLE_ACCOUNT_USD, _one_more_account),)),
+    "fleet-10k-busy": NamedSetup("one provider with 10,000 accounts, every one spending between every two polls",
+                                 _fleet(1, 10_000, 1.0)),
+    "fleet-100k-idle": NamedSetup("ten providers with 10,000 accounts each, none spending", _fleet(10, 10_000, 0.0),
+                                  goals=(Goal(f"one more idle account, after the free tier*, < {GOAL_IDLE_ACCOUNT_USD:g} USD a month",
+                                              GOAL_IDLE_ACCOUNT_USD, _one_more_account),)),
+    "fleet-100k-busy": NamedSetup("ten providers with 10,000 accounts each, every one spending between every two polls",
+                                  _fleet(10, 10_000, 1.0)),
 }  # fmt: skip
 
 
@@ -217,23 +250,25 @@ class Measured:
 
     poll_empty_ms: float  # a round of a provider whose secret is still {}
     poll_ms: float  # a round's fixed part
-    poll_per_account_ms: float
-    stream_batch_ms: float
-    stream_per_record_ms: float
-    check_ms: float
-    check_per_account_ms: float
+    poll_per_account_ms: float  # each account polled, its reading unchanged (nothing stored)
+    poll_per_stored_ms: float  # more for each account whose reading is stored (changed, or its heartbeat)
+    stream_batch_ms: float  # an aggregator invocation's fixed part
+    stream_per_record_ms: float  # each stream record (a changed balance, a round)
+    forecast_ms: float  # an account's hourly forecast and spend tally, over a history of hourly points
+    check_per_provider_ms: float  # the scheduled check, per provider
     api_request_ms: float
-    poll_log_bytes: float  # a round's fixed part
-    poll_log_bytes_per_account: float
-    forecast_log_bytes_per_account: float  # the "account forecast" line of each hourly forecast
+    poll_log_bytes: float  # a run's fixed part
+    poll_log_bytes_per_stored: float  # the "account polled" line of each account stored
+    forecast_log_bytes: float  # the "account forecast" line of each hourly forecast
     latest_item_kb: float
     alert_item_kb: float
     history_item_kb: float
+    round_item_kb: float
     source: str = ""
 
     @classmethod
     def recorded(cls) -> Measured:
-        """What `make bench` recorded, or a fresh measurement when it recorded nothing."""
+        """What `make bench` recorded, or a fresh measurement when it recorded nothing (or other figures)."""
         recorded = json.loads(BENCH_RESULTS.read_text()).get("measured") if BENCH_RESULTS.exists() else None
         if not recorded or set(recorded) - {"date"} != {f.name for f in dataclasses.fields(cls)} - {"source"}:
             return measure()
@@ -248,9 +283,12 @@ SLOPE_ACCOUNTS = (1, 21)  # two round sizes: their difference gives what one mor
 
 
 def measure(runs: int = 3) -> Measured:
-    """Median durations and log bytes of the real handlers for two round sizes, and the sizes of the items stored."""
+    """Median durations and log bytes of the real handlers for two round sizes, unchanged and changed rounds,
+    and the sizes of the items stored."""
     from boto3.dynamodb.types import TypeSerializer  # noqa: PLC0415
 
+    from credit_monitor.model import Reading, format_time  # noqa: PLC0415
+    from credit_monitor.storage.items import history_item  # noqa: PLC0415
     from devstack.invoke import invoke_aggregator, invoke_api, invoke_poller, reset_warm_state  # noqa: PLC0415
     from devstack.moto_stack import LocalStack  # noqa: PLC0415
     from devstack.simulators import ProviderSimulator  # noqa: PLC0415
@@ -262,36 +300,56 @@ def measure(runs: int = 3) -> Measured:
         action(output)
         return (time.perf_counter() - started) * 1000, len(output.getvalue().encode())
 
+    def median(samples: list[tuple[float, int]], part: int) -> float:
+        return statistics.median(sample[part] for sample in samples)
+
     figures: dict[int, dict[str, float]] = {}
     with LocalStack(stack_name="credit-monitor-cost") as stack, ProviderSimulator("crun") as sim:
         stack.create_resources()
         reset_warm_state()  # a fresh deployment: no client from an earlier stack in this process
         pump = StreamPump(stack)
+        providers = len(stack.pollers())
 
         def poll(output):
             return invoke_poller(stack, "crun", {}, base_url=sim.base_url, output=output)
 
+        def deliver(output):
+            pump.deliver(lambda batch: invoke_aggregator(stack, batch, output=output))
+
         poll(io.StringIO())  # warm: a scheduled poller's container usually is
-        empty_ms, _ = zip(*(timed(poll) for _ in range(runs)), strict=True)
+        empty = [timed(poll) for _ in range(runs)]
+        now = datetime.now(UTC)
         for count in SLOPE_ACCOUNTS:
             keys = {f"team-{i:03d}": f"sk-cost-{count}-{i:03d}" for i in range(count)}
             for key in keys.values():
-                sim.set_balance(key, 1000)
+                sim.set_balance(key, 100_000)
             stack.put_api_keys("crun", keys)
+            with stack.table().batch_writer() as batch:  # three days of hourly points: what a forecast reads
+                for account in keys:
+                    for hour in range(FORECAST_WINDOW_HOURS, 0, -1):
+                        at = format_time(now - timedelta(hours=hour))
+                        batch.put_item(Item=history_item("crun", account, at, Reading(available=100_000 + 50 * hour), 30))
             reset_warm_state()
             poll(io.StringIO())
-            pump.deliver(lambda batch: invoke_aggregator(stack, batch))
-            first_check = timed(lambda output: invoke_aggregator(stack, {"task": "check"}, output=output))  # with its forecasts
-            rounds = [timed(poll) for _ in range(runs)]
-            batches = [timed(lambda output: pump.deliver(lambda batch: invoke_aggregator(stack, batch, output=output)))
-                       for _ in range(runs)]  # fmt: skip
+            forecasting = timed(deliver)  # each account's first record forecasts it
+            unchanged = [timed(poll) for _ in range(runs)]
+            deliver(io.StringIO())  # the unchanged rounds' round records
+            changed, batches = [], []
+            for run in range(runs):
+                for key in keys.values():
+                    sim.set_balance(key, 99_000 - run)
+                changed.append(timed(poll))
+                batches.append(timed(deliver))  # forecasts are an hour away: records alone
             checks = [timed(lambda output: invoke_aggregator(stack, {"task": "check"}, output=output)) for _ in range(runs)]
             figures[count] = {
-                "poll_ms": statistics.median(ms for ms, _ in rounds),
-                "poll_log": statistics.median(size for _, size in rounds),
-                "stream_ms": statistics.median(ms for ms, _ in batches),
-                "check_ms": statistics.median(ms for ms, _ in checks),
-                "forecast_log": first_check[1] - statistics.median(size for _, size in checks),
+                "poll_ms": median(unchanged, 0),
+                "poll_log": median(unchanged, 1),
+                "stored_ms": median(changed, 0) - median(unchanged, 0),
+                "stored_log": median(changed, 1) - median(unchanged, 1),
+                "stream_ms": median(batches, 0),
+                "forecast_ms": (forecasting[0] - median(batches, 0)) / count,
+                "forecast_log": (forecasting[1] - median(batches, 1)) / count,
+                "check_ms": median(checks, 0),
             }
         api_ms = statistics.median(timed(lambda output: invoke_api(stack, "/balances"))[0] for _ in range(runs))
         items = stack.table().scan()["Items"]
@@ -311,20 +369,22 @@ def measure(runs: int = 3) -> Measured:
         return max(0.0, a[name] - slope(name) * small)
 
     return Measured(
-        poll_empty_ms=statistics.median(empty_ms),
+        poll_empty_ms=median(empty, 0),
         poll_ms=fixed("poll_ms"),
         poll_per_account_ms=slope("poll_ms"),
+        poll_per_stored_ms=max(0.0, b["stored_ms"] / large),
         stream_batch_ms=fixed("stream_ms"),
         stream_per_record_ms=slope("stream_ms"),
-        check_ms=fixed("check_ms"),
-        check_per_account_ms=slope("check_ms"),
+        forecast_ms=max(0.0, b["forecast_ms"]),
+        check_per_provider_ms=b["check_ms"] / providers,
         api_request_ms=api_ms,
         poll_log_bytes=fixed("poll_log"),
-        poll_log_bytes_per_account=slope("poll_log"),
-        forecast_log_bytes_per_account=max(0.0, b["forecast_log"] / large),
+        poll_log_bytes_per_stored=max(0.0, b["stored_log"] / large),
+        forecast_log_bytes=max(0.0, b["forecast_log"]),
         latest_item_kb=mean_kb([i for i in items if i.get("kind") == "balance"]),
         alert_item_kb=mean_kb([i for i in items if i.get("kind") == "alert"]),
         history_item_kb=mean_kb([i for i in items if str(i["pk"]).startswith("HISTORY#")]),
+        round_item_kb=mean_kb([i for i in items if i.get("kind") == "round"]),
         source="measured on the local stack now",
     )
 
@@ -353,18 +413,21 @@ def _value_bytes(value: dict[str, Any]) -> int:
 # -- the bill ----------------------------------------------------------------------------------------
 
 
-def dynamodb_per_poll_round(accounts: int) -> dict[str, float]:
-    """DynamoDB calls of one poll round of ``accounts`` accounts, all read successfully: one Query of the
-    provider's items (its latest and alert items), a latest and a history item per account in batches of 25."""
-    items = 2 * accounts
-    return {"Query": 1, "BatchWriteItem": math.ceil(items / BATCH_ITEMS), "write_items": items}
+def dynamodb_per_poll_round(accounts: int, stored: int = 0, failing: int = 0, latest_kb: float = 0.2) -> dict[str, float]:
+    """DynamoDB calls of one (unsharded) poll round: a Query of the provider's latest items (a page per MB),
+    the latest item and a history point of each account ``stored`` in batches of 25, a conditional update
+    per ``failing`` account, and the round item. An account read unchanged is not written at all."""
+    calls = {"Query": max(1, math.ceil(accounts * latest_kb / QUERY_PAGE_KB)), "BatchWriteItem": math.ceil(2 * stored / BATCH_ITEMS),
+             "UpdateItem": failing, "PutItem": 1}  # fmt: skip
+    return {name: n for name, n in calls.items() if n}
 
 
-def dynamodb_per_check(accounts: int, forecasts: int) -> dict[str, float]:
-    """DynamoDB calls of one scheduled check: the thresholds document remembered (a conditional put, billed
-    even when it is unchanged) and its alert state read; one Query of every account's items, each account's
-    alert state read (consistently); for each forecast due, its history read and its alert state written."""
-    return {"PutItem": 1, "Query": 1 + forecasts, "GetItem": 1 + accounts, "UpdateItem": forecasts}
+def dynamodb_per_check(providers: int, with_rounds: int) -> dict[str, float]:
+    """DynamoDB calls of one scheduled check, whatever the number of accounts: the thresholds document
+    remembered (a conditional put, billed even when unchanged) and its alert state read; per provider its
+    round item and the accounts marked for attention (two Queries), and for one that has polled its
+    incident state, read and decided (two consistent reads); one Query of the notification groups."""
+    return {"PutItem": 1, "GetItem": 1 + 2 * with_rounds, "Query": 2 * providers + 1}
 
 
 @dataclass
@@ -375,49 +438,110 @@ class Line:
     unit_text: str
 
 
+@dataclass(frozen=True)
+class Round:
+    """One provider's poll round, modeled: what it runs, stores, reads and logs."""
+
+    accounts: int
+    shards: int  # 0: one run polls the round
+    runs: int  # poller invocations: 1, or a dispatching run, its shards and the summing-up run
+    stored: float  # accounts whose latest item and a history point are written
+    failing: float  # accounts whose failure is recorded (a conditional update)
+    lambda_ms: float  # billed poller time, the wait on the vendor included
+    wall_s: float  # the round from start to summary (a sharded one: the Express execution's duration)
+    read_units: float
+    write_units: float
+    log_bytes: float
+
+    @property
+    def records(self) -> float:
+        """Stream records the aggregator receives: each latest item written, and the round item."""
+        return self.stored + self.failing + 1
+
+    @classmethod
+    def of(cls, accounts: int, setup: Setup, m: Measured, concurrency: int, shard_size: int) -> Round:
+        if not accounts:
+            return cls(0, 0, 1, 0, 0, m.poll_empty_ms, m.poll_empty_ms / 1000, 0, 0, m.poll_log_bytes)
+        shards = math.ceil(accounts / shard_size) if accounts > shard_size else 0
+        each = max(1, concurrency // min(shards, MAX_PARALLEL_SHARDS)) if shards else concurrency
+        size = accounts / shards if shards else accounts
+
+        def run_ms(n: float) -> float:  # one run polling n accounts at ``each`` in flight
+            return (m.poll_ms + m.poll_per_account_ms * n + m.poll_per_stored_ms * n * (setup.stored_share() + setup.failing)
+                    + math.ceil(n / each) * setup.vendor_latency_ms)  # fmt: skip
+
+        stored, failing = accounts * setup.stored_share(), accounts * setup.failing
+        pages = (shards or 1) * math.ceil(max(1.0, size * m.latest_item_kb) / 4)  # each run's Query: 4 KB units
+        runs = shards + 2 if shards else 1
+        if shards:
+            waves = math.ceil(shards / MAX_PARALLEL_SHARDS)
+            lambda_ms, wall_ms = shards * run_ms(size) + 2 * m.poll_ms, 2 * m.poll_ms + waves * run_ms(size)
+        else:
+            lambda_ms = wall_ms = run_ms(accounts)
+        return cls(
+            accounts=accounts, shards=shards, runs=runs, stored=stored, failing=failing, lambda_ms=lambda_ms, wall_s=wall_ms / 1000,
+            read_units=0.5 * pages,  # eventually consistent
+            write_units=2 * stored + failing + math.ceil(m.round_item_kb),  # every item < 1 KB: one unit each
+            log_bytes=runs * m.poll_log_bytes + (stored + failing) * m.poll_log_bytes_per_stored,
+        )  # fmt: skip
+
+
 def usage(setup: Setup, stack: Stack, m: Measured) -> list[Line]:
     rounds = HOURS_PER_MONTH * 60 / setup.poll_minutes  # poll rounds of each provider a month, and checks
     providers, total = len(setup.accounts), sum(setup.accounts)
     active = [n for n in setup.accounts if n > 0]
-    poller_gb = stack.memory_gb(next(iter(stack.pollers())))
-    forecasts = total * HOURS_PER_MONTH * FORECASTS_PER_HOUR
-    points = FORECAST_WINDOW_HOURS * 60 / setup.poll_minutes
-    stream_invocations = rounds * sum(math.ceil(n / STREAM_BATCH) for n in active)
+    concurrency, shard_size = int(stack.poller_variable("POLL_CONCURRENCY")), int(stack.poller_variable("SHARD_SIZE"))
+    polls = [Round.of(n, setup, m, concurrency, shard_size) for n in setup.accounts]
+    polled = [r for r in polls if r.accounts]
+    poller_gb, aggregator_gb = stack.memory_gb(next(iter(stack.pollers()))), stack.memory_gb("Aggregator")
+    # The aggregator: a stream record per latest item written and per round; an hourly forecast per account
+    # (each has a record at least hourly: its heartbeat), reading the window's history points.
+    records = rounds * sum(r.records for r in polled)
+    stream_invocations = rounds * sum(math.ceil(r.records / STREAM_BATCH) for r in polled)
+    forecasts = total * (1 - setup.failing) * HOURS_PER_MONTH
+    window_points = FORECAST_WINDOW_HOURS * (setup.changing * 60 / setup.poll_minutes + (1 - setup.changing))
     digests = DAYS_PER_MONTH if setup.digest else 0
-    invocations = providers * rounds + stream_invocations + rounds + digests + setup.api_requests
+    groups = setup.alerts  # at most one notification group (an alert timer run, a flush) per alert
+    invocations = rounds * sum(r.runs for r in polls) + stream_invocations + rounds + digests + groups + setup.api_requests
     per_account_kb = m.latest_item_kb + m.alert_item_kb
-    concurrency = int(stack.poller_variable("POLL_CONCURRENCY"))
-    poll_ms = sum(m.poll_ms + m.poll_per_account_ms * n + math.ceil(n / concurrency) * setup.vendor_latency_ms if n else m.poll_empty_ms
-                  for n in setup.accounts)  # fmt: skip
-    check_ms = m.check_ms + m.check_per_account_ms * total  # a digest reads what a check reads: priced alike
     compute = (
-        rounds * poll_ms * poller_gb
-        + (stream_invocations * m.stream_batch_ms + rounds * total * m.stream_per_record_ms) * stack.memory_gb("Aggregator")
-        + (rounds + digests) * check_ms * stack.memory_gb("Aggregator")
+        rounds * sum(r.lambda_ms for r in polls) * poller_gb
+        + (stream_invocations * m.stream_batch_ms + records * m.stream_per_record_ms + forecasts * m.forecast_ms) * aggregator_gb
+        + (rounds + digests) * m.check_per_provider_ms * providers * aggregator_gb
         + setup.api_requests * m.api_request_ms * stack.memory_gb("BalanceApiFunction")
     ) / 1000
+    check = dynamodb_per_check(providers, len(active))
     writes = (
-        rounds * sum(dynamodb_per_poll_round(n)["write_items"] for n in active)  # every item < 1 KB: one unit
-        + forecasts * math.ceil(m.alert_item_kb)
-        + rounds * dynamodb_per_check(total, 0)["PutItem"]  # each check remembers the thresholds document
+        rounds * sum(r.write_units for r in polled)
+        + forecasts * math.ceil(m.alert_item_kb)  # each forecast updates its account's alert state
+        + rounds * len(active)  # each round record: its provider's incident state, assessed
+        + rounds * check["PutItem"]  # each check remembers the thresholds document
         + setup.alerts * ALERT_WRITE_UNITS
     )
-    every_account = 0.5 * math.ceil(max(1, total) * per_account_kb / 4)  # one Query of every latest item, eventually consistent
+    every_account = 0.5 * math.ceil(max(1, total) * per_account_kb / 4)  # a Query of every latest and alert item
+    first_page = 0.5 * math.ceil(max(1, min(total, API_PAGE)) * per_account_kb / 4)  # GET /balances: one page
+    failing_rounds = rounds * sum(0.5 * math.ceil(r.accounts * m.latest_item_kb / 4) + r.failing for r in polled) if setup.failing else 0
     reads = (
-        rounds * sum(0.5 * math.ceil(n * per_account_kb / 4) for n in active)  # the round's Query, eventually consistent
-        + rounds * total * math.ceil(m.alert_item_kb / 4)  # each stream record: the alert state, consistent
-        + rounds * (every_account + (1 + total) * math.ceil(m.alert_item_kb / 4))  # checks
-        + forecasts * 0.5 * math.ceil(points * m.history_item_kb / 4)
-        + digests * (every_account + total * 0.5)  # each account's latest, and its balance a day ago (one history item)
-        + setup.api_requests * every_account  # GET /balances, all accounts
+        rounds * sum(r.read_units for r in polled)
+        + records * math.ceil(m.alert_item_kb / 4)  # each record: its alert (or incident) state, consistent
+        + failing_rounds  # a round with failures: its failing accounts (a filtered Query) and their alert states
+        + forecasts * (0.5 + 0.5 * math.ceil(window_points * m.history_item_kb / 4))  # the point before the window, the window
+        + rounds * (check["GetItem"] + 0.5 * check["Query"])
+        + digests * (every_account + DIGEST_SHOWN * 0.5)  # every account, and the day-ago balance of those it shows
+        + setup.api_requests * first_page
     )
     history_days = int(stack.resolver.parameters["HistoryRetentionDays"])
-    stored_gb = (total * rounds / DAYS_PER_MONTH * history_days * (m.history_item_kb + ITEM_OVERHEAD_KB)
+    points_a_day = total * setup.stored_share() * rounds / DAYS_PER_MONTH
+    stored_gb = (points_a_day * history_days * (m.history_item_kb + ITEM_OVERHEAD_KB)
                  + total * (per_account_kb + 2 * ITEM_OVERHEAD_KB)) / 1024**2  # fmt: skip
-    poll_logs = rounds * sum(m.poll_log_bytes + m.poll_log_bytes_per_account * n for n in active)
-    logs = poll_logs + forecasts * m.forecast_log_bytes_per_account
+    logs = rounds * sum(r.log_bytes for r in polls) + forecasts * m.forecast_log_bytes
     scanned = setup.dashboard_views * stack.log_widgets() * logs * DASHBOARD_RANGE_HOURS / HOURS_PER_MONTH
-    secrets_calls = providers * HOURS_PER_MONTH * 60 / max(setup.poll_minutes, SECRET_CACHE_MINUTES)
+    reads_per_container = HOURS_PER_MONTH * 60 / max(setup.poll_minutes, SECRET_CACHE_MINUTES)
+    sharded = [r for r in polls if r.shards]
+    # Every shard run reads the secrets too, in its own container (as many as run at once): cached there alike.
+    secrets_calls = (providers + sum(min(r.shards, MAX_PARALLEL_SHARDS) for r in sharded)) * reads_per_container
+    express_runs = rounds * len(sharded) + groups
+    express_gb_s = (rounds * sum(r.wall_s for r in sharded) + groups * _group_wait(stack)) * EXPRESS_GB
     chat = "slack-chat" in setup.channels or "teams-chat" in setup.channels
     topic_messages = setup.alerts + digests  # the digest goes to the alert topic only, not to chat (alerting.notify)
     lines = [
@@ -435,8 +559,10 @@ def usage(setup: Setup, stack: Stack, m: Measured) -> list[Line]:
         Line("CloudWatch Logs ingestion", "cloudwatch_logs_ingested_gb", logs / 1024**3, "GB ingested"),
         Line("CloudWatch Logs Insights (dashboard views)", "cloudwatch_logs_insights_gb_scanned", scanned / 1024**3, "GB scanned"),
         Line("SNS publishes (alert topic, chat topic)", "sns_publish", topic_messages + setup.alerts * chat, "messages"),
-        Line("EventBridge alert events", "eventbridge_custom_event", setup.alerts, "events"),
+        Line("EventBridge alert events", "eventbridge_custom_event", 2 * setup.alerts, "events"),  # an alert's, its notification's
         Line("EventBridge Scheduler", "scheduler_invocation", providers * rounds + rounds + digests, "invocations"),
+        Line("Step Functions Express (round shards, alert timers)", "stepfunctions_express_request", express_runs, "requests"),
+        Line("Step Functions Express duration", "stepfunctions_express_gb_second", express_gb_s, "GB-seconds"),
         Line("API Gateway requests", "api_gateway_rest_request", setup.api_requests, "requests"),
     ]
     if "email" in setup.channels:
@@ -449,6 +575,11 @@ def usage(setup: Setup, stack: Stack, m: Measured) -> list[Line]:
     if stack.resolver.resolve(stack.template["Globals"]["Function"]["Tracing"]) == "Active":
         lines.append(Line("X-Ray traces", "xray_trace_recorded", invocations, "traces"))
     return lines
+
+
+def _group_wait(stack: Stack) -> float:
+    """Seconds an alert timer waits (GroupWaitSeconds): its Express run's duration."""
+    return float(stack.resolver.parameters.get("GroupWaitSeconds", stack.template["Parameters"]["GroupWaitSeconds"]["Default"]))
 
 
 @dataclass(frozen=True)
@@ -550,14 +681,16 @@ def sources(setup: Setup, stack: Stack, m: Measured, prices: dict[str, Any]) -> 
         f"series, {stack.count('AWS::CloudWatch::Dashboard'):,} dashboard.",
         *textwrap.wrap(
             f"Handler time {m.source}, in a warm container against a simulator that answers at once: poll round {m.poll_ms:.0f} ms + "
-            f"{m.poll_per_account_ms:.1f} ms per account, check {m.check_ms:.0f} ms + {m.check_per_account_ms:.1f} ms per account, API "
-            f"request {m.api_request_ms:.0f} ms. Lambda also bills the wait on the vendor: {setup.vendor_latency_ms:g} ms a round per "
-            f"{concurrency:,} accounts (PollConcurrency requests in flight; --vendor-latency-ms).{bench}",
+            f"{m.poll_per_account_ms:.1f} ms per account read unchanged, {m.poll_per_stored_ms:.1f} ms more per account stored; stream "
+            f"{m.stream_per_record_ms:.1f} ms per record, forecast {m.forecast_ms:.1f} ms per account an hour; check "
+            f"{m.check_per_provider_ms:.0f} ms per provider (no account is read); API request {m.api_request_ms:.0f} ms. Lambda also "
+            f"bills the wait on the vendor: {setup.vendor_latency_ms:g} ms a round per {concurrency:,} accounts (PollConcurrency requests "
+            f"in flight, shared among a sharded round's shards; --vendor-latency-ms).{bench}",
             width=132,
             break_on_hyphens=False,
         ),
         f"Items, measured likewise: latest {m.latest_item_kb:.2f} KB, alert state {m.alert_item_kb:.2f} KB, history "
-        f"{m.history_item_kb:.2f} KB.",
+        f"{m.history_item_kb:.2f} KB, round {m.round_item_kb:.2f} KB. An unchanged account is stored hourly (its heartbeat).",
     ]  # fmt: skip
 
 
@@ -570,6 +703,8 @@ def parse_setup(argv: list[str] | None) -> tuple[Setup, argparse.Namespace]:
     parser.add_argument("--providers", type=int, help="providers in the Providers list (5: the built-ins)")
     parser.add_argument("--accounts", type=int, help="accounts of each provider")
     parser.add_argument("--poll-minutes", type=int, choices=[2, 5, 10, 15, 30, 60], help="the PollIntervalMinutes parameter")
+    parser.add_argument("--changing", type=float, metavar="SHARE", help="share of accounts whose balance changes between polls (0-1)")
+    parser.add_argument("--failing", type=float, metavar="SHARE", help="share of accounts whose polls fail (0-1)")
     parser.add_argument("--account-metrics", choices=["ENABLED", "DISABLED"], help="the AccountMetrics parameter")
     parser.add_argument("--tracing", choices=["ENABLED", "DISABLED"], help="the Tracing parameter")
     parser.add_argument("--digest", choices=["ENABLED", "DISABLED"], help="the DigestEnabled parameter")
@@ -582,6 +717,7 @@ def parse_setup(argv: list[str] | None) -> tuple[Setup, argparse.Namespace]:
         "--vendor-latency-ms", type=float, metavar="MS", help=f"how long a vendor takes to answer (default {VENDOR_LATENCY_MS:g})"
     )
     parser.add_argument("--measure", action="store_true", help="measure the handlers now (default: what make bench recorded)")
+    parser.add_argument("--fleet", action="store_true", help="the fleet table: 10,000 and 100,000 accounts, idle and busy")
     args = parser.parse_args(argv)
     base = SETUPS[args.setup].setup
     changes: dict[str, Any] = {}
@@ -593,6 +729,12 @@ def parse_setup(argv: list[str] | None) -> tuple[Setup, argparse.Namespace]:
         changes["channels"] = channels
     if (args.providers is not None and args.providers < 1) or (args.accounts is not None and args.accounts < 0):
         parser.error("--providers must be at least 1 and --accounts at least 0")
+    for name in ("changing", "failing"):
+        value = getattr(args, name)
+        if value is not None and not 0 <= value <= 1:
+            parser.error(f"--{name} must be a share from 0 to 1, such as 0.25")
+    if (args.changing or 0) + (args.failing or 0) > 1:
+        parser.error("--changing and --failing together must be at most 1: an account either changes, stays, or fails")
     if args.retention_days is not None and not 1 <= args.retention_days <= 3650:
         parser.error("--retention-days must be 1 to 3650, as the template's HistoryRetentionDays allows")
     for name in ("api_requests", "alerts", "dashboard_views", "vendor_latency_ms"):
@@ -604,16 +746,42 @@ def parse_setup(argv: list[str] | None) -> tuple[Setup, argparse.Namespace]:
         changes["accounts"] = (base.accounts[0] if args.accounts is None else args.accounts,) * providers
     switches = {"account_metrics": args.account_metrics, "tracing": args.tracing, "digest": args.digest}
     changes |= {name: value == "ENABLED" for name, value in switches.items() if value is not None}
-    for name in ("poll_minutes", "retention_days", "api_requests", "alerts", "dashboard_views", "vendor_latency_ms"):
+    for name in ("poll_minutes", "changing", "failing", "retention_days", "api_requests", "alerts", "dashboard_views", "vendor_latency_ms"):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
     return replace(base, **changes), args
+
+
+def fleet_table(measured: Measured, prices: dict[str, Any]) -> list[str]:
+    """The fleet setups side by side: what each costs a month, per account, and how long its largest round takes."""
+    rows = [f"  {'setup':<17} {'accounts':>9} {'changing':>9} {'list USD':>9} {'after free tier*':>17} {'per account':>12} "
+            f"{'one more':>9} {'round':>7}"]  # fmt: skip
+    for name in FLEETS:
+        setup = SETUPS[name].setup
+        stack = Stack.of(setup)
+        result = bill(setup, measured, prices)
+        more = bill(setup.plus_account(), measured, prices).total_after_free - result.total_after_free
+        concurrency, shard_size = int(stack.poller_variable("POLL_CONCURRENCY")), int(stack.poller_variable("SHARD_SIZE"))
+        largest = Round.of(max(setup.accounts), setup, measured, concurrency, shard_size)
+        rows.append(f"  {name:<17} {sum(setup.accounts):>9,} {setup.changing:>9.0%} {result.total_list:>9,.2f} "
+                    f"{result.total_after_free:>17,.2f} {result.total_after_free / sum(setup.accounts):>12.5f} {more:>9.5f} "
+                    f"{largest.wall_s:>6.0f}s")  # fmt: skip
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     setup, args = parse_setup(argv)
     prices = json.loads(PRICES_FILE.read_text())
     measured = measure() if args.measure else Measured.recorded()
+    if args.fleet:
+        print(f"Fleets a month (USD; polling every 5 min, vendor answering in {VENDOR_LATENCY_MS:g} ms; make cost ARGS=\"--setup NAME\" "
+              "itemizes one). Idle: no balance changes, each account stored hourly; busy: every account changes between every two "
+              "polls. Round: a provider's 10,000 accounts, sharded, start to summary (modeled from the measured handler time).")
+        print("\n".join(fleet_table(measured, prices)))
+        for name in FLEETS:
+            if SETUPS[name].goals:
+                print("\n".join(goals(SETUPS[name].setup, measured, prices)))
+        return 0
     stack = Stack.of(setup)
     result = bill(setup, measured, prices)
     print(f"Monthly cost: {setup.describe()}.")

@@ -18,6 +18,7 @@ from credit_monitor.alerting.stream import handle_balance
 from credit_monitor.alerting.tasks import run_digest
 from credit_monitor.model import BalanceItem, Reading, format_time
 from credit_monitor.settings import AggregatorSettings
+from credit_monitor.storage import BalanceStore
 from credit_monitor.storage.items import balance_item, history_item
 from devstack.invoke import function_environment, reset_warm_state
 
@@ -46,7 +47,7 @@ class Week:
         reading = Reading(available=round(self.available, 3), breakdown={"plans": [{"resets_at": self.plan}]})
         self.stack.table().put_item(Item=history_item("crun", "prod", when, reading, 400))
         balance = BalanceItem("crun", "prod", when, "ok", reading.available, 0, reading.available, breakdown=reading.breakdown,
-                              fetched_at=when)  # fmt: skip
+                              fetched_at=when, digest=reading.digest)  # fmt: skip
         self.stack.table().put_item(Item=balance_item(balance))
         self.sent += handle_balance(self.service, balance, self.previous)
         self.previous = balance
@@ -137,3 +138,25 @@ def test_the_digest_says_what_was_spent_this_week_and_month_per_provider_and_lab
     assert 6 * 24 * 100 <= week_spent <= 7 * 24 * 100  # today and the six days before it
     assert month_spent == pytest.approx(10 * 24 * 100, rel=0.02)
     assert video.startswith("  team=video: ")
+
+
+def test_an_account_at_rest_is_not_forecast_again_until_it_spends(stack, week, aggregate, inbox):
+    """An idle key of a pool costs its hourly heartbeat's one read, no history read and no write; its first
+    spend is forecast and counted at once."""
+    for _ in range(6):
+        week.poll(60)  # hourly heartbeats of an unchanged balance: forecast once there is a rate (0)
+    settled = BalanceStore(stack.table()).accounts("crun", "prod")[0].alert
+    assert (settled.burn_per_day, settled.days_left) == (0, None)
+
+    stack.calls.clear()
+    for _ in range(3):
+        week.poll(60)
+    made = {call: n for call, n in stack.calls.items() if call.startswith("dynamodb:") and call != "dynamodb:PutItem"}
+    assert made == {"dynamodb:GetItem": 3}  # its alert state read; no history Query, no write
+    assert BalanceStore(stack.table()).accounts("crun", "prod")[0].alert.forecast_at == settled.forecast_at
+
+    week.poll(60, spent=2_400)  # it spends: forecast again at once, with what it spent
+    spent = BalanceStore(stack.table()).accounts("crun", "prod")[0].alert
+    assert spent.forecast_at > settled.forecast_at
+    assert spent.burn_per_day > 0
+    assert inbox.fetch() == []

@@ -29,7 +29,8 @@ def test_only_notify_publishes_alerts():
     assert users_of(r"\.publish\(|put_events\(") <= {"alerting/notify.py"}
 
 
-@pytest.mark.parametrize("literal", ['"ACCOUNTS"', '"ALERTS', '"CONFIG"', '"HISTORY#', '#balance"', '#alert"', '"kind"'])
+@pytest.mark.parametrize("literal", ['"BALANCE#', '"ALERT#', '"ROUND#', '"INCIDENT"', '"ATTENTION#', '"GROUPS"', '"GROUP#', '"ALERTS',
+                                     '"CONFIG"', '"HISTORY#', '"kind"'])  # fmt: skip
 def test_the_table_layout_is_spelled_only_in_storage(literal):
     assert {name for name in users_of(re.escape(literal)) if not name.startswith("storage/")} == set()
 

@@ -470,6 +470,7 @@ class AlertState:
     days_left: float | None = None
     depletes_at: str | None = None
     forecast_at: str | None = None
+    forecast_digest: str | None = None  # the reading (Reading.digest) the last forecast was made with
     top_up_base: float | None = None  # the balance just after the last top-up (percent_of: last_top_up)
     silenced_at: str | None = None  # when an alert was first held back by a silence still in force
     silence_reason: str | None = None
@@ -482,7 +483,7 @@ class AlertState:
     version: int = 0
 
     STORED = ("level", "failure", "stale", "forecast_alerted", "notified_at", "seen_polled_at", "burn_per_day", "days_left",
-              "depletes_at", "forecast_at", "top_up_base", "silenced_at", "silence_reason", "reported", "spend", "anomaly_since",
+              "depletes_at", "forecast_at", "forecast_digest", "top_up_base", "silenced_at", "silence_reason", "reported", "spend", "anomaly_since",
               "anomaly_rate", "usual_rate", "anomaly_spent")  # fmt: skip
 
     def stored_fields(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ Two kinds of record reach the aggregator (the mapping's filter admits nothing el
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
@@ -46,18 +47,19 @@ def handle_balance(service: Alerting, balance: BalanceItem, previous: BalanceIte
         new, events = evaluate_balance(state, balance, threshold, service.settings.alert, now, before)
         if balance.available is None or balance.status != "ok":
             return new, events
-        if _forecast_due(service, state, now):  # hourly: the forecast, and the spend tally, from one read of history
+        if _forecast_due(service, state, balance, now):  # hourly: the forecast, and the spend tally, from one read of history
             baseline = anomaly.baseline if anomaly else spend.DEFAULT_BASELINE
             points = reads.since(_oldest_needed(service, state, now, baseline))
             window = now - service.settings.forecast_window
             result = make_forecast([p for p in points if p.at >= window], float(balance.available), now)
             new, more = evaluate_forecast(new, result, service.settings.alert, now, threshold, float(balance.available))
-            new = count_spend(new, points, baseline)
+            new = replace(count_spend(new, points, baseline), forecast_digest=balance.digest)
             events += more
             logger.info("account forecast", extra={"provider": balance.provider, "account": balance.account, "days_left": result.days_left,
                                                    "burn_per_day": result.burn_per_day, "depletes_at": result.depletes_at,
                                                    "available": balance.available, "unit": balance.unit})  # fmt: skip
-        if anomaly is not None and previous is not None:  # a change: how fast it is spending now, against its usual rate
+        moved = previous is not None and (previous.digest is None or previous.digest != balance.digest)
+        if anomaly is not None and (moved or new.anomaly_since):  # a change (or an anomaly to see end): how fast it spends now
             recent = reads.totals(now - anomaly.recent, now).spent
             began = reads.totals(parse_time(new.anomaly_since), now).spent if new.anomaly_since else None
             new, more = evaluate_anomaly(new, recent / (anomaly.recent / spend.HOUR), recent, anomaly, now, began)
@@ -71,10 +73,17 @@ def handle_balance(service: Alerting, balance: BalanceItem, previous: BalanceIte
     return service.pipeline.run(balance.provider, balance.account, rules, words, config, NO_INCIDENT, now).sent
 
 
-def _forecast_due(service: Alerting, state: AlertState, now: datetime) -> bool:
-    """Hourly, or until the history is long enough for a burn rate (a new account's first hour)."""
-    refresh = service.settings.forecast_refresh
-    return not (state.forecast_at and state.burn_per_day is not None and now - parse_time(state.forecast_at) < refresh)
+def _forecast_due(service: Alerting, state: AlertState, balance: BalanceItem, now: datetime) -> bool:
+    """Hourly, or until the history is long enough for a burn rate (a new account's first hour); but not for
+    an account at rest: its reading unchanged since a forecast that saw no spending in the window (and no
+    forecast alert to clear). Its hourly heartbeat then costs one read of its alert state, no history read
+    and no write; its first change forecasts it again and counts the spend since (idle hours count as 0)."""
+    if state.forecast_at is None or state.burn_per_day is None:
+        return True
+    if now - parse_time(state.forecast_at) < service.settings.forecast_refresh:
+        return False
+    at_rest = balance.digest is not None and balance.digest == state.forecast_digest and state.days_left is None
+    return not (at_rest and not state.forecast_alerted)
 
 
 def _oldest_needed(service: Alerting, state: AlertState, now: datetime, baseline: timedelta) -> datetime:
