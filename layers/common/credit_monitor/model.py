@@ -483,8 +483,8 @@ class AlertState:
     version: int = 0
 
     STORED = ("level", "failure", "stale", "forecast_alerted", "notified_at", "seen_polled_at", "burn_per_day", "days_left",
-              "depletes_at", "forecast_at", "forecast_digest", "top_up_base", "silenced_at", "silence_reason", "reported", "spend", "anomaly_since",
-              "anomaly_rate", "usual_rate", "anomaly_spent")  # fmt: skip
+              "depletes_at", "forecast_at", "forecast_digest", "top_up_base", "silenced_at", "silence_reason", "reported", "spend",
+              "anomaly_since", "anomaly_rate", "usual_rate", "anomaly_spent")  # fmt: skip
 
     def stored_fields(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.STORED}
