@@ -109,8 +109,8 @@ class Setup:
             chosen.update(CHANNELS[channel])
         return chosen
 
-    def plus_account(self) -> Setup:
-        return replace(self, accounts=(self.accounts[0] + 1, *self.accounts[1:]))
+    def plus_account(self, more: int = 1) -> Setup:
+        return replace(self, accounts=(self.accounts[0] + more, *self.accounts[1:]))
 
     def plus_provider(self, accounts: int | None = None) -> Setup:
         typical = self.accounts[0] if self.accounts else 0
@@ -156,7 +156,11 @@ def _after_free_tier(setup: Setup, measured: Measured, prices: dict[str, Any]) -
 
 
 def _one_more_account(setup: Setup, measured: Measured, prices: dict[str, Any]) -> float:
-    return bill(setup.plus_account(), measured, prices).total_after_free - bill(setup, measured, prices).total_after_free
+    """What an account adds to the bill, averaged over a shard's worth of them: the account that opens a new
+    shard adds that shard's runs, the next ones nearly nothing, so one account alone would say either."""
+    more = int(Stack.of(setup).poller_variable("SHARD_SIZE"))
+    added = bill(setup.plus_account(more), measured, prices).total_after_free - bill(setup, measured, prices).total_after_free
+    return added / more
 
 
 def _per_account(setup: Setup, measured: Measured, prices: dict[str, Any]) -> float:
@@ -760,7 +764,7 @@ def fleet_table(measured: Measured, prices: dict[str, Any]) -> list[str]:
         setup = SETUPS[name].setup
         stack = Stack.of(setup)
         result = bill(setup, measured, prices)
-        more = bill(setup.plus_account(), measured, prices).total_after_free - result.total_after_free
+        more = _one_more_account(setup, measured, prices)
         concurrency, shard_size = int(stack.poller_variable("POLL_CONCURRENCY")), int(stack.poller_variable("SHARD_SIZE"))
         largest = Round.of(max(setup.accounts), setup, measured, concurrency, shard_size)
         rows.append(f"  {name:<17} {sum(setup.accounts):>9,} {setup.changing:>9.0%} {result.total_list:>9,.2f} "
@@ -774,9 +778,11 @@ def main(argv: list[str] | None = None) -> int:
     prices = json.loads(PRICES_FILE.read_text())
     measured = measure() if args.measure else Measured.recorded()
     if args.fleet:
-        print(f"Fleets a month (USD; polling every 5 min, vendor answering in {VENDOR_LATENCY_MS:g} ms; make cost ARGS=\"--setup NAME\" "
-              "itemizes one). Idle: no balance changes, each account stored hourly; busy: every account changes between every two "
-              "polls. Round: a provider's 10,000 accounts, sharded, start to summary (modeled from the measured handler time).")
+        print(
+            f'Fleets a month (USD; polling every 5 min, vendor answering in {VENDOR_LATENCY_MS:g} ms; make cost ARGS="--setup NAME" '
+            "itemizes one). Idle: no balance changes, each account stored hourly; busy: every account changes between every two "
+            "polls. Round: a provider's 10,000 accounts, sharded, start to summary (modeled from the measured handler time)."
+        )
         print("\n".join(fleet_table(measured, prices)))
         for name in FLEETS:
             if SETUPS[name].goals:

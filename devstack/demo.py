@@ -338,8 +338,8 @@ def main() -> int:
             for sim in sims.values():
                 sim.start()
             (CONFIG_FILE).write_text(json.dumps(thresholds_document(datetime.now(UTC)), indent=2) + "\n")
-            print(f"The local stack: {created_resources(stack)} resources of template.yaml on moto, {len(sims)} provider simulators, "
-                  "a Slack, a Discord (team=video only) and a generic webhook on a local receiver.")  # fmt: skip
+            print(f"The local stack: {created_resources(stack)} resources of template.yaml on moto, {len(sims)} provider simulators "
+                  f"({', '.join(sims)}), a Slack, a Discord (team=video only) and a generic webhook on a local receiver.")  # fmt: skip
             print(f"Alerting configuration (thresholds, a silence, prices, labels, an anomaly rule): {CONFIG_FILE.relative_to(ROOT)}")
             print(f"crun's keys are in two secrets (its own and <its own>-2); {REVOKED[0]}/{REVOKED[1]}'s key was revoked.")
             demo = Demo(stack, sims, stack.subscribe_inbox("demo-inbox"), log)

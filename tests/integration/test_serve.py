@@ -12,8 +12,11 @@ import pytest
 import requests
 
 from devstack import ROOT
+from devstack.demo import DEMO_ACCOUNTS
 
 pytestmark = pytest.mark.integration
+
+DEMO_ROWS = sum(len(accounts) for accounts in DEMO_ACCOUNTS.values())  # make serve stores the demo's accounts, one row each
 
 
 def free_port() -> int:
@@ -70,7 +73,7 @@ def get(base, route, key="local-test-key"):
 
 def test_every_route_answers_over_http(server):
     base, _ = server
-    assert len(get(base, "/balances").json()["balances"]) == 12
+    assert len(get(base, "/balances").json()["balances"]) == DEMO_ROWS
     assert {b["account"] for b in get(base, "/balances/crun").json()["balances"]} == {"prod", "staging"}
     assert get(base, "/v1/balances/crun/prod").json()["available"] == 1000  # the deployed URL's stage prefix works too
     history = get(base, "/balances/crun/prod/history?limit=1").json()
@@ -102,7 +105,7 @@ def test_the_lines_printed_at_start_can_be_pasted(server, welcome):
 
     listed = pasted([export, status])
     assert listed.returncode == 0, listed.stderr
-    assert len(listed.stdout.splitlines()) == 1 + 12
+    assert len(listed.stdout.splitlines()) == 1 + DEMO_ROWS
 
     heading = welcome.index("Provider simulators and their demo keys (they work here only):")
     simulators = {line.split()[0]: line.split()[1:] for line in welcome[heading + 1 :] if line.startswith("  ")}
@@ -168,7 +171,7 @@ def test_status_prints_the_balances_read_through_the_api_with_a_key(server):
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     rows = {tuple(line.split()[:2]): line.split() for line in result.stdout.splitlines()[1:]}
-    assert len(rows) == 12
+    assert len(rows) == DEMO_ROWS
     assert rows[("crun", "prod")][2:5] == ["1,000", "0", "credits"]
 
     refused = subprocess.run([*command[:-1], "NO_KEY_HERE"], capture_output=True, text=True, env=env, timeout=60, check=False)
