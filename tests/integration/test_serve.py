@@ -12,11 +12,12 @@ import pytest
 import requests
 
 from devstack import ROOT
-from devstack.demo import DEMO_ACCOUNTS
+from devstack.demo import DEMO_ACCOUNTS, REVOKED
 
 pytestmark = pytest.mark.integration
 
-DEMO_ROWS = sum(len(accounts) for accounts in DEMO_ACCOUNTS.values())  # make serve stores the demo's accounts, one row each
+# make serve stores the demo's accounts, one row each, and the revoked key's account (its row says it fails)
+DEMO_ROWS = sum(len(accounts) for accounts in DEMO_ACCOUNTS.values()) + len([REVOKED])
 
 
 def free_port() -> int:
