@@ -613,10 +613,11 @@ def bill(setup: Setup, measured: Measured, prices: dict[str, Any] | None = None)
 
 
 def render(result: Bill, prices: dict[str, Any]) -> str:
-    rows = [f"  {'item':<46} {'quantity/month':>14} {'':<14} {'list USD':>9} {'after free tier*':>17}"]
+    width = max(46, *(len(line.item) for line in result.lines))  # the columns stay aligned whatever the longest item
+    rows = [f"  {'item':<{width}} {'quantity/month':>14} {'':<14} {'list USD':>9} {'after free tier*':>17}"]
     for line, listed, billed in zip(result.lines, result.listed, result.billed, strict=True):
-        rows.append(f"  {line.item:<46} {quantity(line.quantity):>14} {line.unit_text:<14} {listed:>9.2f} {billed:>17.2f}")
-    rows.append(f"  {'total':<46} {'':>14} {'':<14} {result.total_list:>9.2f} {result.total_after_free:>17.2f}")
+        rows.append(f"  {line.item:<{width}} {quantity(line.quantity):>14} {line.unit_text:<14} {listed:>9.2f} {billed:>17.2f}")
+    rows.append(f"  {'total':<{width}} {'':>14} {'':<14} {result.total_list:>9.2f} {result.total_after_free:>17.2f}")
     return "\n".join([*rows, "", *free_tier_note(result, prices)])
 
 
