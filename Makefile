@@ -74,8 +74,8 @@ bench: setup  ## benchmarks: fan-out, cold start, CPU, memory, calls, bundle siz
 	$(PY) -m bench.run
 	$(PY) -m devstack.readme bench
 
-readme: $(VENV)/.installed  ## regenerate README.md's sample outputs and figures from the commands (demo, cost, bench, reliability)
-	$(PY) -m devstack.readme
+readme: $(VENV)/.installed  ## regenerate the docs' generated blocks from the commands (demo, cost, bench, reliability, parameters; BLOCKS=parameters for some)
+	$(PY) -m devstack.readme $(BLOCKS)
 
 validate-providers: $(VENV)/.installed  ## check provider definitions (FILES="a.json b.json", default: the bundled ones)
 	$(PY) -m credit_monitor validate-providers $(FILES)
