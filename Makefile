@@ -70,7 +70,7 @@ replay: $(VENV)/.installed  ## re-drive a deployed stack's dead-letter queues: m
 cost: $(VENV)/.installed  ## itemized monthly cost of the default configuration (make cost ARGS=--help for the others)
 	$(PY) -m devstack.cost $(ARGS)
 
-bench: setup  ## benchmarks: fan-out, cold start, CPU, memory, calls, bundle size -> bench/results.json and README
+bench: setup  ## benchmarks: fan-out, cold start, CPU, memory, calls, bundle size -> bench/results.json and docs/operating.md
 	$(PY) -m bench.run
 	$(PY) -m devstack.readme bench
 
@@ -84,7 +84,7 @@ checkov: $(VENV)/.installed $(CHECKOV_VENV)/.installed  ## checkov on template.y
 	$(PY) -m devstack.template expand .aws-sam/checkov/template.json
 	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
 
-reliability: $(VENV)/.installed $(SCHEMATHESIS_VENV)/.installed  ## the reliability suite (fault matrix, properties, AWS faults, races, leaks) -> README figures
+reliability: $(VENV)/.installed $(SCHEMATHESIS_VENV)/.installed  ## the reliability suite (fault matrix, properties, AWS faults, races, leaks) -> docs/operating.md's figures
 	RELIABILITY_RESULTS=reliability/results.json $(PY) -m pytest tests/reliability -q
 	$(PY) -m devstack.readme reliability
 

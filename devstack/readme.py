@@ -1,10 +1,10 @@
-"""`make readme`: rewrite the generated blocks of README.md and docs/ from the commands that produce them.
+"""`make readme`: rewrite the generated blocks of docs/ from the commands that produce them.
 
 A generated block sits between ``<!-- name:start -->`` and ``<!-- name:end -->``, in the page ``PAGES`` names:
 
-- ``demo`` (README.md): the story `make demo` prints (its rounds, alerts and stored balances);
-- ``cost`` (README.md): what `make cost` prints for the default configuration;
-- ``bench`` and ``reliability`` (README.md): figures from bench/results.json and
+- ``demo`` (docs/local.md): the story `make demo` prints (its rounds, alerts and stored balances);
+- ``cost`` (docs/operating.md): what `make cost` prints for the default configuration;
+- ``bench`` and ``reliability`` (docs/operating.md): figures from bench/results.json and
   reliability/results.json, which only `make bench` and `make reliability` write;
 - ``parameters`` (docs/parameters.md): every parameter of template.yaml, its default, allowed values and
   description, so that the deploy parameters are documented once, by the template itself.
@@ -29,8 +29,10 @@ from devstack import ROOT
 
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
+LOCAL = DOCS / "local.md"
+OPERATING = DOCS / "operating.md"
 PARAMETERS = DOCS / "parameters.md"
-PAGES: dict[str, Path] = {"demo": README, "cost": README, "bench": README, "reliability": README, "parameters": PARAMETERS}
+PAGES: dict[str, Path] = {"demo": LOCAL, "cost": OPERATING, "bench": OPERATING, "reliability": OPERATING, "parameters": PARAMETERS}
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
 
