@@ -70,12 +70,12 @@ replay: $(VENV)/.installed  ## re-drive a deployed stack's dead-letter queues: m
 cost: $(VENV)/.installed  ## itemized monthly cost of the default configuration (make cost ARGS=--help for the others)
 	$(PY) -m devstack.cost $(ARGS)
 
-bench: setup  ## benchmarks: fan-out, cold start, CPU, memory, calls, bundle size -> bench/results.json and README
+bench: setup  ## benchmarks: fan-out, cold start, CPU, memory, calls, bundle size -> bench/results.json and docs/operating.md
 	$(PY) -m bench.run
 	$(PY) -m devstack.readme bench
 
-readme: $(VENV)/.installed  ## regenerate README.md's sample outputs and figures from the commands (demo, cost, bench, reliability)
-	$(PY) -m devstack.readme
+readme: $(VENV)/.installed  ## regenerate the docs' generated blocks from the commands (demo, cost, bench, reliability, parameters; BLOCKS=parameters for some)
+	$(PY) -m devstack.readme $(BLOCKS)
 
 validate-providers: $(VENV)/.installed  ## check provider definitions (FILES="a.json b.json", default: the bundled ones)
 	$(PY) -m credit_monitor validate-providers $(FILES)
@@ -84,7 +84,7 @@ checkov: $(VENV)/.installed $(CHECKOV_VENV)/.installed  ## checkov on template.y
 	$(PY) -m devstack.template expand .aws-sam/checkov/template.json
 	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
 
-reliability: $(VENV)/.installed $(SCHEMATHESIS_VENV)/.installed  ## the reliability suite (fault matrix, properties, AWS faults, races, leaks) -> README figures
+reliability: $(VENV)/.installed $(SCHEMATHESIS_VENV)/.installed  ## the reliability suite (fault matrix, properties, AWS faults, races, leaks) -> docs/operating.md's figures
 	RELIABILITY_RESULTS=reliability/results.json $(PY) -m pytest tests/reliability -q
 	$(PY) -m devstack.readme reliability
 

@@ -1,4 +1,4 @@
-"""Render bench/results.json (written by `make bench`): the goals, and README.md's bench block."""
+"""Render bench/results.json (written by `make bench`): the goals, and docs/operating.md's bench block."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def fleet_lines(fl: dict | None) -> list[str]:
 
 
 def render(results: dict) -> str:
-    """README.md's bench block (and what `make bench` prints): the goals and the figures behind them, from one run."""
+    """docs/operating.md's bench block (and what `make bench` prints): the goals and the figures behind them, from one run."""
     f, c, room = results["fan_out"], results["cold_start"], results["capacity"]
     lines = [
         f"Latest `make bench`: {results['date']}, {results['cores']} cores, {results.get('wall_s', 0):.0f} s.",

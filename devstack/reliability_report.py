@@ -1,4 +1,4 @@
-"""Render reliability/results.json (written by make reliability) as README.md's reliability block."""
+"""Render reliability/results.json (written by make reliability) as docs/operating.md's reliability block."""
 
 from __future__ import annotations
 

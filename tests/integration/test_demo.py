@@ -82,10 +82,9 @@ def test_the_demo_alerts_on_the_provider_defined_by_configuration(demo):
     assert "openrouter/prod WARNING: 12.25 USD left" in demo
 
 
-def test_the_readmes_demo_story_is_what_the_demo_prints(demo):
-    readme = readme_module.README.read_text()
-    shown = readme_module.normalized(readme_module.block(readme, "demo"))
-    assert shown == readme_module.normalized(readme_module.demo_block(demo)), "README.md's demo block is stale: run make readme"
+def test_the_docs_demo_story_is_what_the_demo_prints(demo):
+    shown = readme_module.normalized(readme_module.shown("demo"))
+    assert shown == readme_module.normalized(readme_module.demo_block(demo)), "docs/local.md's demo block is stale: run make readme"
 
 
 def test_the_demo_shows_the_alerts_arriving_at_local_webhooks_routed_by_label(demo):

@@ -1,7 +1,7 @@
-"""A new user adds a vendor the repo does not have by following README's "Add a provider" literally.
+"""A new user adds a vendor the repo does not have by following docs/providers.md's "Add a provider" literally.
 
 The repository is copied (as a clone would be) and the user's two changes are made to the copy: one
-definition file and one entry in the Providers list. Then every check the README promises runs there
+definition file and one entry in the Providers list. Then every check that page promises runs there
 through make, with this checkout's virtualenvs: make validate-providers, cfn-lint, sam validate --lint,
 sam build and make demo; and the expanded template gives the new vendor exactly what a built-in gets.
 """

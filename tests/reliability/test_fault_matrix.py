@@ -4,7 +4,7 @@ Each case: a good round first, then a round in which one account ("victim") meet
 another ("healthy") answers normally. The victim's classified error is recorded with its last good
 balance kept, the healthy account is stored, the run ends inside its time budget, and nothing is
 raised out of the handler. With RELIABILITY_RESULTS=<file> the outcomes are written there for the
-README's table (make reliability).
+docs/operating.md's table (make reliability).
 """
 
 import json
