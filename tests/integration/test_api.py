@@ -4,11 +4,12 @@ import base64
 import json
 
 import pytest
+from boto3.dynamodb.conditions import Key
 
 from credit_monitor import aws
 from credit_monitor.model import AlertMessage, Reading
 from credit_monitor.storage import query as storage_query
-from credit_monitor.storage.items import alert_log_items, history_item
+from credit_monitor.storage.items import alert_log_items, history_item, history_pk
 from devstack.invoke import invoke_api
 from devstack.openapi import OPENAPI_FILE
 from devstack.openapi import current as current_openapi
@@ -302,3 +303,41 @@ def test_a_sparse_label_filter_fills_its_pages_and_pages_through_every_match(sta
 
 def test_openapi_json_is_current():
     assert OPENAPI_FILE.read_text() == current_openapi(), "openapi.json is stale: run `make openapi`"
+
+
+def test_a_listing_cut_by_dynamodbs_1_mb_page_says_there_is_more_and_skips_no_account(accounts, stack, api):
+    # Large latest items (a long breakdown, ~3 KB each): 600 of them are ~1.8 MB, more than one Query page
+    # returns (DynamoDB stops at 1 MB whatever Limit says). The listing must not end at the cut.
+    table = stack.table()
+    stored = table.get_item(Key={"pk": "BALANCE#crun", "sk": "prod"})["Item"]
+    names = [f"pool-{i:04d}" for i in range(600)]
+    with table.batch_writer() as batch:
+        for name in names:
+            batch.put_item(Item={**stored, "sk": name, "account": name, "breakdown": {"plan": "x" * 3000}})
+    seen, token, pages = [], None, 0
+    while True:
+        body = api("/balances/crun", limit=1000, **({"next_token": token} if token else {})).body
+        seen += [b["account"] for b in body["balances"]]
+        pages += 1
+        token = body["next_token"]
+        if token is None:
+            break
+    assert pages >= 2  # one 1 MB page could not hold them
+    assert seen == sorted([*names, "prod", "staging"])  # every account once, in order
+
+
+def test_a_history_page_cut_by_dynamodbs_1_mb_cap_goes_on_where_it_stopped(accounts, stack, api):
+    write_history(stack, 600)
+    table = stack.table()
+    with table.batch_writer() as batch:  # ~3 KB each: 600 readings are more than one 1 MB Query page
+        for item in table.query(KeyConditionExpression=Key("pk").eq(history_pk("crun", "prod")))["Items"]:
+            batch.put_item(Item={**item, "pad": "x" * 3000})
+    seen, token = [], None
+    while True:
+        page = api("/balances/crun/prod/history", limit=1000, **({"next_token": token} if token else {})).body
+        seen += [item["fetched_at"] for item in page["items"]]
+        token = page["next_token"]
+        if token is None:
+            break
+    assert len(seen) == len(set(seen)) == 601  # 600 written + the poller's own reading, none lost at the cut
+    assert seen == sorted(seen, reverse=True)

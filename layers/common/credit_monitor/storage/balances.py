@@ -85,10 +85,16 @@ class BalanceStore:
         query: dict[str, Any] = {"KeyConditionExpression": key("pk").eq(balance_pk(provider)), "Limit": limit + 1}
         if after:
             query["ExclusiveStartKey"] = balance_key(provider, after)
-        items = [item for item in self._table.query(**query).get("Items", []) if is_balance_item(item)]
-        more = len(items) > limit
-        accounts = self._with_alerts(provider, items[:limit])
-        return AccountPage(accounts, accounts[-1].account if more else None)
+        answer = self._table.query(**query)
+        items = [item for item in answer.get("Items", []) if is_balance_item(item)][:limit]
+        # More follow when DynamoDB read past the page, or stopped at its 1 MB cap before the page was full
+        # (large items: a long breakdown): the next page resumes after the last account read, never skips one.
+        cut = answer.get("LastEvaluatedKey")
+        more = len(answer.get("Items", [])) > limit or cut is not None
+        accounts = self._with_alerts(provider, items)
+        if not more:
+            return AccountPage(accounts, None)
+        return AccountPage(accounts, accounts[-1].account if accounts else str(cut["sk"]))
 
     def accounts(self, provider: str, account: str | None = None) -> list[AccountSnapshot]:
         """Every account of ``provider`` (or that one account), sorted by name, with its alert state."""

@@ -30,9 +30,13 @@ def newest_first(
         return _filtered(table, pk, query, limit)
     # One more than asked, to know whether there is a next page without a second read.
     query["Limit"] = limit + 1
-    items = table.query(**query).get("Items", [])
-    more = len(items) > limit
-    return items[:limit], more, items[limit - 1]["sk"] if more else None
+    answer = table.query(**query)
+    items = answer.get("Items", [])
+    if len(items) > limit:
+        return items[:limit], True, items[limit - 1]["sk"]
+    if "LastEvaluatedKey" in answer:  # DynamoDB stopped at its 1 MB cap before the page was full: resume there
+        return items, True, items[-1]["sk"] if items else answer["LastEvaluatedKey"]["sk"]
+    return items, False, None
 
 
 FILTERED_READS = 10  # queries one filtered page may take before it answers with what it has and a next key
