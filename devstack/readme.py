@@ -65,6 +65,8 @@ def normalized(text: str) -> str:
     """What may differ between two runs of the same command: times, ports, wall-clock seconds."""
     text = TIMESTAMP.sub("<time>", text)
     text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", text)
+    # An anomaly's rate is measured over the wall-clock time between the demo's polls: its digits vary by a few.
+    text = re.sub(r"spending [\d,.]+ (\S+)/h, usually ([\d,.]+)/h \(\d+x\)", r"spending <rate> \1/h, usually \2/h (<n>x)", text)
     return re.sub(r"Done in [\d.]+s", "Done in <s>", text)
 
 

@@ -182,7 +182,10 @@ def test_make_cost_says_the_free_tier_is_shared_and_where_each_figure_comes_from
 def test_make_cost_prints_counts_as_integers_with_thousands_separated():
     out = cost_command("--providers", "4", "--accounts", "2500").stdout
     assert "4 providers, 10,000 accounts (2,500 each)" in out
-    rows = {line[2:48].strip(): line[48:63].strip() for line in out.splitlines() if line.startswith("  ") and len(line) > 63}
+    [header] = [line for line in out.splitlines() if "quantity/month" in line]
+    end = header.index("quantity/month") + len("quantity/month")  # the columns follow the longest item
+    lines = [line for line in out.splitlines() if line.startswith("  ") and len(line) > end]
+    rows = {line[2 : end - 15].strip(): line[end - 15 : end].strip() for line in lines}
     assert rows["Secrets Manager secrets"] == "4"
     assert rows["CloudWatch alarms"] == "6"
     assert re.fullmatch(r"\d{1,3}(,\d{3})+", rows["DynamoDB writes"])
