@@ -28,13 +28,13 @@ from credit_monitor.model import (
     RoundSummary,
     format_time,
     valid_account_name,
+    validate_base_url,
 )
 from credit_monitor.polling.accounts import KeyRing, read_key_ring
 from credit_monitor.polling.confirm import confirm, suspicion
 from credit_monitor.polling.fanout import poll_accounts
 from credit_monitor.polling.providers import Provider, get_provider
 from credit_monitor.polling.transport import Deadline
-from credit_monitor.polling.urls import validate_base_url
 from credit_monitor.settings import PollerSettings
 from credit_monitor.storage import BalanceStore
 from credit_monitor.tracing import span
