@@ -1,5 +1,6 @@
 """One time format and one ISO-8601 parser: fixed-width UTC text that sorts as time does, sane years only."""
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -7,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from credit_monitor.model import MAX_YEAR, MIN_YEAR, format_time, parse_time
+from devstack import ROOT
 
 SANE = st.datetimes(min_value=datetime(MIN_YEAR, 1, 2), max_value=datetime(MAX_YEAR, 12, 30), timezones=st.just(UTC))
 
@@ -102,3 +104,20 @@ def test_a_stored_time_is_read_only_in_the_stored_form_and_years(text):
 def test_a_stored_time_that_is_not_text_is_a_value_error():
     with pytest.raises(ValueError, match="must be a string"):
         parse_time(None)
+
+
+def test_times_are_written_and_read_only_by_the_model():
+    # One ISO-8601 formatter and parser: a second one (strftime, strptime, fromisoformat) anywhere in the layer drifts from them.
+    package = ROOT / "layers" / "common" / "credit_monitor"
+    second_kind = re.compile(r"strftime|strptime|fromisoformat")
+    others = {str(path.relative_to(package)) for path in package.rglob("*.py") if second_kind.search(path.read_text())}
+    assert others == {"model/times.py"}
+
+
+def test_a_time_to_the_microsecond_keeps_the_stored_form_and_sorts_as_the_times_do():
+    # A round's id is its start to the microsecond: fixed width, so a later round's id sorts after an earlier one's.
+    early = format_time(datetime(2026, 11, 21, 8, 0, 0, 5, tzinfo=UTC), microseconds=True)
+    later = format_time(datetime(2026, 11, 21, 10, 0, 0, 0, tzinfo=timezone(timedelta(hours=2))), microseconds=True)
+    assert early == "2026-11-21T08:00:00.000005Z"
+    assert later == "2026-11-21T08:00:00.000000Z"
+    assert later < early

@@ -247,7 +247,7 @@ def run_poll(event: Any, remaining_ms: int, config: PollerSettings | None = None
 
 def new_round_id(started: datetime) -> str:
     """Sorts by start time (a round item keeps the newest), unique to the microsecond."""
-    return started.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_time(started, microseconds=True)
 
 
 def _read_previous(store: BalanceStore, provider: str, start: str | None = None, stop: str | None = None) -> dict[str, LastPoll]:
