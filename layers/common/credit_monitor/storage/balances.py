@@ -199,7 +199,7 @@ class BalanceStore:
         return HistoryPage([history_from_item(i) for i in items], last if more else None)
 
     # -- writes -----------------------------------------------------------------------------------
-    def round_writer(self, provider: str, previous: Previous, *, history_days: int) -> RoundWriter:
+    def round_writer(self, provider: str, previous: LastPolls, *, history_days: int) -> RoundWriter:
         """A writer for one poll round, to store each account's result as soon as it arrives (see RoundWriter).
 
         ``previous`` is the provider's last polls (:meth:`last_polls`), or the future of that read, still
@@ -234,7 +234,7 @@ class BalanceStore:
             _write_batch(aws.dynamodb_client(), self._table.name, requests[start : start + BATCH_SIZE])
 
 
-Previous = Mapping[str, LastPoll] | Future[Mapping[str, LastPoll]]
+LastPolls = Mapping[str, LastPoll] | Future[Mapping[str, LastPoll]]  # each account's last poll, or the read of them still running
 
 
 def _due(last: str | None, now: str, interval: timedelta) -> bool:
@@ -252,7 +252,7 @@ class RoundWriter:
     with backoff first).
     """
 
-    def __init__(self, table_name: str, provider: str, previous: Previous, history_days: int) -> None:
+    def __init__(self, table_name: str, provider: str, previous: LastPolls, history_days: int) -> None:
         self._table_name, self._provider, self._previous, self._history_days = table_name, provider, previous, history_days
         self._client = aws.dynamodb_client()
         self._batch: list[dict[str, Any]] = []
