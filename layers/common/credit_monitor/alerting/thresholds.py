@@ -13,6 +13,9 @@ rule gives credits (``warning``, ``critical``), or a percentage (``warning_perce
 reports, or the balance just after its ``last_top_up``), and may add days left by the forecast
 (``warning_days``, ``critical_days``). The level is the worse of the two. ``silences``, ``prices`` and
 ``$schema`` are reserved keys. Every rejection names the key and the field.
+
+Longer than ~350 lines on purpose: the one document is parsed here whole, so that every problem in it is
+reported at once, under one way of naming where it is.
 """
 
 from __future__ import annotations

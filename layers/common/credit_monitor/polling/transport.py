@@ -7,6 +7,9 @@ Every failure becomes a classified :class:`PollFailure`; nothing here raises any
 The round's deadline bounds every phase of a request (connect, TLS, status line and headers, body): a
 :class:`Watchdog` shuts down the sockets still open when it passes. Per-read timeouts alone cannot do
 that, since a vendor sending one byte a second starts each of them again.
+
+Longer than ~350 lines on purpose: the watchdog, the pool classes it patches, the retry policy and the
+classification of every transport error share one deadline, and read wrong apart.
 """
 
 from __future__ import annotations

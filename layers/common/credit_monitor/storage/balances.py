@@ -5,6 +5,9 @@ Latest items are written only by the poller: a round reads what it needs of its 
 heartbeat is due: the history then keeps a point an hour, which the forecast needs), records a failed poll
 as a conditional update (which leaves the last good balance as it is), and ends with its RoundSummary. An
 unchanged account is not written at all: the round item says it was read (see items.freshened).
+
+Longer than ~350 lines on purpose: the reads a round makes and the RoundWriter that writes its results share
+one item layout and one rule of what is written when; apart, that rule would be stated twice.
 """
 
 from __future__ import annotations
