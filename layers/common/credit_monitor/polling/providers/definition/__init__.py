@@ -5,7 +5,7 @@ every file at once, each with the file, the field and the problem, and evaluates
 against those examples. The format is in definitions/schema.json and README.md ("Add a provider").
 
 One module a job: loading (files into providers), validation (a document into a ``Definition``),
-compiled (the named types a validated definition is made of), requests (the request for an account),
+compiled (the named types a validated definition is made of), request (the request for an account),
 answers (the failure or the balance an answer holds), examples (checking the documented responses),
 expressions (JMESPath with arithmetic).
 """

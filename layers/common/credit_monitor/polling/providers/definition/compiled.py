@@ -1,6 +1,6 @@
 """A definition once validated: its JMESPath expressions compiled, in small named types.
 
-Validation (validation.py) builds these; requests.py and answers.py use them at poll time, and
+Validation (validation.py) builds these; request.py and answers.py use them at poll time, and
 examples.py reads them back to check a definition against the vendor's documented responses.
 """
 

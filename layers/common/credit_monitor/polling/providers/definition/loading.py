@@ -11,7 +11,7 @@ from credit_monitor.polling.providers.base import Provider
 from credit_monitor.polling.providers.definition.answers import explain, raise_reported_failure, read_balance
 from credit_monitor.polling.providers.definition.compiled import DefinitionError, Problems
 from credit_monitor.polling.providers.definition.examples import read_examples, verify_examples
-from credit_monitor.polling.providers.definition.requests import build_request
+from credit_monitor.polling.providers.definition.request import build_request
 from credit_monitor.polling.providers.definition.validation import validate
 
 

@@ -27,7 +27,7 @@ from credit_monitor.polling.providers.definition.compiled import (
     Requirement,
 )
 from credit_monitor.polling.providers.definition.expressions import one_line
-from credit_monitor.polling.providers.definition.requests import PLACEHOLDER
+from credit_monitor.polling.providers.definition.request import PLACEHOLDER
 
 BUILT_IN = ("crun", "sunor", "srtgen", "apimall", "pixverse")  # the contract's five, each a bundled definition
 SCHEMA = json.loads((Path(__file__).parent.parent / "definitions" / "schema.json").read_text(encoding="utf-8"))
