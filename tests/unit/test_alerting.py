@@ -7,6 +7,7 @@ import pytest
 
 from credit_monitor.alerting.forecast import Forecast
 from credit_monitor.alerting.pipeline import inhibit
+from credit_monitor.alerting.rule_settings import AlertSettings
 from credit_monitor.alerting.rules import (
     evaluate_balance,
     evaluate_configuration,
@@ -18,7 +19,6 @@ from credit_monitor.alerting.rules import (
 )
 from credit_monitor.alerting.thresholds import Threshold
 from credit_monitor.model import AlertState, BalanceItem, Incident, IncidentState
-from credit_monitor.settings import AlertSettings
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 TH = Threshold(warning=500, critical=100)

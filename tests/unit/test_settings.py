@@ -7,8 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from credit_monitor.model import ConfigurationError
-from credit_monitor.polling.urls import validate_base_url
+from credit_monitor.model import ConfigurationError, validate_base_url
 from credit_monitor.settings import AggregatorSettings, ApiSettings, PollerSettings, TracingSettings
 from devstack import ROOT
 
@@ -134,3 +133,19 @@ def test_no_handler_reads_its_environment_at_import():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert "PROVIDER is not set; API_KEYS_SECRET is not set; TABLE_NAME is not set" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "not_loaded"),
+    [
+        ("credit_monitor.settings", "credit_monitor.polling"),  # the base URL check is the model's, below both
+        ("credit_monitor.settings", "credit_monitor.alerting.rules"),  # it builds the rules' settings, not the rules
+        ("credit_monitor.alerting.rules", "credit_monitor.settings"),  # the rules take their settings, never the environment
+    ],
+)
+def test_settings_and_the_alert_rules_do_not_reach_into_each_other_or_up_into_polling(module, not_loaded):
+    code = f"import sys, {module}; print(sorted(m for m in sys.modules if m == {not_loaded!r} or m.startswith({not_loaded + '.'!r})))"
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "layers" / "common")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
-from credit_monitor.model import ConfigurationError, valid_provider_id
-from credit_monitor.polling.urls import validate_base_url
+from credit_monitor.alerting.rule_settings import AlertSettings
+from credit_monitor.model import ConfigurationError, valid_provider_id, validate_base_url
 
 DEFAULT_HISTORY_DAYS = 400
 
@@ -122,17 +122,6 @@ class PollerSettings:
         )
         env.raise_problems("the poller")
         return settings
-
-
-@dataclass(frozen=True)
-class AlertSettings:
-    """The alert rules' knobs (template parameters of the same names)."""
-
-    hysteresis: float = 0.10  # fraction of the threshold a balance must clear to recover
-    failure_after: int = 3  # consecutive failed polls before a failure alert
-    stale_after: timedelta = timedelta(minutes=15)  # age of the last good balance before a stale alert
-    forecast_days: float = 3.0  # alert when the forecast says credits run out sooner than this
-    reminder: timedelta | None = None  # repeat a threshold alert while still below; None: never
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from itertools import pairwise
 
 from credit_monitor.alerting import spend
 from credit_monitor.alerting.forecast import Forecast, HistoryPoint
+from credit_monitor.alerting.rule_settings import AlertSettings
 from credit_monitor.alerting.thresholds import AnomalyRule, Threshold, top_up_base
 from credit_monitor.model import RANK, AlertState, BalanceItem, format_time, parse_time
-from credit_monitor.settings import AlertSettings
 
 # Message attribute ``event`` values.
 THRESHOLD, RECOVERY, FAILURE, STALE, FORECAST, DIGEST, CONFIGURATION, INCIDENT, ANOMALY = (

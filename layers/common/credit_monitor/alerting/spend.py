@@ -108,13 +108,13 @@ def account(tally: Tally, before: Reading, after: Reading, baseline: timedelta) 
         while moment < move.end:
             part = spread(move, moment, moment + HOUR)
             if part:
-                hours[moment.strftime("%Y-%m-%dT%H")] = round(hours.get(moment.strftime("%Y-%m-%dT%H"), 0.0) + part, 6)
-                day = moment.strftime("%Y-%m-%d")
+                hours[_hour(moment)] = round(hours.get(_hour(moment), 0.0) + part, 6)
+                day = _day(moment)
                 days[day] = round(days.get(day, 0.0) + part, 6)
             moment += HOUR
         recent.append((format_time(move.start), end, round(move.spent, 6)))
-    oldest_hour = (after.at - baseline).strftime("%Y-%m-%dT%H")
-    oldest_day = (after.at - timedelta(days=DAYS_KEPT)).strftime("%Y-%m-%d")
+    oldest_hour = _hour(after.at - baseline)
+    oldest_day = _day(after.at - timedelta(days=DAYS_KEPT))
     return Tally(end, tally.tracked_since or format_time(before.at), {k: v for k, v in hours.items() if k >= oldest_hour},
                  {k: v for k, v in days.items() if k >= oldest_day}, tuple(recent))  # fmt: skip
 
@@ -137,11 +137,21 @@ def usual_rate(tally: Tally, now: datetime, baseline: timedelta, min_hours: int)
     covered = int((current - start) / HOUR)
     if covered < min_hours:
         return None
-    first, last = start.strftime("%Y-%m-%dT%H"), current.strftime("%Y-%m-%dT%H")
+    first, last = _hour(start), _hour(current)
     return sum(v for k, v in tally.hours.items() if first <= k < last) / covered
 
 
 def spent_days(tally: Tally, now: datetime, days: int) -> float:
     """Spend over the last ``days`` days, today included (the digest's week and month)."""
-    oldest = (now - timedelta(days=days - 1)).strftime("%Y-%m-%d")
+    oldest = _day(now - timedelta(days=days - 1))
     return round(sum(v for k, v in tally.days.items() if k >= oldest), 6)
+
+
+def _hour(moment: datetime) -> str:
+    """The hour a tally keys a moment's spend by: the stored time cut to the hour (``2026-11-21T08``)."""
+    return format_time(moment)[:13]
+
+
+def _day(moment: datetime) -> str:
+    """The day a tally keys a moment's spend by: the stored time cut to the day (``2026-11-21``)."""
+    return format_time(moment)[:10]

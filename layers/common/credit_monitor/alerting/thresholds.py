@@ -13,6 +13,9 @@ rule gives credits (``warning``, ``critical``), or a percentage (``warning_perce
 reports, or the balance just after its ``last_top_up``), and may add days left by the forecast
 (``warning_days``, ``critical_days``). The level is the worse of the two. ``silences``, ``prices`` and
 ``$schema`` are reserved keys. Every rejection names the key and the field.
+
+Longer than ~350 lines on purpose: the one document is parsed here whole, so that every problem in it is
+reported at once, under one way of naming where it is.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from credit_monitor.alerting.labels import Labels, LabelsError, parse_labels
-from credit_monitor.model import AlertState, BalanceItem, format_time, parse_iso8601, valid_account_name, valid_provider_id
+from credit_monitor.model import AlertState, BalanceItem, format_time, parse_time, valid_account_name, valid_provider_id
 
 DEFAULT_DOCUMENT = '{"default": {"warning": 500, "critical": 100}}'
 RESERVED = ("silences", "prices", "labels", "anomaly", "$schema")
@@ -390,7 +393,7 @@ def _silence(index: int, item: object) -> Silence:
 def _until(where: str, until: str) -> str:
     """A silence's end as stored: fixed-width UTC, so that times compare as text (a year 999 would sort after today)."""
     try:
-        return format_time(parse_iso8601(until.strip()))
+        return format_time(parse_time(until.strip(), lenient=True))
     except ValueError as exc:
         raise ThresholdsError(f"{where}.until {exc}") from None
 

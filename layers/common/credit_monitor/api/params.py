@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from credit_monitor.model import parse_iso8601
+from credit_monitor.model import parse_time
 
 NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 INTEGER = re.compile(r"-?(?:0|[1-9]\d*)")
@@ -68,7 +68,7 @@ class Param:
             raise InvalidParameter(f"{self.label}: {_shown(raw)} has a space where its offset's + was: "
                                    f"send + as %2B in a URL ({_shown(fixed)}), or use Z for UTC")  # fmt: skip
         try:
-            return parse_iso8601(raw)
+            return parse_time(raw, lenient=True)
         except ValueError as exc:
             raise InvalidParameter(f"{self.label}: {exc}") from None
 

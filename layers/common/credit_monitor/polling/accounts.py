@@ -64,7 +64,7 @@ def _credentials(secret_name: str, account: str, value: object, variables: tuple
                 f"{where} needs {', '.join(variables)} besides its key: store "
                 f'{{"{account}": {{"key": "<api key>", ' + ", ".join(f'"{v}": "..."' for v in variables) + "}}"
             )
-        return Credentials(key=_value(where, "key", value))
+        return Credentials(key=_secret_text(where, "key", value))
     if not isinstance(value, dict):
         raise ConfigurationError(f"{where}: the value must be the API key (a string) or an object with key and its variables")
     expected = ("key", *variables)
@@ -75,12 +75,12 @@ def _credentials(secret_name: str, account: str, value: object, variables: tuple
     if missing:
         raise ConfigurationError(f"{where} is missing {', '.join(missing)}")
     return Credentials(
-        key=_value(where, "key", value["key"]),
-        variables={name: _value(where, name, value[name]) for name in variables},
+        key=_secret_text(where, "key", value["key"]),
+        variables={name: _secret_text(where, name, value[name]) for name in variables},
     )
 
 
-def _value(where: str, field: str, value: object) -> str:
+def _secret_text(where: str, field: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"{where}: {field} must be a non-empty string")
     value = value.strip()

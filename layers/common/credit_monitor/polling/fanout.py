@@ -37,7 +37,7 @@ def poll_accounts(provider: Provider, base_url: str, accounts: dict[str, Credent
     workers = max(1, min(len(accounts), concurrency))
     results: dict[str, AccountResult] = {}
 
-    def settle(result: AccountResult) -> None:
+    def keep_result(result: AccountResult) -> None:
         results[result.account] = result
         if on_result is not None:
             on_result(result)
@@ -50,14 +50,14 @@ def poll_accounts(provider: Provider, base_url: str, accounts: dict[str, Credent
                        for name, credentials in accounts.items()}  # fmt: skip
             try:
                 for future in as_completed(futures, timeout=deadline.remaining() + GRACE_SECONDS):
-                    settle(future.result())
+                    keep_result(future.result())
             except FuturesTimeout:
                 for future, name in futures.items():
                     if name not in results and not future.done():
                         future.cancel()
-                        settle(_out_of_time(provider, name))
+                        keep_result(_out_of_time(provider, name))
                     elif name not in results:
-                        settle(future.result())  # done in the meantime
+                        keep_result(future.result())  # done in the meantime
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # storing failed, or the round is over: nothing more is started
     return [results[name] for name in accounts]

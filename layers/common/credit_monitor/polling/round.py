@@ -28,13 +28,13 @@ from credit_monitor.model import (
     RoundSummary,
     format_time,
     valid_account_name,
+    validate_base_url,
 )
 from credit_monitor.polling.accounts import KeyRing, read_key_ring
 from credit_monitor.polling.confirm import confirm, suspicion
 from credit_monitor.polling.fanout import poll_accounts
 from credit_monitor.polling.providers import Provider, get_provider
 from credit_monitor.polling.transport import Deadline
-from credit_monitor.polling.urls import validate_base_url
 from credit_monitor.settings import PollerSettings
 from credit_monitor.storage import BalanceStore
 from credit_monitor.tracing import span
@@ -101,7 +101,7 @@ class Poller:
     @classmethod
     def configured(cls, config: PollerSettings) -> Poller:
         # The function's own configuration: wrong, it fails the run (an alarm), saying what to fix.
-        provider = _provider(config.provider)
+        provider = _configured_provider(config.provider)
         base_url = config.base_url or validate_base_url(provider.default_base_url, variable=f"{provider.id} base_url")
         return cls(config, provider, base_url)
 
@@ -119,7 +119,7 @@ class Poller:
         last polls (it runs while the first requests are out: every answer waits for it, none for its start)."""
         config, store = self.config, self.store
         accounts = {name: ring.accounts[name] for name in names if name in ring.accounts}
-        refused = [_refused(ring, name) for name in names if name in ring.conflicts]
+        refused = [_conflict_result(ring, name) for name in names if name in ring.conflicts]
         tally, doubtful = Tally(), []
         reader = ThreadPoolExecutor(1, "previous")
         polls = reader.submit(previous)
@@ -129,7 +129,7 @@ class Poller:
             return poll_accounts(self.provider, self.base_url, {name: accounts[name] for name in again}, deadline, concurrency=concurrency)
 
         with (
-            span("poll and store", provider=config.provider, accounts=len(names), concurrency=concurrency) as note,
+            span("poll and store", provider=config.provider, accounts=len(names), concurrency=concurrency) as annotate,
             store.round_writer(config.provider, polls, history_days=config.storage.history_days) as writer,
         ):
 
@@ -151,7 +151,7 @@ class Poller:
                 results = [confirmed.get(result.account, result) for result in results]
             for result in results:
                 tally.add(result)
-            note(failed=tally.failed)
+            annotate(failed=tally.failed)
         tally.unchanged = writer.unchanged
         for result in results:
             # A line per account stored (changed, failed, or its hourly heartbeat): the dashboard's tables read
@@ -223,12 +223,12 @@ def run_poll(event: Any, remaining_ms: int, config: PollerSettings | None = None
         return summary
     started = datetime.now(UTC)
     if wanted is None and len(names) > config.shard_size and config.shard_machine:
-        return shards.dispatch(poller, ring, started)
+        return shards.start_shards(poller, ring, started)
 
     store, read = poller.store, {}
 
     def previous() -> dict[str, LastPoll]:
-        read.update(_read_previous(store, config.provider))
+        read.update(_read_last_polls(store, config.provider))
         return read
 
     tally, results = poller.poll_and_store(ring, names, Deadline(polling_budget(remaining_ms)), concurrency=config.concurrency,
@@ -240,29 +240,29 @@ def run_poll(event: Any, remaining_ms: int, config: PollerSettings | None = None
     if tally.lowest is not None:
         metrics.record_lowest_available(config.provider, tally.lowest)
     summary.update(polled=tally.polled, succeeded=tally.succeeded, failed=tally.failed, unchanged=tally.unchanged,
-                   accounts=[_outcome(r) for r in results])  # fmt: skip
+                   accounts=[_reported_result(r) for r in results])  # fmt: skip
     logger.info("poll round stored", extra={k: summary[k] for k in ("polled", "succeeded", "failed", "unchanged")})
     return summary
 
 
 def new_round_id(started: datetime) -> str:
     """Sorts by start time (a round item keeps the newest), unique to the microsecond."""
-    return started.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_time(started, microseconds=True)
 
 
-def _read_previous(store: BalanceStore, provider: str, start: str | None = None, stop: str | None = None) -> dict[str, LastPoll]:
+def _read_last_polls(store: BalanceStore, provider: str, start: str | None = None, stop: str | None = None) -> dict[str, LastPoll]:
     with span("read previous polls", provider=provider):
         return store.last_polls(provider, start, stop)
 
 
-def _refused(ring: KeyRing, account: str) -> AccountResult:
+def _conflict_result(ring: KeyRing, account: str) -> AccountResult:
     """An account two secrets name is not polled: its failure says which secrets, never a key."""
     return AccountResult(
         account, format_time(datetime.now(UTC)), failure=PollFailure(FailureKind.CONFIGURATION, ring.conflict_message(account))
     )
 
 
-def _provider(provider_id: str) -> Provider:
+def _configured_provider(provider_id: str) -> Provider:
     try:
         return get_provider(provider_id)
     except LookupError as exc:
@@ -275,7 +275,7 @@ def _log_fields(result: AccountResult) -> dict[str, Any]:
     return {"account": result.account, "status": "error", "error_kind": result.failure.kind.value}
 
 
-def _outcome(result: AccountResult) -> dict[str, Any]:
+def _reported_result(result: AccountResult) -> dict[str, Any]:
     if result.reading is not None:
         return {"account": result.account, "status": "ok", "available": result.reading.available, "frozen": result.reading.frozen}
     return {"account": result.account, "status": "error", "error_kind": result.failure.kind.value, "error": result.failure.message}

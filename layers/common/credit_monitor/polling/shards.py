@@ -38,7 +38,7 @@ MAX_INPUT_BYTES = 256 * 1024  # a Step Functions execution's input
 MAX_SHARDS = 400
 
 
-def plan(names: list[str], size: int, concurrency: int, provider: str, round_id: str, started_at: str) -> list[dict[str, Any]]:
+def plan_shards(names: list[str], size: int, concurrency: int, provider: str, round_id: str, started_at: str) -> list[dict[str, Any]]:
     """The shards of a round over the sorted ``names``: consecutive ranges of ``size`` names, the first open
     below and the last open above, so an account added meanwhile still falls in exactly one."""
     count = -(-len(names) // size)
@@ -53,12 +53,12 @@ def in_shard(name: str, shard: dict[str, Any]) -> bool:
     return (shard["from"] is None or name >= shard["from"]) and (shard["to"] is None or name < shard["to"])
 
 
-def dispatch(poller: Poller, ring: KeyRing, started: datetime) -> dict[str, Any]:
+def start_shards(poller: Poller, ring: KeyRing, started: datetime) -> dict[str, Any]:
     """Start the round's shards; the round's summary comes from their last step (finish_round)."""
     config = poller.config
     names = ring.names
     round_id = new_round_id(started)
-    shards = plan(names, config.shard_size, config.concurrency, config.provider, round_id, format_time(started))
+    shards = plan_shards(names, config.shard_size, config.concurrency, config.provider, round_id, format_time(started))
     document = json.dumps({"provider": config.provider, "round": round_id, "started_at": format_time(started), "accounts": len(names),
                            "shards": shards})  # fmt: skip
     if len(shards) > MAX_SHARDS or len(document.encode()) > MAX_INPUT_BYTES:
@@ -80,7 +80,7 @@ def _execution_name(round_id: str) -> str:
 
 def run_shard(poller: Poller, shard: Any, remaining_ms: int) -> dict[str, Any]:
     """Poll the accounts of one shard and store them; answer its counts (a state's output is at most 256 KB)."""
-    shard = _checked(shard, poller.config.provider)
+    shard = _valid_shard(shard, poller.config.provider)
     logger.append_keys(round=shard["round"], shard=shard["index"])
     ring = poller.key_ring()
     names = [name for name in ring.names if in_shard(name, shard)]
@@ -98,7 +98,7 @@ def run_shard(poller: Poller, shard: Any, remaining_ms: int) -> dict[str, Any]:
     return {"shard": shard["index"], "accounts": len(names), **tally.counts()}
 
 
-def _checked(shard: Any, provider: str) -> dict[str, Any]:
+def _valid_shard(shard: Any, provider: str) -> dict[str, Any]:
     """A shard event as the state machine builds it, for this provider; anything else is refused."""
     fields = {"provider", "round", "started_at", "index", "of", "from", "to", "concurrency"}
     if not isinstance(shard, dict) or set(shard) != fields:

@@ -7,6 +7,9 @@ Every failure becomes a classified :class:`PollFailure`; nothing here raises any
 The round's deadline bounds every phase of a request (connect, TLS, status line and headers, body): a
 :class:`Watchdog` shuts down the sockets still open when it passes. Per-read timeouts alone cannot do
 that, since a vendor sending one byte a second starts each of them again.
+
+Longer than ~350 lines on purpose: the watchdog, the pool classes it patches, the retry policy and the
+classification of every transport error share one deadline, and read wrong apart.
 """
 
 from __future__ import annotations
@@ -250,13 +253,13 @@ def _timeouts(deadline: Deadline) -> tuple[float, float]:
 
 
 @dataclass(frozen=True)
-class Answer:
+class JsonResponse:
     status: int
     body: Any
     retry_after: str = ""  # a 429's Retry-After, for the message when it is classified as rate limited
 
 
-def get_json(session: Session, request: HttpRequest, deadline: Deadline) -> Answer:
+def get_json(session: Session, request: HttpRequest, deadline: Deadline) -> JsonResponse:
     """GET the request and return its status and decoded JSON body, or raise a classified PollFailure.
 
     Redirects are not followed: a redirect would carry the API key to another host. A 429 is read like
@@ -270,13 +273,13 @@ def get_json(session: Session, request: HttpRequest, deadline: Deadline) -> Answ
     except Urllib3Error as exc:
         if deadline.passed:  # the watchdog shut the socket, in whatever phase the answer was
             raise PollFailure(FailureKind.TIMEOUT, f"{host} did not answer in time: the round's time budget ran out") from None
-        if any(isinstance(e, SSLError) for e in _chain(exc)):
+        if any(isinstance(e, SSLError) for e in _nested_errors(exc)):
             raise PollFailure(FailureKind.UNREACHABLE, f"TLS handshake with {host} failed") from None
         if _caused_by_timeout(exc):
             raise PollFailure(FailureKind.TIMEOUT, f"{host} did not answer in time") from None
         if isinstance(exc, MaxRetryError):
-            raise PollFailure(FailureKind.UNREACHABLE, f"could not connect to {host}: {_reason(exc)}") from None
-        raise PollFailure(FailureKind.UNREACHABLE, f"request to {host} failed: {_reason(exc)}") from None
+            raise PollFailure(FailureKind.UNREACHABLE, f"could not connect to {host}: {_innermost_reason(exc)}") from None
+        raise PollFailure(FailureKind.UNREACHABLE, f"request to {host} failed: {_innermost_reason(exc)}") from None
     try:
         status = response.status
         if status in REDIRECT_STATUSES and "Location" in response.headers:
@@ -290,7 +293,7 @@ def get_json(session: Session, request: HttpRequest, deadline: Deadline) -> Answ
     finally:
         response.release_conn()
     try:
-        return Answer(status, json.loads(body), retry_after)
+        return JsonResponse(status, json.loads(body), retry_after)
     except ValueError:
         if status == 429:
             raise rate_limited(retry_after) from None
@@ -320,13 +323,13 @@ def _read_limited(response: HTTPResponse, deadline: Deadline) -> bytes:
             raise PollFailure(FailureKind.TIMEOUT, "response body was still arriving when the time budget ran out") from None
         if isinstance(exc, Urllib3Timeout):
             raise PollFailure(FailureKind.TIMEOUT, "provider stopped sending the response body") from None
-        raise PollFailure(FailureKind.PROVIDER_ERROR, f"connection broken while reading the response: {_reason(exc)}") from None
+        raise PollFailure(FailureKind.PROVIDER_ERROR, f"connection broken while reading the response: {_innermost_reason(exc)}") from None
     if deadline.passed:  # the end of a body without a length may be the watchdog's shutdown, not the vendor's
         raise PollFailure(FailureKind.TIMEOUT, "response body was still arriving when the time budget ran out")
     return bytes(body)
 
 
-def _chain(exc: BaseException):
+def _nested_errors(exc: BaseException):
     """The exception and every reason or cause nested inside it (urllib3 -> socket)."""
     seen = set()
     while exc is not None and id(exc) not in seen:
@@ -340,14 +343,14 @@ def _chain(exc: BaseException):
 
 def _caused_by_timeout(exc: BaseException) -> bool:
     # urllib3's NewConnectionError (refused, unresolvable) subclasses its ConnectTimeoutError: not a timeout.
-    chain = list(_chain(exc))
+    chain = list(_nested_errors(exc))
     if any(isinstance(e, NewConnectionError) for e in chain):
         return False
     return any(isinstance(e, Urllib3Timeout | TimeoutError) for e in chain)
 
 
-def _reason(exc: BaseException) -> str:
-    innermost = list(_chain(exc))[-1]
+def _innermost_reason(exc: BaseException) -> str:
+    innermost = list(_nested_errors(exc))[-1]
     text = str(innermost).split(">: ", 1)[-1]  # drop urllib3's "<Connection object at 0x...>: " prefix
     # An exception's text can quote the vendor (a malformed status line) or the request URL (a query key).
     return vendor_text(text, 160) or type(innermost).__name__

@@ -5,6 +5,9 @@ Latest items are written only by the poller: a round reads what it needs of its 
 heartbeat is due: the history then keeps a point an hour, which the forecast needs), records a failed poll
 as a conditional update (which leaves the last good balance as it is), and ends with its RoundSummary. An
 unchanged account is not written at all: the round item says it was read (see items.freshened).
+
+Longer than ~350 lines on purpose: the reads a round makes and the RoundWriter that writes its results share
+one item layout and one rule of what is written when; apart, that rule would be stated twice.
 """
 
 from __future__ import annotations
@@ -205,7 +208,7 @@ class BalanceStore:
         return HistoryPage([history_from_item(i) for i in items], last if more else None)
 
     # -- writes -----------------------------------------------------------------------------------
-    def round_writer(self, provider: str, previous: Previous, *, history_days: int) -> RoundWriter:
+    def round_writer(self, provider: str, previous: LastPolls, *, history_days: int) -> RoundWriter:
         """A writer for one poll round, to store each account's result as soon as it arrives (see RoundWriter).
 
         ``previous`` is the provider's last polls (:meth:`last_polls`), or the future of that read, still
@@ -240,7 +243,7 @@ class BalanceStore:
             _write_batch(aws.dynamodb_client(), self._table.name, requests[start : start + BATCH_SIZE])
 
 
-Previous = Mapping[str, LastPoll] | Future[Mapping[str, LastPoll]]
+LastPolls = Mapping[str, LastPoll] | Future[Mapping[str, LastPoll]]  # each account's last poll, or the read of them still running
 
 
 def _due(last: str | None, now: str, interval: timedelta) -> bool:
@@ -258,7 +261,7 @@ class RoundWriter:
     with backoff first).
     """
 
-    def __init__(self, table_name: str, provider: str, previous: Previous, history_days: int) -> None:
+    def __init__(self, table_name: str, provider: str, previous: LastPolls, history_days: int) -> None:
         self._table_name, self._provider, self._previous, self._history_days = table_name, provider, previous, history_days
         self._client = aws.dynamodb_client()
         self._batch: list[dict[str, Any]] = []

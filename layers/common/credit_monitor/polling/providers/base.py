@@ -1,6 +1,6 @@
 """What a provider is, at run time: how to ask for a balance, and how to read the answer.
 
-Every provider is built from a definition file (definition.py); a provider that needs logic no
+Every provider is built from a definition file (the definition package); a provider that needs logic no
 definition can express would build the same ``Provider`` in code. HTTP, retries, size limits and
 statuses without a recognisable body are handled once, here and in the transport.
 """

@@ -1,12 +1,18 @@
-"""Provider base URLs: https only, because every request carries an API key."""
+"""A function's own configuration gone wrong, and the check every configured provider base URL passes.
+
+The check lives here, below settings (environment variables) and polling (definition files, the
+command line), so that both use it without settings reaching up into polling.
+"""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from credit_monitor.model import ConfigurationError
-
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class ConfigurationError(Exception):
+    """A function's own configuration (environment, secret, definition) is wrong; retrying will not help."""
 
 
 def validate_base_url(url: str, *, variable: str = "PROVIDER_BASE_URL") -> str:
