@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from credit_monitor.alerting.digest import DigestRow, render_digest
-from credit_monitor.alerting.forecast import Forecast
+from credit_monitor.alerting.forecast import BurnForecast
 from credit_monitor.alerting.rules import evaluate_balance, evaluate_forecast, evaluate_silence_end
 from credit_monitor.alerting.summary import summarize
 from credit_monitor.alerting.thresholds import ThresholdsError, parse_thresholds, threshold_for
@@ -126,7 +126,8 @@ def test_a_percent_threshold_fires_once_and_recovers_with_hysteresis():
 
 
 def forecast(days_left):
-    return Forecast(burn_per_day=10.0, days_left=days_left, depletes_at=(NOW + timedelta(days=days_left)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    depletes_at = (NOW + timedelta(days=days_left)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return BurnForecast(burn_per_day=10.0, days_left=days_left, depletes_at=depletes_at)
 
 
 def test_a_days_left_threshold_fires_once_from_the_forecast_and_recovers_with_hysteresis():

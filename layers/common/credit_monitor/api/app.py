@@ -20,8 +20,7 @@ from aws_lambda_powertools import Logger
 from credit_monitor import aws, settings
 from credit_monitor.alerting.labels import PAIR as LABEL_PAIR
 from credit_monitor.alerting.thresholds import Thresholds, ThresholdsError, parse_thresholds
-from credit_monitor.api.models import Balance as BalanceModel
-from credit_monitor.api.models import BalanceList, ErrorBody, HistoryPage, SentAlertList, SpendReport, Sufficiency
+from credit_monitor.api.models import Balance, BalanceList, ErrorBody, HistoryPage, SentAlertList, SpendReport, Sufficiency
 from credit_monitor.api.params import InvalidParameter, Param
 from credit_monitor.api.queries import BadRequest, BalanceQueries, NotFound
 from credit_monitor.model import ACCOUNT_NAME, MAX_CREDITS, PROVIDER_ID
@@ -82,7 +81,7 @@ ROUTES = (
     Route("provider_balances", "/balances/{provider}", "The balances of one provider's accounts, a page at a time",
           (PROVIDER, PAGE_LIMIT, NEXT_TOKEN), BalanceList,
           lambda q, v: q.provider_balances(v["provider"], limit=v["limit"], next_token=v["next_token"])),
-    Route("account_balance", "/balances/{provider}/{account}", "One account's balance", (PROVIDER, ACCOUNT), BalanceModel,
+    Route("account_balance", "/balances/{provider}/{account}", "One account's balance", (PROVIDER, ACCOUNT), Balance,
           lambda q, v: q.balance(v["provider"], v["account"])),
     Route("account_history", "/balances/{provider}/{account}/history", "An account's balance history, newest first",
           (PROVIDER, ACCOUNT, SINCE, UNTIL, LIMIT, NEXT_TOKEN), HistoryPage,

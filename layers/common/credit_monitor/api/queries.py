@@ -26,7 +26,7 @@ from credit_monitor.api.models import (
     HistoryEntry,
     HistoryPage,
     RunsOutFirst,
-    SentAlert,
+    SentAlertBody,
     SentAlertList,
     SilenceInForce,
     SpendGroup,
@@ -251,7 +251,7 @@ class BalanceQueries:
         if provider and not page.alerts and not after and not self._is_known(provider) and not self._store.accounts(provider):
             raise NotFound(f"unknown provider {provider!r}")
         return SentAlertList(
-            items=[SentAlert(**dataclasses.asdict(alert)) for alert in page.alerts],
+            items=[SentAlertBody(**dataclasses.asdict(alert)) for alert in page.alerts],
             next_token=encode_token(provider, account, page.last_key, listing="alerts") if page.last_key else None,
         )
 

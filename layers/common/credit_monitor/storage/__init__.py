@@ -25,8 +25,8 @@ Values cross this boundary typed (:mod:`credit_monitor.model`): a :class:`Balanc
 """
 
 from credit_monitor.storage.alerts import AlertStore, PublishFailed, SentAlertLog, SentAlertPage, TransitionConflict
-from credit_monitor.storage.balances import BalanceStore, HistoryPage
+from credit_monitor.storage.balances import BalanceStore, HistoryReadingPage
 from credit_monitor.storage.config import ConfigStore
 
-__all__ = ["AlertStore", "BalanceStore", "ConfigStore", "HistoryPage", "PublishFailed", "SentAlertLog", "SentAlertPage",
+__all__ = ["AlertStore", "BalanceStore", "ConfigStore", "HistoryReadingPage", "PublishFailed", "SentAlertLog", "SentAlertPage",
            "TransitionConflict"]  # fmt: skip

@@ -47,7 +47,7 @@ HEARTBEAT = timedelta(hours=1)  # an unchanged reading is written again this oft
 
 
 @dataclass(frozen=True)
-class HistoryPage:
+class HistoryReadingPage:
     readings: list[HistoryReading]  # newest first
     last_key: str | None  # the sort key to resume after, when there is more
 
@@ -182,7 +182,7 @@ class BalanceStore:
 
     def history_page(
         self, provider: str, account: str, *, since: str | None, until: str | None, limit: int, after: str | None
-    ) -> HistoryPage:
+    ) -> HistoryReadingPage:
         """Up to ``limit`` readings newest first, resuming after the sort key ``after``.
 
         The partition always comes from ``provider``/``account``: a resume key cannot reach another account.
@@ -196,7 +196,7 @@ class BalanceStore:
         elif until:
             condition &= key("sk").lte(until)
         items, more, last = newest_first(self._table, pk, condition, limit, after)
-        return HistoryPage([history_from_item(i) for i in items], last if more else None)
+        return HistoryReadingPage([history_from_item(i) for i in items], last if more else None)
 
     # -- writes -----------------------------------------------------------------------------------
     def round_writer(self, provider: str, previous: Previous, *, history_days: int) -> RoundWriter:
