@@ -12,8 +12,9 @@ from credit_monitor.alerting.digest import DigestRow, render_digest
 from credit_monitor.alerting.forecast import BurnForecast
 from credit_monitor.alerting.rules import evaluate_balance, evaluate_forecast, evaluate_silence_end
 from credit_monitor.alerting.summary import summarize
-from credit_monitor.alerting.thresholds import ThresholdsError, parse_thresholds, threshold_for
-from credit_monitor.model import AccountResult, AccountSnapshot, AlertState, BalanceItem, FailureKind, PollFailure, Reading
+from credit_monitor.alerting.thresholds import parse_thresholds, threshold_for
+from credit_monitor.errors import PollFailure, ThresholdsError
+from credit_monitor.model import AccountResult, AccountSnapshot, AlertState, BalanceItem, FailureKind, Reading
 from credit_monitor.polling.confirm import confirm
 from credit_monitor.settings import AlertSettings
 from devstack import ROOT

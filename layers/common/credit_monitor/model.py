@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from credit_monitor.errors import PollFailure
+
 # -- identifiers ------------------------------------------------------------------------------------
 
 PROVIDER_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
@@ -247,19 +249,6 @@ _ADVICE = {
     FailureKind.BAD_RESPONSE: "The provider's response is not what its API documents; the API may have changed. Check the poller's logs.",
     FailureKind.CONFIGURATION: "The account is configured twice (the message names both secrets): keep it in one secret only.",
 }
-
-
-class PollFailure(Exception):
-    """A classified, expected failure of one account's poll. Its message is safe to store."""
-
-    def __init__(self, kind: FailureKind, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-
-
-class ConfigurationError(Exception):
-    """A function's own configuration (environment, secret, definition) is wrong; retrying will not help."""
 
 
 # -- credits ----------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
-from credit_monitor.model import ConfigurationError, valid_provider_id
+from credit_monitor.errors import ConfigurationError
+from credit_monitor.model import valid_provider_id
 from credit_monitor.polling.urls import validate_base_url
 
 DEFAULT_HISTORY_DAYS = 400

@@ -17,7 +17,8 @@ from credit_monitor import aws
 from credit_monitor.alerting.messages import configuration_message, expired_silence_message
 from credit_monitor.alerting.pipeline import labelled
 from credit_monitor.alerting.rules import evaluate_configuration
-from credit_monitor.alerting.thresholds import DEFAULT_DOCUMENT, Thresholds, ThresholdsError, document_digest, parse_thresholds
+from credit_monitor.alerting.thresholds import DEFAULT_DOCUMENT, Thresholds, document_digest, parse_thresholds
+from credit_monitor.errors import ThresholdsError
 from credit_monitor.model import AlertState
 from credit_monitor.storage import ConfigStore
 from credit_monitor.storage.alerts import AlertStore

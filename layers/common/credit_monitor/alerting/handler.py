@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 
 from credit_monitor.alerting import tasks
-from credit_monitor.alerting.service import RunIncomplete, alerting
+from credit_monitor.alerting.service import alerting
 from credit_monitor.alerting.stream import handle_balance, handle_round
+from credit_monitor.errors import RunIncomplete
 from credit_monitor.storage.balances import balance_from_stream, round_from_stream
 from credit_monitor.tracing import span
 

@@ -21,9 +21,10 @@ from credit_monitor.alerting.incidents import assess_staleness
 from credit_monitor.alerting.messages import AccountContext, after_silence, incident_message, render
 from credit_monitor.alerting.pipeline import labelled
 from credit_monitor.alerting.rules import evaluate_silence_end, evaluate_staleness
-from credit_monitor.alerting.service import Alerting, RunIncomplete
+from credit_monitor.alerting.service import Alerting
 from credit_monitor.alerting.stream import handle_balance, handle_round
 from credit_monitor.alerting.thresholds import Thresholds, threshold_for
+from credit_monitor.errors import RunIncomplete
 from credit_monitor.model import AccountSnapshot, AlertState, IncidentState, RoundSummary, format_time, parse_time
 
 logger = Logger()

@@ -34,17 +34,9 @@ from credit_monitor.api.models import (
     Sufficiency,
     ThresholdInForce,
 )
+from credit_monitor.errors import BadRequest, NotFound
 from credit_monitor.model import AccountSnapshot, format_time, parse_time, valid_account_name, valid_provider_id
 from credit_monitor.storage import BalanceStore, SentAlertLog
-
-
-class NotFound(Exception):
-    """An unknown provider or account; the message names it."""
-
-
-class BadRequest(Exception):
-    """A parameter the route cannot use in this combination; the message names it."""
-
 
 ALERT_ID = re.compile(r"\d{20}-[0-9a-f]{8}")
 

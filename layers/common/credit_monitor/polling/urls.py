@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from credit_monitor.model import ConfigurationError
+from credit_monitor.errors import ConfigurationError
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 

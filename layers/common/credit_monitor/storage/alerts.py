@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from credit_monitor.errors import TransitionConflict
 from credit_monitor.model import AlertMessage, AlertState, IncidentState, SentAlert
 from credit_monitor.storage.items import (
     ALERT_KIND,
@@ -60,14 +61,6 @@ class StoredState(Protocol):
 
 
 Decision = Callable[[Any], tuple[Any, list[AlertMessage]]]  # (state) -> (new state, messages to send)
-
-
-class TransitionConflict(Exception):
-    """Another writer kept changing the alert item; the record should be retried."""
-
-
-class PublishFailed(Exception):
-    """A message was not accepted; it stays in the outbox for the next attempt."""
 
 
 def conditional_failed(exc: ClientError) -> bool:

@@ -26,12 +26,11 @@ from aws_lambda_powertools import Logger
 from jmespath import functions
 from jmespath.exceptions import JMESPathError, JMESPathTypeError
 
+from credit_monitor.errors import ConfigurationError, DefinitionError, PollFailure
 from credit_monitor.model import (
     MAX_CREDITS,
     PROVIDER_ID_RULE,
-    ConfigurationError,
     FailureKind,
-    PollFailure,
     Reading,
     check_credits,
     format_time,
@@ -56,14 +55,6 @@ HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 RESERVED_PLACEHOLDERS = {"key", "uuid"}
 MAX_TEXT, MAX_ITEMS, MAX_DEPTH = 100, 20, 4  # how much of a breakdown is kept: strings, list items, nesting
-
-
-class DefinitionError(ConfigurationError):
-    """One or more definitions are invalid; each problem names the file, the field and what is wrong."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 class _Functions(functions.Functions):
