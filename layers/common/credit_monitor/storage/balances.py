@@ -9,8 +9,6 @@ unchanged account is not written at all: the round item says it was read (see it
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from credit_monitor import aws
+from credit_monitor.backoff import wait_before_retry
 from credit_monitor.model import AccountResult, AccountSnapshot, BalanceItem, HistoryReading, LastPoll, RoundSummary, parse_time
 from credit_monitor.storage.items import (
     BALANCE_KIND,
@@ -336,7 +335,7 @@ def _write_batch(client: Any, table_name: str, batch: list[dict[str, Any]]) -> N
         pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
         if not pending:
             return
-        time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not crypto
+        wait_before_retry(attempt, base=0.05, cap=2.0, least_share=0.5)
     raise RuntimeError(f"DynamoDB left {len(pending[table_name])} item(s) unprocessed after {MAX_ATTEMPTS} attempts")
 
 
