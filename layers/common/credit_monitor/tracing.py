@@ -56,7 +56,7 @@ def _ignore(**_annotations: Any) -> None:
 
 @contextlib.contextmanager
 def span(name: str, **annotations: str | int | float | bool) -> Iterator[Annotate]:
-    """A named subsegment with searchable annotations; yields a function to add more (``note(failed=2)``).
+    """A named subsegment with searchable annotations; yields a function to add more (``annotate(failed=2)``).
 
     When tracing is off this is an empty context and the function does nothing.
     """
@@ -66,9 +66,9 @@ def span(name: str, **annotations: str | int | float | bool) -> Iterator[Annotat
         return
     with active.provider.in_subsegment(f"## {name}") as subsegment:
 
-        def note(**more: str | int | float | bool) -> None:
+        def annotate(**more: str | int | float | bool) -> None:
             for key, value in more.items():
                 subsegment.put_annotation(key=key, value=value)
 
-        note(**annotations)
-        yield note
+        annotate(**annotations)
+        yield annotate

@@ -79,7 +79,7 @@ class Configuration:
         rejected, labels = in_force.rejected, in_force.thresholds.labels.rules.get("default", {})
         expired = in_force.thresholds.expired(self._clock())
 
-        def decide(state: AlertState):
+        def alert_on_document_and_silences(state: AlertState):
             new, events = evaluate_configuration(state, in_force.digest if rejected else None)
             messages = [configuration_message(e, self.parameter, rejected or "") for e in events]
             # An expired silence is ignored; it is reported once (until it is removed from the document).
@@ -89,7 +89,7 @@ class Configuration:
             new = replace(new, reported=keep or None) if keep != sorted(reported) else new
             return new, [labelled(message, labels) for message in messages]
 
-        _, pending = self._alerts.decide_configuration(decide)
+        _, pending = self._alerts.decide_configuration(alert_on_document_and_silences)
         sent = self._send(self._alerts.configuration_key()) if pending else 0
         self._settled = in_force.digest
         return sent

@@ -83,11 +83,11 @@ def _staleness(service: Alerting, provider: str, last_round: RoundSummary, confi
     stale = last_round.last_full_at is None or now - parse_time(last_round.last_full_at) > service.settings.alert.stale_after
     labels = config.labels.for_provider(provider)
 
-    def decide(state: IncidentState):
+    def alert_on_stale_incidents(state: IncidentState):
         new, events = assess_staleness(state, stale, last_round.succeeded, last_round.accounts, since, service.incident_rule)
         return new, [labelled(incident_message(event, provider), labels) for event in events]
 
-    incidents, pending = service.alerts.decide_incidents(provider, decide)
+    incidents, pending = service.alerts.decide_incidents(provider, alert_on_stale_incidents)
     sent = service.send(service.alerts.incident_key(provider)) if pending else 0
     if stale and not incidents.covers("stale"):
         for snapshot in service.balances.each_account(provider):

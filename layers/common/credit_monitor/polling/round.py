@@ -128,7 +128,7 @@ class Poller:
             return poll_accounts(self.provider, self.base_url, {name: accounts[name] for name in again}, deadline, concurrency=concurrency)
 
         with (
-            span("poll and store", provider=config.provider, accounts=len(names), concurrency=concurrency) as note,
+            span("poll and store", provider=config.provider, accounts=len(names), concurrency=concurrency) as annotate,
             store.round_writer(config.provider, polls, history_days=config.storage.history_days) as writer,
         ):
 
@@ -150,7 +150,7 @@ class Poller:
                 results = [confirmed.get(result.account, result) for result in results]
             for result in results:
                 tally.add(result)
-            note(failed=tally.failed)
+            annotate(failed=tally.failed)
         tally.unchanged = writer.unchanged
         for result in results:
             # A line per account stored (changed, failed, or its hourly heartbeat): the dashboard's tables read
