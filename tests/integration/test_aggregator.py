@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from credit_monitor import aws
-from credit_monitor.alerting.service import RunIncomplete
+from credit_monitor.errors import RunIncomplete
 from credit_monitor.model import Reading
 from credit_monitor.storage.items import alert_key, balance_key, history_item, round_key
 from tests.stack_fixtures import CRUN_KEY as KEY

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from credit_monitor.model import ConfigurationError
+from credit_monitor.errors import ConfigurationError
 from credit_monitor.storage import BalanceStore
 from devstack.simulators import Fault, example_response
 

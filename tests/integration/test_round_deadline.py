@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from credit_monitor.model import FailureKind, PollFailure
+from credit_monitor.errors import PollFailure
+from credit_monitor.model import FailureKind
 from credit_monitor.polling.fanout import GRACE_SECONDS, poll_accounts
 from credit_monitor.polling.providers import Credentials, get_provider
 from credit_monitor.polling.providers.base import HttpRequest

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from credit_monitor.alerting.thresholds import Thresholds, ThresholdsError, parse_thresholds
+from credit_monitor.alerting.thresholds import Thresholds, parse_thresholds
+from credit_monitor.errors import ThresholdsError
 
 KEYS = st.sampled_from(["default", "crun", "crun/prod", "pixverse/*", "silences", "prices", "labels", "$schema", "Bad Key", "x/"])
 FIELDS = st.sampled_from(["warning", "critical", "warning_percent", "critical_percent", "percent_of", "warning_days", "critical_days",

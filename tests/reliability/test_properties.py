@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from credit_monitor.alerting.rule_settings import AlertSettings
 from credit_monitor.alerting.rules import evaluate_balance, raw_level
 from credit_monitor.alerting.thresholds import Threshold
-from credit_monitor.model import MAX_CREDITS, RANK, AlertState, BalanceItem, PollFailure, Reading
+from credit_monitor.errors import PollFailure
+from credit_monitor.model import MAX_CREDITS, RANK, AlertState, BalanceItem, Reading
 from credit_monitor.polling.providers import known_providers, parse_response
 from devstack.simulators import example_response
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from credit_monitor.model import ConfigurationError
+from credit_monitor.errors import ConfigurationError
 from credit_monitor.polling.accounts import parse_accounts
 from credit_monitor.polling.providers import Credentials
 

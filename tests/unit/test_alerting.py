@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from credit_monitor.alerting.forecast import Forecast
+from credit_monitor.alerting.forecast import BurnForecast
 from credit_monitor.alerting.pipeline import inhibit
 from credit_monitor.alerting.rule_settings import AlertSettings
 from credit_monitor.alerting.rules import (
@@ -213,20 +213,20 @@ def test_an_incident_holds_back_the_failures_of_its_kind_and_not_of_another():
 
 
 def test_forecast_alerts_once_when_days_left_fall_under_the_limit_and_re_arms_with_margin():
-    state, events = evaluate_forecast(AlertState(level="warning"), Forecast(100, 2.5, "2026-11-23T00:00:00Z"), SETTINGS, NOW)
+    state, events = evaluate_forecast(AlertState(level="warning"), BurnForecast(100, 2.5, "2026-11-23T00:00:00Z"), SETTINGS, NOW)
     assert [e.event for e in events] == ["forecast"]
     assert (state.days_left, state.burn_per_day, state.forecast_at) == (2.5, 100, "2026-11-21T12:00:00Z")
-    state, events = evaluate_forecast(state, Forecast(100, 2.0, "x"), SETTINGS, NOW)
+    state, events = evaluate_forecast(state, BurnForecast(100, 2.0, "x"), SETTINGS, NOW)
     assert events == []
-    state, _ = evaluate_forecast(state, Forecast(100, 3.1, "x"), SETTINGS, NOW)
+    state, _ = evaluate_forecast(state, BurnForecast(100, 3.1, "x"), SETTINGS, NOW)
     assert state.forecast_alerted  # 3.1 days is inside the 10% margin above 3 days
-    state, _ = evaluate_forecast(state, Forecast(100, 3.5, "x"), SETTINGS, NOW)
+    state, _ = evaluate_forecast(state, BurnForecast(100, 3.5, "x"), SETTINGS, NOW)
     assert not state.forecast_alerted
-    assert [e.event for e in evaluate_forecast(state, Forecast(100, 1, "x"), SETTINGS, NOW)[1]] == ["forecast"]
+    assert [e.event for e in evaluate_forecast(state, BurnForecast(100, 1, "x"), SETTINGS, NOW)[1]] == ["forecast"]
 
 
 def test_no_forecast_alert_for_a_depleted_account():
-    assert evaluate_forecast(AlertState(level="depleted"), Forecast(100, 0, "x"), SETTINGS, NOW)[1] == []
+    assert evaluate_forecast(AlertState(level="depleted"), BurnForecast(100, 0, "x"), SETTINGS, NOW)[1] == []
 
 
 def test_reminders_repeat_while_below_when_enabled():

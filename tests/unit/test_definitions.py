@@ -7,9 +7,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from credit_monitor.model import FailureKind, PollFailure
+from credit_monitor.errors import DefinitionError, PollFailure
+from credit_monitor.model import FailureKind
 from credit_monitor.polling.providers import DEFINITIONS, Credentials
-from credit_monitor.polling.providers.definition import DefinitionError, build_provider, load_definition, load_folder
+from credit_monitor.polling.providers.definition import build_provider, load_definition, load_folder
 from devstack import ROOT
 
 SCHEMA = json.loads((DEFINITIONS / "schema.json").read_text())

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from credit_monitor.model import FailureKind, PollFailure
+from credit_monitor.errors import PollFailure
+from credit_monitor.model import FailureKind
 from credit_monitor.polling.providers import Credentials
 from credit_monitor.polling.providers.definition import load_folder
 from devstack import ROOT

@@ -5,7 +5,8 @@ import uuid
 
 import pytest
 
-from credit_monitor.model import FailureKind, PollFailure
+from credit_monitor.errors import PollFailure
+from credit_monitor.model import FailureKind
 from credit_monitor.polling.providers import BUILT_IN, Credentials, get_provider, known_providers
 from devstack.simulators import example_response
 

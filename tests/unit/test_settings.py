@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from credit_monitor.model import ConfigurationError, validate_base_url
+from credit_monitor.errors import ConfigurationError
+from credit_monitor.model import validate_base_url
 from credit_monitor.settings import AggregatorSettings, ApiSettings, PollerSettings, TracingSettings
 from devstack import ROOT
 

@@ -9,12 +9,13 @@ import jsonschema
 import pytest
 
 from credit_monitor.alerting.digest import DigestRow, render_digest
-from credit_monitor.alerting.forecast import Forecast
+from credit_monitor.alerting.forecast import BurnForecast
 from credit_monitor.alerting.rule_settings import AlertSettings
 from credit_monitor.alerting.rules import evaluate_balance, evaluate_forecast, evaluate_silence_end
 from credit_monitor.alerting.summary import summarize
-from credit_monitor.alerting.thresholds import ThresholdsError, parse_thresholds, threshold_for
-from credit_monitor.model import AccountResult, AccountSnapshot, AlertState, BalanceItem, FailureKind, PollFailure, Reading
+from credit_monitor.alerting.thresholds import parse_thresholds, threshold_for
+from credit_monitor.errors import PollFailure, ThresholdsError
+from credit_monitor.model import AccountResult, AccountSnapshot, AlertState, BalanceItem, FailureKind, Reading
 from credit_monitor.polling.confirm import confirm
 from devstack import ROOT
 
@@ -126,7 +127,8 @@ def test_a_percent_threshold_fires_once_and_recovers_with_hysteresis():
 
 
 def forecast(days_left):
-    return Forecast(burn_per_day=10.0, days_left=days_left, depletes_at=(NOW + timedelta(days=days_left)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    depletes_at = (NOW + timedelta(days=days_left)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return BurnForecast(burn_per_day=10.0, days_left=days_left, depletes_at=depletes_at)
 
 
 def test_a_days_left_threshold_fires_once_from_the_forecast_and_recovers_with_hysteresis():

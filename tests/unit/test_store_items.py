@@ -7,7 +7,8 @@ from boto3.dynamodb.types import TypeSerializer
 from hypothesis import given
 from hypothesis import strategies as st
 
-from credit_monitor.model import AccountResult, BalanceItem, FailureKind, LastPoll, PollFailure, Reading
+from credit_monitor.errors import PollFailure
+from credit_monitor.model import AccountResult, BalanceItem, FailureKind, LastPoll, Reading
 from credit_monitor.storage.items import (
     attribute_value,
     balance_from_item,

@@ -9,7 +9,8 @@ from credit_monitor.alerting.digest import DigestRow, render_digest
 from credit_monitor.alerting.forecast import HistoryPoint, burn_rate_per_day, forecast, point_from_reading
 from credit_monitor.alerting.messages import SMS_LIMIT, SUBJECT_LIMIT, AccountContext, configuration_message, render
 from credit_monitor.alerting.rules import AlertEvent
-from credit_monitor.alerting.thresholds import NO_THRESHOLD, Threshold, ThresholdsError, parse_thresholds
+from credit_monitor.alerting.thresholds import NO_THRESHOLD, Threshold, parse_thresholds
+from credit_monitor.errors import ThresholdsError
 from credit_monitor.model import AccountSnapshot, AlertState, BalanceItem, HistoryReading
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from credit_monitor.model import ConfigurationError
+from credit_monitor.errors import ConfigurationError
 
 # Concurrent batch writes of one poll round (each a BatchWriteItem of up to 25 items).
 BULK_WRITERS = 8

@@ -16,7 +16,8 @@ from datetime import timedelta
 from typing import TypeVar
 
 from credit_monitor.alerting.rule_settings import AlertSettings
-from credit_monitor.model import ConfigurationError, valid_provider_id, validate_base_url
+from credit_monitor.errors import ConfigurationError
+from credit_monitor.model import valid_provider_id, validate_base_url
 
 DEFAULT_HISTORY_DAYS = 400
 

@@ -17,7 +17,8 @@ from credit_monitor import aws
 from credit_monitor.alerting.messages import configuration_message, expired_silence_message
 from credit_monitor.alerting.pipeline import labelled
 from credit_monitor.alerting.rules import evaluate_configuration
-from credit_monitor.alerting.thresholds import DEFAULT_DOCUMENT, Thresholds, ThresholdsError, document_digest, parse_thresholds
+from credit_monitor.alerting.thresholds import DEFAULT_DOCUMENT, Thresholds, document_digest, parse_thresholds
+from credit_monitor.errors import ThresholdsError
 from credit_monitor.model import AlertState
 from credit_monitor.storage import ConfigStore
 from credit_monitor.storage.alerts import AlertStore
@@ -78,7 +79,7 @@ class Configuration:
         rejected, labels = in_force.rejected, in_force.thresholds.labels.rules.get("default", {})
         expired = in_force.thresholds.expired(self._clock())
 
-        def decide(state: AlertState):
+        def alert_on_document_and_silences(state: AlertState):
             new, events = evaluate_configuration(state, in_force.digest if rejected else None)
             messages = [configuration_message(e, self.parameter, rejected or "") for e in events]
             # An expired silence is ignored; it is reported once (until it is removed from the document).
@@ -88,7 +89,7 @@ class Configuration:
             new = replace(new, reported=keep or None) if keep != sorted(reported) else new
             return new, [labelled(message, labels) for message in messages]
 
-        _, pending = self._alerts.decide_configuration(decide)
+        _, pending = self._alerts.decide_configuration(alert_on_document_and_silences)
         sent = self._send(self._alerts.configuration_key()) if pending else 0
         self._settled = in_force.digest
         return sent

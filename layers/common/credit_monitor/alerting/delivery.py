@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from credit_monitor.errors import PublishFailed
 from credit_monitor.model import AlertMessage
-from credit_monitor.storage.alerts import AlertStore, PublishFailed
+from credit_monitor.storage.alerts import AlertStore
 
 Send = Callable[[AlertMessage, str], object]  # (message, its id); raises when the channel did not take it
 

@@ -27,7 +27,7 @@ class HistoryPoint:
 
 
 @dataclass(frozen=True)
-class Forecast:
+class BurnForecast:
     burn_per_day: float | None  # None: not enough history
     days_left: float | None  # None: not burning, or not enough history
     depletes_at: str | None
@@ -58,9 +58,10 @@ def burn_rate_per_day(points: list[HistoryPoint]) -> float | None:
     return consumed / (span / timedelta(days=1))
 
 
-def forecast(points: list[HistoryPoint], available: float, now: datetime) -> Forecast:
+def forecast(points: list[HistoryPoint], available: float, now: datetime) -> BurnForecast:
     rate = burn_rate_per_day(points)
     if rate is None or rate <= 0:
-        return Forecast(burn_per_day=rate, days_left=None, depletes_at=None)
+        return BurnForecast(burn_per_day=rate, days_left=None, depletes_at=None)
     days_left = max(0.0, available) / rate
-    return Forecast(burn_per_day=round(rate, 3), days_left=round(days_left, 2), depletes_at=format_time(now + timedelta(days=days_left)))
+    depletes_at = format_time(now + timedelta(days=days_left))
+    return BurnForecast(burn_per_day=round(rate, 3), days_left=round(days_left, 2), depletes_at=depletes_at)

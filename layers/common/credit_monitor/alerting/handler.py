@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 
 from credit_monitor.alerting import tasks
-from credit_monitor.alerting.service import RunIncomplete, alerting
+from credit_monitor.alerting.service import alerting
 from credit_monitor.alerting.stream import handle_balance, handle_round
+from credit_monitor.errors import RunIncomplete
 from credit_monitor.storage.balances import balance_from_stream, round_from_stream
 from credit_monitor.tracing import span
 
@@ -43,11 +44,11 @@ def handle_event(event: Any, context: Any) -> dict[str, Any]:
         except Exception:  # never a reason to fail the balance records; the next batch or check retries it
             logger.exception("could not record the thresholds' state; retried with the next batch or check")
         # Failed records are reported individually; the stream retries from the first of them.
-        with span("balance changes", records=len(event["Records"])) as note:
+        with span("balance changes", records=len(event["Records"])) as annotate:
             result = process_partial_response(
                 event=event, record_handler=handle_stream_record, processor=_stream_processor(), context=context
             )
-            note(failed_records=len(result.get("batchItemFailures", [])))
+            annotate(failed_records=len(result.get("batchItemFailures", [])))
             return result
     return run_task(event)
 

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
+from credit_monitor.errors import LabelsError
 from credit_monitor.model import valid_provider_id
 
 MAX_NAMES = 5
@@ -25,10 +26,6 @@ NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 VALUE = re.compile(r"[A-Za-z0-9_.:/@+-]{1,64}")  # no comma or equals sign: a channel's filter is a list of name=value
 ACCOUNT_PATTERN = re.compile(r"[A-Za-z0-9_.*?-]{1,64}")
 PAIR = re.compile(rf"({NAME.pattern})=({VALUE.pattern})")
-
-
-class LabelsError(ValueError):
-    """The labels section is malformed; the message names the key and the field."""
 
 
 @dataclass(frozen=True)

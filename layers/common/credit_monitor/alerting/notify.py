@@ -26,6 +26,7 @@ from aws_lambda_powertools import Logger
 
 from credit_monitor import aws
 from credit_monitor.alerting.notifications import pagerduty, payloads
+from credit_monitor.errors import DeliveryRejected
 from credit_monitor.model import AlertMessage, format_time
 
 logger = Logger()
@@ -34,10 +35,6 @@ SOURCE = "credit-monitor"
 DETAIL_TYPE = "Credit balance alert"
 NOTIFICATION_TYPE = "Credit balance notification"
 SCHEMA_VERSION = "1"
-
-
-class DeliveryRejected(Exception):
-    """A channel answered but did not take the alert (an EventBridge entry failed); the outbox keeps it."""
 
 
 def event_detail(message: AlertMessage, alert_id: str, *, test: bool = False) -> dict[str, Any]:

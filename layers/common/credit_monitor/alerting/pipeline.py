@@ -127,14 +127,14 @@ class AccountPipeline:
         labels = config.labels.for_account(provider, account)
         seen: dict[str, AlertState] = {}
 
-        def decide(state: AlertState) -> tuple[AlertState, list[AlertMessage]]:
+        def alert_through_stages(state: AlertState) -> tuple[AlertState, list[AlertMessage]]:
             seen["before"] = state
             new, events = rules(state)
             new, events = apply_silences(config, provider, account, new, events, now)
             new, events = inhibit(state, new, events, incidents, where={"provider": provider, "account": account})
             return new, [labelled(render(event, new), labels) for event in events]
 
-        after, pending = self.store.decide_account(provider, account, decide)
+        after, pending = self.store.decide_account(provider, account, alert_through_stages)
         before = seen.get("before", after)
         self._markers(provider, account, before, after)
         return Outcome(before, after, self.send(provider, account) if pending else 0)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 
 from credit_monitor.alerting import spend
-from credit_monitor.alerting.forecast import Forecast, HistoryPoint
+from credit_monitor.alerting.forecast import BurnForecast, HistoryPoint
 from credit_monitor.alerting.rule_settings import AlertSettings
 from credit_monitor.alerting.thresholds import AnomalyRule, Threshold, top_up_base
 from credit_monitor.model import RANK, AlertState, BalanceItem, format_time, parse_time
@@ -161,7 +161,7 @@ def evaluate_staleness(
 
 def evaluate_forecast(
     state: AlertState,
-    result: Forecast,
+    result: BurnForecast,
     settings: AlertSettings,
     now: datetime,
     threshold: Threshold | None = None,

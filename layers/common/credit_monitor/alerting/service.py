@@ -26,13 +26,6 @@ from credit_monitor.storage.alerts import AlertStore
 from credit_monitor.storage.groups import GroupStore
 
 
-class RunIncomplete(Exception):
-    """A run visited everything it had to but could not finish some; the message lists each failure.
-
-    Raised at the end so the invocation fails (alarm, retry): what failed stays queued and is retried.
-    """
-
-
 @dataclass
 class Alerting:
     settings: AggregatorSettings

@@ -120,11 +120,11 @@ def handle_round(service: Alerting, summary: RoundSummary) -> int:
     config = service.configuration.thresholds
     labels = config.labels.for_provider(provider)
 
-    def decide(state: IncidentState):
+    def alert_on_round_incidents(state: IncidentState):
         new, events = assess_round(state, summary, service.incident_rule)
         return new, [labelled(incident_message(event, provider), labels) for event in events]
 
-    incidents, pending = service.alerts.decide_incidents(provider, decide)
+    incidents, pending = service.alerts.decide_incidents(provider, alert_on_round_incidents)
     sent = service.send(service.alerts.incident_key(provider)) if pending else 0
     if not summary.failed:  # no account failed this round: no failure alert to decide, and no read of the provider
         return sent

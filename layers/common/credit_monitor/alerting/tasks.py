@@ -21,9 +21,10 @@ from credit_monitor.alerting.incidents import assess_staleness
 from credit_monitor.alerting.messages import AccountContext, after_silence, incident_message, render
 from credit_monitor.alerting.pipeline import labelled
 from credit_monitor.alerting.rules import evaluate_silence_end, evaluate_staleness
-from credit_monitor.alerting.service import Alerting, RunIncomplete
+from credit_monitor.alerting.service import Alerting
 from credit_monitor.alerting.stream import handle_balance, handle_round
 from credit_monitor.alerting.thresholds import Thresholds, threshold_for
+from credit_monitor.errors import RunIncomplete
 from credit_monitor.model import AccountSnapshot, AlertState, IncidentState, RoundSummary, format_time, parse_time
 
 logger = Logger()
@@ -82,11 +83,11 @@ def _staleness(service: Alerting, provider: str, last_round: RoundSummary, confi
     stale = last_round.last_full_at is None or now - parse_time(last_round.last_full_at) > service.settings.alert.stale_after
     labels = config.labels.for_provider(provider)
 
-    def decide(state: IncidentState):
+    def alert_on_stale_incidents(state: IncidentState):
         new, events = assess_staleness(state, stale, last_round.succeeded, last_round.accounts, since, service.incident_rule)
         return new, [labelled(incident_message(event, provider), labels) for event in events]
 
-    incidents, pending = service.alerts.decide_incidents(provider, decide)
+    incidents, pending = service.alerts.decide_incidents(provider, alert_on_stale_incidents)
     sent = service.send(service.alerts.incident_key(provider)) if pending else 0
     if stale and not incidents.covers("stale"):
         for snapshot in service.balances.each_account(provider):

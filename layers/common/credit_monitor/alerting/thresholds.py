@@ -29,7 +29,8 @@ from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
-from credit_monitor.alerting.labels import Labels, LabelsError, parse_labels
+from credit_monitor.alerting.labels import Labels, parse_labels
+from credit_monitor.errors import LabelsError, ThresholdsError
 from credit_monitor.model import AlertState, BalanceItem, format_time, parse_time, valid_account_name, valid_provider_id
 
 DEFAULT_DOCUMENT = '{"default": {"warning": 500, "critical": 100}}'
@@ -45,10 +46,6 @@ SILENCE_EVENTS = ("threshold", "recovery", "failure", "stale", "forecast", "inci
 PROVIDER_GLOB = re.compile(r"[a-z0-9_*?-]{1,32}")
 ACCOUNT_GLOB = re.compile(r"[A-Za-z0-9_.*?-]{1,64}")
 CURRENCY = re.compile(r"[A-Z]{3}")
-
-
-class ThresholdsError(ValueError):
-    """The document is malformed; the message names the key and the field."""
 
 
 @dataclass(frozen=True)

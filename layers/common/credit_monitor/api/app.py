@@ -1,4 +1,4 @@
-"""The balance API: its routes on a Powertools resolver, and domain errors mapped to statuses in one place.
+"""The balance API: its routes on a Powertools resolver, answering errors.API_ERRORS with their statuses.
 
 Each route is declared once in ROUTES (path, parameters, answer model); the resolver serves them and
 devstack/openapi.py documents them from the same declarations. Bad input is always a 4xx naming the
@@ -19,11 +19,11 @@ from aws_lambda_powertools import Logger
 
 from credit_monitor import aws, settings
 from credit_monitor.alerting.labels import PAIR as LABEL_PAIR
-from credit_monitor.alerting.thresholds import Thresholds, ThresholdsError, parse_thresholds
-from credit_monitor.api.models import Balance as BalanceModel
-from credit_monitor.api.models import BalanceList, ErrorBody, HistoryPage, SentAlertList, SpendReport, Sufficiency
-from credit_monitor.api.params import InvalidParameter, Param
-from credit_monitor.api.queries import BadRequest, BalanceQueries, NotFound
+from credit_monitor.alerting.thresholds import Thresholds, parse_thresholds
+from credit_monitor.api.models import Balance, BalanceList, ErrorBody, HistoryPage, SentAlertList, SpendReport, Sufficiency
+from credit_monitor.api.params import Param
+from credit_monitor.api.queries import BalanceQueries
+from credit_monitor.errors import API_ERRORS, ApiError, ThresholdsError
 from credit_monitor.model import ACCOUNT_NAME, MAX_CREDITS, PROVIDER_ID
 from credit_monitor.settings import ApiSettings
 from credit_monitor.storage import BalanceStore, ConfigStore, SentAlertLog
@@ -82,7 +82,7 @@ ROUTES = (
     Route("provider_balances", "/balances/{provider}", "The balances of one provider's accounts, a page at a time",
           (PROVIDER, PAGE_LIMIT, NEXT_TOKEN), BalanceList,
           lambda q, v: q.provider_balances(v["provider"], limit=v["limit"], next_token=v["next_token"])),
-    Route("account_balance", "/balances/{provider}/{account}", "One account's balance", (PROVIDER, ACCOUNT), BalanceModel,
+    Route("account_balance", "/balances/{provider}/{account}", "One account's balance", (PROVIDER, ACCOUNT), Balance,
           lambda q, v: q.balance(v["provider"], v["account"])),
     Route("account_history", "/balances/{provider}/{account}/history", "An account's balance history, newest first",
           (PROVIDER, ACCOUNT, SINCE, UNTIL, LIMIT, NEXT_TOKEN), HistoryPage,
@@ -101,11 +101,7 @@ ROUTES = (
                                group_by=v["group_by"], limit=v["limit"], next_token=v["next_token"])),
 )  # fmt: skip
 
-ERRORS = {
-    400: "next_token is not valid here, since is after until, or account is given without provider",
-    404: "Unknown provider or account",
-    422: "A path or query parameter is invalid; the message names it",
-}
+ERRORS = {answer.status: answer.description for answer in API_ERRORS.values()}  # openapi.json's error responses, on every route
 
 
 def is_known_provider(provider: str) -> bool:
@@ -152,6 +148,15 @@ def error_response(status: int, error: str, message: str) -> Response:
     return json_response(status, ErrorBody(error=error, message=message))
 
 
+def _answer_with(answer: ApiError) -> Callable[[Exception], Response]:
+    """The resolver's handler for one of errors.API_ERRORS: its status and error, and the exception's message."""
+
+    def handler(exc: Exception) -> Response:
+        return error_response(answer.status, answer.error, str(exc))
+
+    return handler
+
+
 def shown_path(path: str) -> str:
     return path if len(path) <= MAX_PATH_SHOWN else path[: MAX_PATH_SHOWN - 3] + "..."
 
@@ -180,17 +185,8 @@ def resolver() -> APIGatewayRestResolver:
     for route in ROUTES:
         app.get(route.path.replace("{", "<").replace("}", ">"))(_serve(route))
 
-    @app.exception_handler(NotFound)
-    def not_found(exc: NotFound) -> Response:
-        return error_response(404, "not_found", str(exc))
-
-    @app.exception_handler(BadRequest)
-    def bad_request(exc: BadRequest) -> Response:
-        return error_response(400, "bad_request", str(exc))
-
-    @app.exception_handler(InvalidParameter)
-    def invalid_parameter(exc: InvalidParameter) -> Response:
-        return error_response(422, "invalid_parameter", str(exc))
+    for error_class, answer in API_ERRORS.items():
+        app.exception_handler(error_class)(_answer_with(answer))
 
     @app.not_found
     def no_route(exc: Exception) -> Response:

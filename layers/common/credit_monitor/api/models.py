@@ -2,6 +2,8 @@
 
 Plain dataclasses: serializing them needs nothing beyond the standard library, and openapi.json's
 schemas are generated from these same classes and their field descriptions (devstack/openapi.py).
+A class here never shares its name with one elsewhere in the package (the stored ``model.SentAlert`` is
+answered as ``SentAlertBody``), so no module needs an import alias to tell them apart.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Number = int | float
+from credit_monitor.model import Number
 
 
 def described(text: str, **kwargs: Any) -> Any:
@@ -126,7 +128,7 @@ class Sufficiency:
 
 
 @dataclass(frozen=True)
-class SentAlert:
+class SentAlertBody:
     alert_id: str = described("Unique id of the alert, the same as in its EventBridge event; ids sort in the order alerts were decided")
     provider: str = described("Provider id (monitor for the thresholds document itself)")
     account: str = described("Account name (thresholds for the thresholds document)")
@@ -156,7 +158,7 @@ class SentAlert:
 
 @dataclass(frozen=True)
 class SentAlertList:
-    items: list[SentAlert] = described("Newest first")
+    items: list[SentAlertBody] = described("Newest first")
     next_token: str | None = described("Pass as next_token for the next page; null on the last page")
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from credit_monitor.errors import InvalidParameter
 from credit_monitor.model import parse_time
 
 NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
@@ -20,10 +21,6 @@ INTEGER = re.compile(r"-?(?:0|[1-9]\d*)")
 # A query string decodes an unencoded "+" as a space: "2026-11-21T08:00:00+02:00" arrives with " 02:00".
 MAX_INTEGER_DIGITS = 18
 PLUS_AS_SPACE = re.compile(r".*T[\d:.,]+ \d{2}(?::?\d{2})?")
-
-
-class InvalidParameter(ValueError):
-    """A path or query parameter the route cannot use; the message names it and says why (422)."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from credit_monitor.api.models import (
     HistoryEntry,
     HistoryPage,
     RunsOutFirst,
-    SentAlert,
+    SentAlertBody,
     SentAlertList,
     SilenceInForce,
     SpendGroup,
@@ -38,17 +38,9 @@ from credit_monitor.api.models import (
     Sufficiency,
     ThresholdInForce,
 )
+from credit_monitor.errors import BadRequest, NotFound
 from credit_monitor.model import AccountSnapshot, format_time, parse_time, valid_account_name, valid_provider_id
 from credit_monitor.storage import BalanceStore, SentAlertLog
-
-
-class NotFound(Exception):
-    """An unknown provider or account; the message names it."""
-
-
-class BadRequest(Exception):
-    """A parameter the route cannot use in this combination; the message names it."""
-
 
 ALERT_ID = re.compile(r"\d{20}-[0-9a-f]{8}")
 
@@ -124,8 +116,8 @@ def to_balance(snapshot: AccountSnapshot, config: Thresholds | None = None, now:
     threshold, silence, value = None, None, None
     if config is not None:
         found = threshold_for(config, balance, alert)
-        threshold = ThresholdInForce(_tidy(found.warning), _tidy(found.critical), found.warning_days, found.critical_days, found.key,
-                                     found.basis)  # fmt: skip
+        threshold = ThresholdInForce(_round_off(found.warning), _round_off(found.critical), found.warning_days, found.critical_days,
+                                     found.key, found.basis)  # fmt: skip
         covering = config.covering(balance.provider, balance.account, now or datetime.now(UTC))
         if covering is not None:
             silence = SilenceInForce(covering.reason, covering.until, _listed(covering.levels), _listed(covering.events))
@@ -165,7 +157,7 @@ def to_summary(snapshots: list[AccountSnapshot], config: Thresholds | None) -> B
     first = found.runs_out_first
     return BalanceSummary(
         currency=found.currency,
-        total_value=_tidy(found.total_value) if found.total_value is not None else None,
+        total_value=_round_off(found.total_value) if found.total_value is not None else None,
         priced=found.priced,
         unpriced=found.unpriced,
         lowest_days_left=first.days_left if first else None,
@@ -255,7 +247,7 @@ class BalanceQueries:
         if provider and not page.alerts and not after and not self._is_known(provider) and not self._store.accounts(provider):
             raise NotFound(f"unknown provider {provider!r}")
         return SentAlertList(
-            items=[SentAlert(**dataclasses.asdict(alert)) for alert in page.alerts],
+            items=[SentAlertBody(**dataclasses.asdict(alert)) for alert in page.alerts],
             next_token=encode_token(provider, account, page.last_key, listing="alerts") if page.last_key else None,
         )
 
@@ -301,7 +293,7 @@ class BalanceQueries:
                 break
         values = [row.value for row in rows if row.value is not None]
         return SpendReport(since=low, until=high, currency=config.prices.currency if config and config.prices else None, accounts=rows,
-                           totals=_totals(rows, grouping), value_total=_tidy(sum(values)) if values else None,
+                           totals=_totals(rows, grouping), value_total=_round_off(sum(values)) if values else None,
                            next_token=next_cursor)  # fmt: skip
 
     def _account_spend(self, snapshot: AccountSnapshot, since: datetime, until: datetime, low: str, high: str,
@@ -310,9 +302,9 @@ class BalanceQueries:
         found = spending.totals([point_from_reading(r) for r in readings], since, until)
         unit = snapshot.balance.unit if snapshot.balance else "credits"
         price = config.prices.price(snapshot.provider, snapshot.account, unit) if config and config.prices else None
-        return AccountSpend(provider=snapshot.provider, account=snapshot.account, unit=unit, spent=_tidy(found.spent),
-                            top_ups=_tidy(found.topped_up), resets=found.resets,
-                            value=_tidy(found.spent * price) if price is not None else None, labels=labels)  # fmt: skip
+        return AccountSpend(provider=snapshot.provider, account=snapshot.account, unit=unit, spent=_round_off(found.spent),
+                            top_ups=_round_off(found.topped_up), resets=found.resets,
+                            value=_round_off(found.spent * price) if price is not None else None, labels=labels)  # fmt: skip
 
     def check(self, provider: str, account: str, *, required: float, margin_percent: float) -> Sufficiency:
         balance = self.balance(provider, account)
@@ -322,17 +314,18 @@ class BalanceQueries:
         return Sufficiency(
             sufficient=not never and available >= needed,
             available=available,
-            required=_tidy(required),
-            shortfall=None if never else _tidy(max(0.0, needed - available)),
-            margin_percent=_tidy(margin_percent),
-            required_with_margin=_tidy(needed),
+            required=_round_off(required),
+            shortfall=None if never else _round_off(max(0.0, needed - available)),
+            margin_percent=_round_off(margin_percent),
+            required_with_margin=_round_off(needed),
             status=balance.status,
             fetched_at=balance.fetched_at,
             reason=f"no balance has been read for this account yet ({balance.error_kind or 'not polled'}): cannot tell" if never else None,
         )
 
 
-def _tidy(value: float) -> int | float:
+def _round_off(value: float) -> int | float:
+    """The number rounded to 6 places (0.30000000000000004 -> 0.3), a whole one as an int (1000.0 -> 1000)."""
     rounded = round(value, 6)
     return int(rounded) if rounded == int(rounded) else rounded
 
@@ -372,5 +365,5 @@ def _totals(rows: list[AccountSpend], group: Callable[[AccountSpend], str]) -> l
         if row.value is not None:
             entry[2] = (entry[2] or 0.0) + row.value
         entry[3] += 1
-    return [SpendGroup(key, unit, _tidy(spent), _tidy(topped), _tidy(value) if value is not None else None, count)
+    return [SpendGroup(key, unit, _round_off(spent), _round_off(topped), _round_off(value) if value is not None else None, count)
             for (key, unit), (spent, topped, value, count) in sorted(sums.items())]  # fmt: skip

@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 
 from credit_monitor.cli.errors import UsageError
-from credit_monitor.model import ConfigurationError, PollFailure, validate_base_url
+from credit_monitor.errors import ConfigurationError, DefinitionError, PollFailure
+from credit_monitor.model import validate_base_url
 from credit_monitor.polling.fanout import poll_accounts
-from credit_monitor.polling.providers import Credentials, DefinitionError, Provider, get_provider, load_definition
+from credit_monitor.polling.providers import Credentials, Provider, get_provider, load_definition
 from credit_monitor.polling.redaction import REDACTOR
 from credit_monitor.polling.transport import Deadline, get_json, new_session
 

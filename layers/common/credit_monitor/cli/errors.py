@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from credit_monitor.model import ConfigurationError
+from credit_monitor.errors import ConfigurationError
 
 NO_REGION = "no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION), or run aws configure"
 NO_CREDENTIALS = (

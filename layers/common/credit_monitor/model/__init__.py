@@ -23,9 +23,9 @@ from credit_monitor.model.alerts import (
     SentAlert,
 )
 from credit_monitor.model.balances import BalanceItem, HistoryReading, LastPoll, RoundSummary
-from credit_monitor.model.configuration import LOOPBACK_HOSTS, ConfigurationError, validate_base_url
+from credit_monitor.model.configuration import LOOPBACK_HOSTS, validate_base_url
 from credit_monitor.model.credits import MAX_CREDITS, AccountResult, Number, Reading, check_credits
-from credit_monitor.model.failures import FailureKind, PollFailure
+from credit_monitor.model.failures import FailureKind
 from credit_monitor.model.identifiers import (
     ACCOUNT_NAME,
     ACCOUNT_NAME_RULE,
@@ -40,7 +40,7 @@ from credit_monitor.model.times import ISO8601_EXAMPLE, MAX_YEAR, MIN_YEAR, TIME
 __all__ = [
     "ACCOUNT_NAME", "ACCOUNT_NAME_RULE", "ISO8601_EXAMPLE", "LEVELS", "LOOPBACK_HOSTS", "MAX_CREDITS", "MAX_YEAR", "MIN_YEAR",
     "PROVIDER_ID", "PROVIDER_ID_RULE", "RANK", "TIME_FORMAT", "UNKNOWN_LEVEL", "AccountResult", "AccountSnapshot", "AlertMessage",
-    "AlertState", "BalanceItem", "ConfigurationError", "FailureKind", "HistoryReading", "Incident", "IncidentState", "LastPoll",
-    "Number", "PollFailure", "Reading", "RoundSummary", "SentAlert", "check_credits", "clean_text", "format_time", "parse_time",
+    "AlertState", "BalanceItem", "FailureKind", "HistoryReading", "Incident", "IncidentState", "LastPoll",
+    "Number", "Reading", "RoundSummary", "SentAlert", "check_credits", "clean_text", "format_time", "parse_time",
     "utc_now", "valid_account_name", "valid_provider_id", "validate_base_url",
 ]  # fmt: skip

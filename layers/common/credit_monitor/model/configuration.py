@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from credit_monitor.errors import ConfigurationError
+
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
-
-
-class ConfigurationError(Exception):
-    """A function's own configuration (environment, secret, definition) is wrong; retrying will not help."""
 
 
 def validate_base_url(url: str, *, variable: str = "PROVIDER_BASE_URL") -> str:

@@ -8,7 +8,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from credit_monitor.model.failures import FailureKind, PollFailure
+from credit_monitor.errors import PollFailure
+from credit_monitor.model.failures import FailureKind
 
 Number = int | float
 

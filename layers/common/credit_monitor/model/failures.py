@@ -60,12 +60,3 @@ _ADVICE = {
     FailureKind.BAD_RESPONSE: "The provider's response is not what its API documents; the API may have changed. Check the poller's logs.",
     FailureKind.CONFIGURATION: "The account is configured twice (the message names both secrets): keep it in one secret only.",
 }
-
-
-class PollFailure(Exception):
-    """A classified, expected failure of one account's poll. Its message is safe to store."""
-
-    def __init__(self, kind: FailureKind, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message

@@ -17,7 +17,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from credit_monitor.model import ACCOUNT_NAME_RULE, ConfigurationError, valid_account_name
+from credit_monitor.errors import ConfigurationError
+from credit_monitor.model import ACCOUNT_NAME_RULE, valid_account_name
 from credit_monitor.polling.providers import Credentials
 
 SECRET_SUFFIX = re.compile(r"-[A-Za-z0-9_.+=@-]{1,64}")  # what may follow the provider's secret name in another of its secrets

@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from aws_lambda_powertools import Logger
 
-from credit_monitor.model import AccountResult, LastPoll, PollFailure
+from credit_monitor.errors import PollFailure
+from credit_monitor.model import AccountResult, LastPoll
 
 logger = Logger()
 

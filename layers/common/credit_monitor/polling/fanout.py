@@ -8,7 +8,8 @@ from concurrent.futures import TimeoutError as FuturesTimeout
 
 from aws_lambda_powertools import Logger
 
-from credit_monitor.model import AccountResult, FailureKind, PollFailure, utc_now
+from credit_monitor.errors import PollFailure
+from credit_monitor.model import AccountResult, FailureKind, utc_now
 from credit_monitor.polling.providers import Credentials, Provider
 from credit_monitor.polling.redaction import REDACTOR
 from credit_monitor.polling.transport import Deadline, get_json, new_session

@@ -17,14 +17,13 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from credit_monitor import aws, metrics, settings
+from credit_monitor.errors import ConfigurationError, PollFailure
 from credit_monitor.model import (
     ACCOUNT_NAME_RULE,
     AccountResult,
-    ConfigurationError,
     FailureKind,
     LastPoll,
     Number,
-    PollFailure,
     RoundSummary,
     format_time,
     valid_account_name,

@@ -23,7 +23,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from credit_monitor import aws, metrics
-from credit_monitor.model import ConfigurationError, format_time, parse_time, valid_account_name
+from credit_monitor.errors import ConfigurationError
+from credit_monitor.model import format_time, parse_time, valid_account_name
 from credit_monitor.polling.accounts import KeyRing
 from credit_monitor.polling.round import Poller, Tally, new_round_id, polling_budget
 from credit_monitor.polling.transport import Deadline

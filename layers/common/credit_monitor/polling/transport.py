@@ -35,7 +35,8 @@ from urllib3.util import make_headers
 from urllib3.util.retry import Retry
 
 from credit_monitor import __version__
-from credit_monitor.model import FailureKind, PollFailure
+from credit_monitor.errors import PollFailure
+from credit_monitor.model import FailureKind
 from credit_monitor.polling.providers.base import HttpRequest, status_failure
 from credit_monitor.polling.redaction import vendor_text
 

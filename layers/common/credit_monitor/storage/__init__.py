@@ -24,9 +24,8 @@ Values cross this boundary typed (:mod:`credit_monitor.model`): a :class:`Balanc
 :class:`AlertState`, an :class:`AccountSnapshot`, a :class:`HistoryReading`.
 """
 
-from credit_monitor.storage.alerts import AlertStore, PublishFailed, SentAlertLog, SentAlertPage, TransitionConflict
-from credit_monitor.storage.balances import BalanceStore, HistoryPage
+from credit_monitor.storage.alerts import AlertStore, SentAlertLog, SentAlertPage
+from credit_monitor.storage.balances import BalanceStore, HistoryReadingPage
 from credit_monitor.storage.config import ConfigStore
 
-__all__ = ["AlertStore", "BalanceStore", "ConfigStore", "HistoryPage", "PublishFailed", "SentAlertLog", "SentAlertPage",
-           "TransitionConflict"]  # fmt: skip
+__all__ = ["AlertStore", "BalanceStore", "ConfigStore", "HistoryReadingPage", "SentAlertLog", "SentAlertPage"]

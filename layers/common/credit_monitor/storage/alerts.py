@@ -15,7 +15,6 @@ send takes).
 
 from __future__ import annotations
 
-import random
 import time
 import uuid
 from collections.abc import Callable
@@ -25,6 +24,8 @@ from typing import Any, Protocol
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from credit_monitor.backoff import wait_before_retry
+from credit_monitor.errors import TransitionConflict
 from credit_monitor.model import AlertMessage, AlertState, IncidentState, SentAlert
 from credit_monitor.storage.items import (
     ALERT_KIND,
@@ -60,14 +61,6 @@ class StoredState(Protocol):
 
 
 Decision = Callable[[Any], tuple[Any, list[AlertMessage]]]  # (state) -> (new state, messages to send)
-
-
-class TransitionConflict(Exception):
-    """Another writer kept changing the alert item; the record should be retried."""
-
-
-class PublishFailed(Exception):
-    """A message was not accepted; it stays in the outbox for the next attempt."""
 
 
 def conditional_failed(exc: ClientError) -> bool:
@@ -157,7 +150,7 @@ class AlertStore:
             except ClientError as exc:
                 if not conditional_failed(exc):
                     raise
-                time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not crypto
+                wait_before_retry(attempt, base=0.02)
                 continue
             return new_state, bool(messages) or bool(item and item.get("outbox"))
         raise TransitionConflict(f"alerting item {key['pk']}/{key['sk']} kept changing under {MAX_ATTEMPTS} attempts")

@@ -12,8 +12,6 @@ one item layout and one rule of what is written when; apart, that rule would be 
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from credit_monitor import aws
+from credit_monitor.backoff import wait_before_retry
 from credit_monitor.model import AccountResult, AccountSnapshot, BalanceItem, HistoryReading, LastPoll, RoundSummary, parse_time
 from credit_monitor.storage.items import (
     BALANCE_KIND,
@@ -50,7 +49,7 @@ HEARTBEAT = timedelta(hours=1)  # an unchanged reading is written again this oft
 
 
 @dataclass(frozen=True)
-class HistoryPage:
+class HistoryReadingPage:
     readings: list[HistoryReading]  # newest first
     last_key: str | None  # the sort key to resume after, when there is more
 
@@ -191,7 +190,7 @@ class BalanceStore:
 
     def history_page(
         self, provider: str, account: str, *, since: str | None, until: str | None, limit: int, after: str | None
-    ) -> HistoryPage:
+    ) -> HistoryReadingPage:
         """Up to ``limit`` readings newest first, resuming after the sort key ``after``.
 
         The partition always comes from ``provider``/``account``: a resume key cannot reach another account.
@@ -205,7 +204,7 @@ class BalanceStore:
         elif until:
             condition &= key("sk").lte(until)
         items, more, last = newest_first(self._table, pk, condition, limit, after)
-        return HistoryPage([history_from_item(i) for i in items], last if more else None)
+        return HistoryReadingPage([history_from_item(i) for i in items], last if more else None)
 
     # -- writes -----------------------------------------------------------------------------------
     def round_writer(self, provider: str, previous: LastPolls, *, history_days: int) -> RoundWriter:
@@ -345,7 +344,7 @@ def _write_batch(client: Any, table_name: str, batch: list[dict[str, Any]]) -> N
         pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
         if not pending:
             return
-        time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not crypto
+        wait_before_retry(attempt, base=0.05, cap=2.0, least_share=0.5)
     raise RuntimeError(f"DynamoDB left {len(pending[table_name])} item(s) unprocessed after {MAX_ATTEMPTS} attempts")
 
 

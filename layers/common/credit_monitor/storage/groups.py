@@ -22,11 +22,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from credit_monitor.errors import TransitionConflict
 from credit_monitor.model import AlertMessage
 from credit_monitor.storage.alerts import (
     LEASE_SECONDS,
     MAX_ATTEMPTS,
-    TransitionConflict,
     cancelled_by_condition,
     conditional_failed,
     message_from_item,

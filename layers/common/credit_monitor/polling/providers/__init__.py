@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from credit_monitor.errors import DefinitionError
 from credit_monitor.polling.providers.base import Credentials, Example, HttpRequest, Provider, parse_response
-from credit_monitor.polling.providers.definition import BUILT_IN, DefinitionError, load_definition, load_folder
+from credit_monitor.polling.providers.definition import BUILT_IN, load_definition, load_folder
 
 DEFINITIONS = Path(__file__).with_name("definitions")
 _extra_folders: list[Path] = []
@@ -52,5 +53,5 @@ def get_provider(provider_id: str) -> Provider:
     raise LookupError(f"unknown provider {provider_id!r}; known providers: {', '.join(sorted(known))}")
 
 
-__all__ = ["BUILT_IN", "DEFINITIONS", "Credentials", "DefinitionError", "Example", "HttpRequest", "Provider", "add_definitions",
+__all__ = ["BUILT_IN", "DEFINITIONS", "Credentials", "Example", "HttpRequest", "Provider", "add_definitions",
            "get_provider", "known_providers", "load_definition", "parse_response", "remove_definitions"]  # fmt: skip

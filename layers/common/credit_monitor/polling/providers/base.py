@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from credit_monitor.model import FailureKind, PollFailure, Reading
+from credit_monitor.errors import PollFailure
+from credit_monitor.model import FailureKind, Reading
 from credit_monitor.polling.redaction import vendor_text
 
 MAX_MESSAGE_CHARS = 200

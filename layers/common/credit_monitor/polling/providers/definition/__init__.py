@@ -12,7 +12,8 @@ expressions (JMESPath with arithmetic).
 
 from __future__ import annotations
 
-from credit_monitor.polling.providers.definition.compiled import Definition, DefinitionError
+from credit_monitor.errors import DefinitionError
+from credit_monitor.polling.providers.definition.compiled import Definition
 from credit_monitor.polling.providers.definition.expressions import OPTIONS
 from credit_monitor.polling.providers.definition.loading import build_provider, definition_files, load_definition, load_files, load_folder
 from credit_monitor.polling.providers.definition.validation import BUILT_IN, TOP_LEVEL

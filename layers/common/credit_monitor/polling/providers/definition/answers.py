@@ -16,7 +16,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from jmespath.exceptions import JMESPathError
 
-from credit_monitor.model import MAX_CREDITS, FailureKind, PollFailure, Reading, check_credits, format_time, parse_time
+from credit_monitor.errors import PollFailure
+from credit_monitor.model import MAX_CREDITS, FailureKind, Reading, check_credits, format_time, parse_time
 from credit_monitor.polling.providers.base import STATUS_KINDS, message_of, status_failure
 from credit_monitor.polling.providers.definition.compiled import Definition, FieldExpressions
 from credit_monitor.polling.providers.definition.expressions import OPTIONS, evaluate, is_number, json_kind, one_line, truthy

@@ -11,20 +11,12 @@ from typing import NamedTuple
 
 from jmespath.parser import ParsedResult
 
-from credit_monitor.model import ConfigurationError, FailureKind
+from credit_monitor.model import FailureKind
 
 Expression = ParsedResult  # a compiled JMESPath expression
 KINDS = {kind.value: kind for kind in FailureKind}  # what a definition may name a failure kind
 
 READ_FIELDS = ("available", "frozen", "total", "unit_from", "allowance", "resets_at")  # fields read by an expression
-
-
-class DefinitionError(ConfigurationError):
-    """One or more definitions are invalid; each problem names the file, the field and what is wrong."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 class Problems:

@@ -16,7 +16,8 @@ from typing import Any
 import jmespath
 from jmespath.exceptions import JMESPathError, JMESPathTypeError
 
-from credit_monitor.model import PollFailure, Reading
+from credit_monitor.errors import PollFailure
+from credit_monitor.model import Reading
 from credit_monitor.polling.providers.base import Example, Provider
 from credit_monitor.polling.providers.definition.compiled import KINDS, Expression, FieldExpressions, Problems
 from credit_monitor.polling.providers.definition.expressions import OPTIONS, is_number, one_line

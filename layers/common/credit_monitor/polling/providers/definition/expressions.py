@@ -8,7 +8,8 @@ import jmespath
 from jmespath import functions
 from jmespath.exceptions import JMESPathError
 
-from credit_monitor.model import FailureKind, PollFailure
+from credit_monitor.errors import PollFailure
+from credit_monitor.model import FailureKind
 from credit_monitor.polling.redaction import vendor_text
 
 MAX_ERROR_CHARS = 160  # what a failure keeps of JMESPath's own words (which quote the vendor's value)

@@ -7,9 +7,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from credit_monitor.errors import DefinitionError
 from credit_monitor.polling.providers.base import Provider
 from credit_monitor.polling.providers.definition.answers import explain, raise_reported_failure, read_balance
-from credit_monitor.polling.providers.definition.compiled import DefinitionError, Problems
+from credit_monitor.polling.providers.definition.compiled import Problems
 from credit_monitor.polling.providers.definition.examples import read_examples, verify_examples
 from credit_monitor.polling.providers.definition.request import build_request
 from credit_monitor.polling.providers.definition.validation import validate

@@ -15,7 +15,8 @@ from typing import Any
 import jmespath
 from jmespath.exceptions import JMESPathError
 
-from credit_monitor.model import PROVIDER_ID_RULE, ConfigurationError, FailureKind, valid_provider_id, validate_base_url
+from credit_monitor.errors import ConfigurationError
+from credit_monitor.model import PROVIDER_ID_RULE, FailureKind, valid_provider_id, validate_base_url
 from credit_monitor.polling.providers.definition.compiled import (
     KINDS,
     BreakdownField,
