@@ -21,7 +21,7 @@ import subprocess
 import sys
 from contextlib import redirect_stdout
 
-from devstack import ROOT
+from devstack import PYTHONPATH, ROOT
 
 README = ROOT / "README.md"
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
@@ -62,7 +62,7 @@ def fenced(text: str) -> str:
 
 
 def run_demo() -> str:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}"}
+    env = {**os.environ, "PYTHONPATH": f"{PYTHONPATH}{os.pathsep}{ROOT}"}
     result = subprocess.run([sys.executable, "-m", "devstack.demo"], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
     return result.stdout
 

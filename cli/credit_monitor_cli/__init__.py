@@ -6,9 +6,12 @@
     credit-monitor test-alert --stack-name credit-monitor [--channel slack-webhook ...]
     credit-monitor replay --stack-name credit-monitor
 
-(`python -m credit_monitor` is the same command.) Output meant for people goes to stdout; the
+(`python -m credit_monitor_cli` is the same command.) Output meant for people goes to stdout; the
 functions' JSON log lines stay out of the terminal unless --verbose sends them to stderr. A command that
-cannot do what was asked says why in one `error:` line on stderr (cli/errors.py).
+cannot do what was asked says why in one `error:` line on stderr (errors.py).
+
+This package is not in the Lambda layer: it runs on a workstation, uses the layer's package (credit_monitor)
+for what the functions do, and adds what only a terminal needs (requests, a stack's outputs, signed calls).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import os
 import sys
 
 from credit_monitor import __version__
-from credit_monitor.cli.errors import reported
+from credit_monitor_cli.errors import reported
 
 PROGRAM = "credit-monitor"
 EXAMPLES = """examples:
@@ -144,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     if args.command == "check":
-        from credit_monitor.cli.check import run_check  # noqa: PLC0415
+        from credit_monitor_cli.check import run_check  # noqa: PLC0415
 
         return run_check(args.provider, args.definition, args.key_env, args.base_url, args.account, args.var, args.explain)
     if args.command == "validate-providers":
@@ -154,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "test-alert":
         return run_test_alert(args)
     if args.command == "spend":
-        from credit_monitor.cli.spend import read_spend  # noqa: PLC0415
+        from credit_monitor_cli.spend import read_spend  # noqa: PLC0415
 
         query = {name: value for name in ("since", "until", "provider", "account", "label") if (value := getattr(args, name))}
         print("\n".join(read_spend(args.stack_name, args.api_url, args.api_key_env, {**query, "group_by": args.group_by, "limit": "100"})))
@@ -163,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_test_alert(args: argparse.Namespace) -> int:
-    from credit_monitor.cli.send_test import run_test_alert  # noqa: PLC0415
+    from credit_monitor_cli.send_test import run_test_alert  # noqa: PLC0415
 
     status, lines = run_test_alert(args.stack_name, args.channel, args.wait)
     print("\n".join(lines))
@@ -171,7 +174,7 @@ def run_test_alert(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from credit_monitor.cli.status import balance_table, read_balances  # noqa: PLC0415
+    from credit_monitor_cli.status import balance_table, read_balances  # noqa: PLC0415
 
     balances = read_balances(args.stack_name, args.api_url, args.api_key_env, args.from_table)
     print("\n".join(balance_table(balances)) if balances else "no accounts yet: fill the providers' secrets")
@@ -179,9 +182,9 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_replay(stack_name: str) -> int:
-    from credit_monitor import aws  # noqa: PLC0415
-    from credit_monitor.cli.replay import lambda_invoker, replay  # noqa: PLC0415
-    from credit_monitor.cli.stack import required_output, stack_outputs  # noqa: PLC0415
+    from credit_monitor_cli import aws  # noqa: PLC0415
+    from credit_monitor_cli.replay import lambda_invoker, replay  # noqa: PLC0415
+    from credit_monitor_cli.stack import required_output, stack_outputs  # noqa: PLC0415
 
     outputs = stack_outputs(stack_name)
     queues = {key: required_output(outputs, key, stack_name) for key in ("AsyncDeadLetterQueueUrl", "AggregatorDeadLetterQueueUrl")}
