@@ -12,7 +12,8 @@ PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
 export SAM_CLI_TELEMETRY := 0
-export PYTHONPATH := layers/common:.
+# The layer's package (layers/common), the command line's (cli) and the tools' (devstack, bench).
+export PYTHONPATH := layers/common:cli:.
 
 .DEFAULT_GOAL := help
 .PHONY: help setup readme demo serve openapi test-alert replay cost bench reliability validate-providers checkov test lint ruff-lint ruff-format cfn-lint pytest format unit integration validate build deploy clean
@@ -22,12 +23,12 @@ help:  ## list the targets
 		'{ name[NR] = $$1; text[NR] = $$2; if (length($$1) > width) width = length($$1) } \
 		 END { for (i = 1; i <= NR; i++) printf "  make %-" width "s  %s\n", name[i], text[i] }'
 
-$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt layers/tracing/requirements.txt pyproject.toml
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt cli/requirements.txt layers/tracing/requirements.txt pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps --editable .  # the credit-monitor command, in .venv/bin
+	$(PY) -m pip install --quiet --no-deps --editable .  # the credit-monitor command (cli/credit_monitor_cli), in .venv/bin
 	touch $@
 
 $(SAM_VENV)/.installed:
@@ -61,11 +62,11 @@ openapi: $(VENV)/.installed  ## regenerate openapi.json from the API's routes an
 
 test-alert: $(VENV)/.installed  ## send a marked test alert through every configured channel: make test-alert STACK=credit-monitor
 	@test -n "$(STACK)" || { echo "usage: make test-alert STACK=<deployed stack name> [CHANNEL=slack-webhook]" >&2; exit 2; }
-	$(PY) -m credit_monitor test-alert --stack-name $(STACK) $(if $(CHANNEL),--channel $(CHANNEL))
+	$(PY) -m credit_monitor_cli test-alert --stack-name $(STACK) $(if $(CHANNEL),--channel $(CHANNEL))
 
 replay: $(VENV)/.installed  ## re-drive a deployed stack's dead-letter queues: make replay STACK=credit-monitor
 	@test -n "$(STACK)" || { echo "usage: make replay STACK=<deployed stack name>" >&2; exit 2; }
-	$(PY) -m credit_monitor replay --stack-name $(STACK)
+	$(PY) -m credit_monitor_cli replay --stack-name $(STACK)
 
 cost: $(VENV)/.installed  ## itemized monthly cost of the default configuration (make cost ARGS=--help for the others)
 	$(PY) -m devstack.cost $(ARGS)
@@ -78,7 +79,7 @@ readme: $(VENV)/.installed  ## regenerate the docs' generated blocks from the co
 	$(PY) -m devstack.readme $(BLOCKS)
 
 validate-providers: $(VENV)/.installed  ## check provider definitions (FILES="a.json b.json", default: the bundled ones)
-	$(PY) -m credit_monitor validate-providers $(FILES)
+	$(PY) -m credit_monitor_cli validate-providers $(FILES)
 
 checkov: $(VENV)/.installed $(CHECKOV_VENV)/.installed  ## checkov on template.yaml expanded (Fn::ForEach), offline; skips justified in .checkov.yaml
 	$(PY) -m devstack.template expand .aws-sam/checkov/template.json
@@ -89,7 +90,7 @@ reliability: $(VENV)/.installed $(SCHEMATHESIS_VENV)/.installed  ## the reliabil
 	$(PY) -m devstack.readme reliability
 
 test: setup  ## every check (ruff, cfn-lint, checkov, provider definitions, pytest, sam validate, sam build), then one summary
-	$(PY) scripts/check_all.py
+	CREDIT_MONITOR_REQUIRE_SAM=1 $(PY) scripts/check_all.py  # setup installed the SAM CLI: its pytest step must not skip a test needing it
 
 lint: ruff-lint ruff-format cfn-lint  ## ruff (lint + format check) and cfn-lint
 

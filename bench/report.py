@@ -111,6 +111,12 @@ def render(results: dict) -> str:
     for name, ms in c["median_import_ms"].items():
         ratio = "1.00x" if name == "boto3" else f"{c['ratio_to_boto3'][name]:.2f}x"
         lines.append(f"| {name} | {ms:.0f} ms | {ratio} |")
+    if "layer" in results:  # measured since the command line left the layer (results of earlier runs lack it)
+        layer = results["layer"]
+        with_ = ", ".join(layer["distributions"])
+        lines += ["", f"The common layer as `sam build` makes it (wheels for python3.13 on arm64, boto3 left to the runtime): "
+                      f"{layer['unzipped_bytes'] / 1e6:.2f} MB unzipped, {layer['zipped_bytes'] / 1e6:.2f} MB zipped, of which the "
+                      f"credit_monitor package {layer['package_bytes'] / 1e3:.0f} KB; with {with_}."]  # fmt: skip
     return "\n".join(lines)
 
 

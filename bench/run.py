@@ -10,9 +10,11 @@ import io
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
@@ -39,6 +41,8 @@ IMPORT_RUNS = 15
 HANDLERS = {"poller": ("poll_handler", "poller"), "aggregator": ("aggregate_handler", "aggregator"), "api": ("api_handler", "api")}
 LAMBDA_FULL_VCPU_MB = 1769  # Lambda gives a function one full vCPU at 1,769 MB, proportionally less below
 CAPACITY_LATENCY = 1.0  # a slow vendor: every answer takes a second (the simulator answers in LATENCY)
+LAYER = ROOT / "layers" / "common"
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")  # Lambda's Python runtime has them; the layer must not ship them
 
 
 def accounts_for(stack: LocalStack, count: int, provider: str = "sunor", sim: ProviderSimulator | None = None) -> None:
@@ -132,7 +136,7 @@ def capacity(stack: LocalStack, fan: dict) -> dict:
 
 def import_seconds(module: str, path: Path | None) -> float:
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
-    python_path = os.pathsep.join(str(p) for p in (ROOT / "layers" / "common", path) if p)
+    python_path = os.pathsep.join(str(p) for p in (LAYER, path) if p)
     env = {**os.environ, "PYTHONPATH": python_path, "POWERTOOLS_SERVICE_NAME": "credit-monitor", "TABLE_NAME": "t"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, cwd=ROOT)
     return float(result.stdout.strip())
@@ -185,6 +189,30 @@ def bundle_sizes() -> dict:
     return sizes
 
 
+def layer_size() -> dict:
+    """The common layer as sam build makes it (BuildMethod python3.13, arm64): the wheels pip picks for the runtime's
+    platform from layers/common/requirements.txt, and the package without bytecode. Needs no sam and no python3.13,
+    so it is measured on every machine; boto3 and botocore are the runtime's and would not count if pulled in."""
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "python"
+        wheels = ["--only-binary=:all:", "--platform", "manylinux2014_aarch64", "--python-version", "3.13", "--implementation", "cp"]
+        install = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", *wheels, "--target", str(target),
+                   "-r", str(LAYER / "requirements.txt")]  # fmt: skip
+        result = subprocess.run(install, capture_output=True, text=True, cwd=ROOT, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"pip could not install the layer's requirements for the runtime: {result.stderr[-2000:]}")
+        shutil.copytree(LAYER / "credit_monitor", target / "credit_monitor", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy2(LAYER / "requirements.txt", target)
+        for provided in [p for p in target.iterdir() if p.name.split("-")[0] in RUNTIME_PROVIDED]:
+            if provided.is_dir():
+                shutil.rmtree(provided)
+            else:
+                provided.unlink()
+        distributions = sorted(d.name.removesuffix(".dist-info") for d in target.glob("*.dist-info"))
+        return {"unzipped_bytes": _tree_bytes(target), "zipped_bytes": _zipped_bytes(target),
+                "package_bytes": _tree_bytes(target / "credit_monitor"), "distributions": distributions}  # fmt: skip
+
+
 def _tree_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
@@ -216,9 +244,11 @@ def main() -> int:
     measured = cost.measure().as_record()
     print("bundle size (sam build) ...", flush=True)
     bundle = bundle_sizes()
+    print("layer size (pip for the runtime's platform) ...", flush=True)
+    layer = layer_size()
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     results = {"date": today, "cores": os.cpu_count(), "fan_out": fan, "capacity": room, "cold_start": cold, "calls": calls,
-               "bundle": bundle, "fleet": fleet_round, "measured": {**measured, "date": today}}  # fmt: skip
+               "bundle": bundle, "layer": layer, "fleet": fleet_round, "measured": {**measured, "date": today}}  # fmt: skip
     results["goals"] = [{"goal": g, "measured": v, "met": ok} for g, v, ok in goals(results)]
     results["wall_s"] = time.monotonic() - started
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

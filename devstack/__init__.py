@@ -8,6 +8,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
+# The project's code on sys.path: the Lambda layer's package, and the command line's package apart from it (cli/).
+PYTHONPATH = os.pathsep.join(str(ROOT / root) for root in ("layers/common", "cli"))
 
 # As in Lambda, Powertools reads these when the project's modules are first imported.
 for _name, _value in {

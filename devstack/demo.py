@@ -20,11 +20,11 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from credit_monitor.cli.spend import spend_lines
-from credit_monitor.cli.status import balance_table, balances_from_table
 from credit_monitor.model import Reading, format_time
 from credit_monitor.storage import BalanceStore
 from credit_monitor.storage.items import history_item
+from credit_monitor_cli.spend import spend_lines
+from credit_monitor_cli.status import balance_table, balances_from_table
 from devstack import ROOT
 from devstack.events import EventRouter, WebhookReceiver
 from devstack.invoke import function_invoker, invoke_aggregator, invoke_api, invoke_poller

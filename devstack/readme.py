@@ -25,7 +25,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
-from devstack import ROOT
+from devstack import PYTHONPATH, ROOT
 
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
@@ -78,7 +78,7 @@ def fenced(text: str) -> str:
 
 
 def run_demo() -> str:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}"}
+    env = {**os.environ, "PYTHONPATH": f"{PYTHONPATH}{os.pathsep}{ROOT}"}
     result = subprocess.run([sys.executable, "-m", "devstack.demo"], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
     return result.stdout
 

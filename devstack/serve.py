@@ -23,8 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from credit_monitor.cli.errors import CommandError, UsageError, reported
-from devstack import ROOT
+from credit_monitor_cli.errors import CommandError, UsageError, reported
+from devstack import PYTHONPATH
 from devstack.demo import DEMO_ACCOUNTS, REVOKED, Demo, demo_key
 from devstack.invoke import invoke_aggregator, invoke_api, invoke_poller
 from devstack.moto_stack import LocalStack
@@ -181,7 +181,7 @@ def command_line() -> str:
             return str(installed.relative_to(Path.cwd()))
         except ValueError:
             return str(installed)
-    return f"PYTHONPATH={shlex.quote(str(ROOT / 'layers' / 'common'))} {shlex.quote(sys.executable)} -m credit_monitor"
+    return f"PYTHONPATH={shlex.quote(PYTHONPATH)} {shlex.quote(sys.executable)} -m credit_monitor_cli"
 
 
 def demo_accounts(provider: str, sim: ProviderSimulator) -> dict[str, str | dict[str, str]]:

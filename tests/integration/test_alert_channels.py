@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 
 from credit_monitor.api.queries import encode_token
-from devstack import ROOT
+from devstack import PYTHONPATH, ROOT
 from devstack.invoke import invoke_api
 from tests.stack_fixtures import ROUTING_KEY, WEBHOOK_TOKEN
 
@@ -202,9 +202,9 @@ def test_a_history_token_is_not_an_alerts_token(stack):
 
 
 def credit_monitor(stack, *args, timeout=120):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "common"), "AWS_ENDPOINT_URL": stack.endpoint, "AWS_ACCESS_KEY_ID": "testing",
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH, "AWS_ENDPOINT_URL": stack.endpoint, "AWS_ACCESS_KEY_ID": "testing",
            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
-    return subprocess.run([sys.executable, "-m", "credit_monitor", *args], capture_output=True, text=True, timeout=timeout, env=env,
+    return subprocess.run([sys.executable, "-m", "credit_monitor_cli", *args], capture_output=True, text=True, timeout=timeout, env=env,
                           cwd=ROOT, check=False)  # fmt: skip
 
 

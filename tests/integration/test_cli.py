@@ -1,4 +1,4 @@
-"""`python -m credit_monitor`: try a key before deploying, read a stack, and say plainly what went wrong."""
+"""`credit-monitor` (`python -m credit_monitor_cli`): try a key before deploying, read a stack, and say plainly what went wrong."""
 
 import json
 import os
@@ -15,7 +15,7 @@ import pytest
 from credit_monitor import __version__
 from credit_monitor.polling.providers import DEFINITIONS, add_definitions, remove_definitions
 from credit_monitor.polling.providers.definition import TOP_LEVEL
-from devstack import ROOT
+from devstack import PYTHONPATH, ROOT
 from devstack.simulators import ProviderSimulator, example_response
 
 EXAMPLES = ROOT / "examples" / "providers"
@@ -29,12 +29,12 @@ def check(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def credit_monitor(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "credit_monitor", *args],
+        [sys.executable, "-m", "credit_monitor_cli", *args],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "layers" / "common"), **env},
+        env={**os.environ, "PYTHONPATH": PYTHONPATH, **env},
         check=False,
     )
 
@@ -178,11 +178,11 @@ def fresh_terminal(**env: str) -> dict[str, str]:
     """A user's terminal with no AWS configuration at all (none of the test session's), then ``env``."""
     kept = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "POWERTOOLS_"))}
     nothing = {"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true"}
-    return {**kept, **nothing, "PYTHONPATH": str(ROOT / "layers" / "common"), **env}
+    return {**kept, **nothing, "PYTHONPATH": PYTHONPATH, **env}
 
 
 def run_in(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "credit_monitor", *args]
+    command = [sys.executable, "-m", "credit_monitor_cli", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT, env=env, check=False)
 
 
@@ -343,8 +343,8 @@ def test_a_broken_definition_is_refused_naming_the_field(tmp_path):
 
 
 def validate(*files):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "common")}
-    command = [sys.executable, "-m", "credit_monitor", "validate-providers", *files]
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH}
+    command = [sys.executable, "-m", "credit_monitor_cli", "validate-providers", *files]
     return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=60, check=False)
 
 

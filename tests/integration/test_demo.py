@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from devstack import ROOT
+from devstack import PYTHONPATH, ROOT
 from devstack import readme as readme_module
 
 pytestmark = pytest.mark.integration
@@ -21,7 +21,7 @@ def demo():
         text=True,
         timeout=120,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}"},
+        env={**os.environ, "PYTHONPATH": f"{PYTHONPATH}{os.pathsep}{ROOT}"},
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr

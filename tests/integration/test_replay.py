@@ -5,7 +5,7 @@ import json
 import boto3
 import pytest
 
-from credit_monitor.cli.replay import replay
+from credit_monitor_cli.replay import replay
 from devstack.invoke import invoke_aggregator, invoke_poller
 
 pytestmark = pytest.mark.integration

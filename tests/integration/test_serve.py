@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from devstack import ROOT
+from devstack import PYTHONPATH, ROOT
 from devstack.demo import DEMO_ACCOUNTS, REVOKED
 
 pytestmark = pytest.mark.integration
@@ -29,7 +29,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server():
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}", "PORT": str(port),
+    env = {**os.environ, "PYTHONPATH": f"{PYTHONPATH}{os.pathsep}{ROOT}", "PORT": str(port),
            "POLL_SECONDS": "1", "LOCAL_API_KEY": "local-test-key"}  # fmt: skip
     process = subprocess.Popen(
         [sys.executable, "-m", "devstack.serve"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -64,7 +64,7 @@ def welcome(server):
 
 def pasted(lines: list[str]) -> subprocess.CompletedProcess:
     """Run printed lines as a user pasting them into a shell at the repository root would."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "common")}  # this worktree's code, whichever credit-monitor runs it
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH}  # this worktree's code, whichever credit-monitor runs it
     return subprocess.run(["/bin/sh", "-c", "\n".join(lines)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60, check=False)
 
 
@@ -128,7 +128,7 @@ def test_a_taken_port_is_one_error_line_saying_what_to_do():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}", "PORT": str(port)}
+        env = {**os.environ, "PYTHONPATH": f"{PYTHONPATH}{os.pathsep}{ROOT}", "PORT": str(port)}
         started = time.monotonic()
         result = subprocess.run([sys.executable, "-m", "devstack.serve"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60,
                                 check=False)  # fmt: skip
@@ -167,8 +167,8 @@ def test_polling_goes_on_in_the_background(server):
 
 def test_status_prints_the_balances_read_through_the_api_with_a_key(server):
     base, _ = server
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "common"), "LOCAL_KEY": "local-test-key"}
-    command = [sys.executable, "-m", "credit_monitor", "status", "--api-url", base, "--api-key-env", "LOCAL_KEY"]
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH, "LOCAL_KEY": "local-test-key"}
+    command = [sys.executable, "-m", "credit_monitor_cli", "status", "--api-url", base, "--api-key-env", "LOCAL_KEY"]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     rows = {tuple(line.split()[:2]): line.split() for line in result.stdout.splitlines()[1:]}

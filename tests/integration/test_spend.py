@@ -8,9 +8,9 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 
-from credit_monitor.cli import main as credit_monitor
 from credit_monitor.model import BalanceItem, Reading, format_time
 from credit_monitor.storage.items import balance_item, history_item
+from credit_monitor_cli import main as credit_monitor
 from devstack.invoke import invoke_api, reset_warm_state
 from devstack.serve import LocalApi
 

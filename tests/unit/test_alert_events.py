@@ -10,10 +10,11 @@ import jsonschema
 import pytest
 
 from credit_monitor.alerting.messages import AccountContext, configuration_message, render
-from credit_monitor.alerting.notify import event_detail, marked_alert_id, marked_test_alert, notification_detail
+from credit_monitor.alerting.notify import event_detail, notification_detail
 from credit_monitor.alerting.rules import AlertEvent
 from credit_monitor.alerting.thresholds import Threshold
 from credit_monitor.model import AlertState, BalanceItem
+from credit_monitor_cli.send_test import marked_alert_id, marked_test_alert
 from devstack import ROOT
 from devstack.events import json_path, transform
 from devstack.template import Resolver, deployed_template

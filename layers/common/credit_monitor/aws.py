@@ -1,7 +1,8 @@
 """The AWS clients: created on first use, reused while the container is warm, never at import.
 
-This is the one module that creates boto3 clients and resources. boto3 honours AWS_ENDPOINT_URL,
-which is how the local stack and the tests point them at moto.
+This is the one module of the layer that creates boto3 clients and resources (the command line, a package
+apart in cli/, makes its own for what only it reads). boto3 honours AWS_ENDPOINT_URL, which is how the
+local stack and the tests point them at moto.
 """
 
 from __future__ import annotations
@@ -54,42 +55,8 @@ def sns() -> Any:
     return _boto3_client("sns")
 
 
-def sqs() -> Any:
-    return _boto3_client("sqs")
-
-
 def events() -> Any:
     return _boto3_client("events")
-
-
-def cloudwatch() -> Any:
-    return _boto3_client("cloudwatch")
-
-
-def lambda_service() -> Any:
-    return _boto3_client("lambda")
-
-
-def cloudformation() -> Any:
-    return _boto3_client("cloudformation")
-
-
-def signed_get(url: str, timeout: float) -> Any:
-    """GET ``url`` signed with SigV4 for API Gateway (execute-api), with the caller's AWS credentials."""
-    import boto3  # noqa: PLC0415 - only the command line signs requests
-    import requests  # noqa: PLC0415
-    from botocore.auth import SigV4Auth  # noqa: PLC0415
-    from botocore.awsrequest import AWSRequest  # noqa: PLC0415
-
-    session = boto3.Session()
-    credentials = session.get_credentials()
-    if credentials is None:
-        raise ConfigurationError("no AWS credentials found to sign the request (aws configure, or AWS_PROFILE)")
-    host_parts = url.split("/")[2].split(".")  # <api>.execute-api.<region>.amazonaws.com
-    region = host_parts[2] if len(host_parts) > 3 and host_parts[1] == "execute-api" else session.region_name or "us-east-1"
-    request = AWSRequest(method="GET", url=url)
-    SigV4Auth(credentials.get_frozen_credentials(), "execute-api", region).add_auth(request)
-    return requests.get(url, headers=dict(request.headers.items()), timeout=timeout)
 
 
 def _parameters() -> Any:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from credit_monitor.model import FailureKind  # model.py raises PollFailure: imported only for the annotation
+    from credit_monitor.model import FailureKind  # model raises PollFailure: imported only for the annotation
 
 
 # -- configuration: retrying will not help ----------------------------------------------------------

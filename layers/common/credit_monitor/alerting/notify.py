@@ -16,10 +16,7 @@ test alert are sent directly (they are not account alerts, and are not kept).
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -27,7 +24,7 @@ from aws_lambda_powertools import Logger
 from credit_monitor import aws
 from credit_monitor.alerting.notifications import pagerduty, payloads
 from credit_monitor.errors import DeliveryRejected
-from credit_monitor.model import AlertMessage, format_time
+from credit_monitor.model import AlertMessage
 
 logger = Logger()
 
@@ -96,46 +93,3 @@ class Notifier:
         if "EventId" not in result:
             raise DeliveryRejected(f"EventBridge refused the event: {result.get('ErrorCode')}: {result.get('ErrorMessage')}")
         return result["EventId"]
-
-
-def marked_test_alert(now: datetime | None = None) -> AlertMessage:
-    """A clearly marked test alert: it passes every channel's filter (``test`` is true) and says what it is."""
-    when = format_time(now or datetime.now(UTC))
-    subject = "[TEST] credit-monitor test alert"
-    body = (f"{subject}, sent {when} by credit-monitor test-alert.\n\nThis is not about any account: it checks that this "
-            "channel receives the monitor's alerts.\n\nWhat to do: nothing.")  # fmt: skip
-    detail = {"provider": "credit-monitor", "account": "test-alert", "event": "test", "level": "warning", "previous_level": None,
-              "condition": "test", "resolved": True, "severity": "info", "reminder": False, "available": None, "unit": None,
-              "threshold": None, "threshold_days": None, "days_left": None, "fetched_at": when, "error_kind": None}  # fmt: skip
-    attributes = {"provider": "credit-monitor", "account": "test-alert", "level": "warning", "event": "test"}
-    return AlertMessage(subject, body, f"{subject} ({when})", attributes, detail)
-
-
-def marked_alert_id() -> str:
-    """A test alert's id: like an alert's, marked (schemas/credit-balance-alert.v1.json)."""
-    return f"test-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
-
-
-@dataclass(frozen=True)
-class RuleDeliveries:
-    invocations: int  # events the rule's target was invoked for (each counted once, after its retries)
-    failed: int  # of those, the ones that failed for good (dead-lettered)
-
-
-def rule_deliveries(rule_names: list[str], since: datetime) -> dict[str, RuleDeliveries]:
-    """What EventBridge reports (AWS/Events metrics) each rule delivered since ``since``."""
-    cloudwatch = aws.cloudwatch()
-    end = datetime.now(UTC) + timedelta(minutes=1)
-    found = {}
-    for name in rule_names:
-        totals = {}
-        for metric in ("Invocations", "FailedInvocations"):
-            dimensions = [{"Name": "RuleName", "Value": name}]
-            window = {"StartTime": since - timedelta(minutes=1), "EndTime": end, "Period": 60}
-            answer = cloudwatch.get_metric_statistics(
-                Namespace="AWS/Events", MetricName=metric, Dimensions=dimensions, Statistics=["Sum"], **window
-            )
-            points = answer["Datapoints"]
-            totals[metric] = int(sum(p["Sum"] for p in points))
-        found[name] = RuleDeliveries(totals["Invocations"], totals["FailedInvocations"])
-    return found

@@ -11,13 +11,13 @@ import os
 import sys
 from pathlib import Path
 
-from credit_monitor.cli.errors import UsageError
 from credit_monitor.errors import ConfigurationError, DefinitionError, PollFailure
 from credit_monitor.model import validate_base_url
 from credit_monitor.polling.fanout import poll_accounts
 from credit_monitor.polling.providers import Credentials, Provider, get_provider, load_definition
 from credit_monitor.polling.redaction import REDACTOR
 from credit_monitor.polling.transport import Deadline, get_json, new_session
+from credit_monitor_cli.errors import UsageError
 
 CHECK_SECONDS = 30.0
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from credit_monitor.cli.errors import UsageError
-from credit_monitor.cli.stack import required_output, stack_outputs
-from credit_monitor.cli.status import MAX_PAGES, StatusError, api_key, get_json, printable
+from credit_monitor_cli.errors import UsageError
+from credit_monitor_cli.stack import required_output, stack_outputs
+from credit_monitor_cli.status import MAX_PAGES, StatusError, api_key, get_json, printable
 
 
 def spend_report(api_url: str, api_key_env: str | None, query: dict[str, str]) -> tuple[dict[tuple[str, str], list[float]], dict[str, Any]]:

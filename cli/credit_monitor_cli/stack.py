@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from credit_monitor import aws
-from credit_monitor.cli.errors import CommandError
+from credit_monitor_cli import aws
+from credit_monitor_cli.errors import CommandError
 
 
 class StackNotFound(CommandError, LookupError):
@@ -18,7 +18,7 @@ def stack_outputs(stack_name: str) -> dict[str, str]:
         [stack] = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as exc:
         # CloudFormation answers a missing stack with a ValidationError "Stack with id ... does not exist";
-        # any other refusal (access denied, expired credentials) is what it says, for cli.errors to explain.
+        # any other refusal (access denied, expired credentials) is what it says, for errors.py to explain.
         error = exc.response.get("Error", {})
         if error.get("Code") != "ValidationError" or "does not exist" not in error.get("Message", ""):
             raise

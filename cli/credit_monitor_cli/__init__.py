@@ -6,20 +6,25 @@
     credit-monitor test-alert --stack-name credit-monitor [--channel slack-webhook ...]
     credit-monitor replay --stack-name credit-monitor
 
-(`python -m credit_monitor` is the same command.) Output meant for people goes to stdout; the
+(`python -m credit_monitor_cli` is the same command.) Output meant for people goes to stdout; the
 functions' JSON log lines stay out of the terminal unless --verbose sends them to stderr. A command that
-cannot do what was asked says why in one `error:` line on stderr (cli/errors.py).
+cannot do what was asked says why in one `error:` line on stderr (errors.py).
+
+This package is not in the Lambda layer: it runs on a workstation, uses the layer's package (credit_monitor)
+for what the functions do, and adds what only a terminal needs (requests, a stack's outputs, signed calls).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
 
 from credit_monitor import __version__
-from credit_monitor.cli.errors import reported
+from credit_monitor_cli.errors import reported
 
 PROGRAM = "credit-monitor"
 EXAMPLES = """examples:
@@ -116,35 +121,52 @@ def prepare_environment() -> None:
         os.environ["AWS_DEFAULT_REGION"] = os.environ["AWS_REGION"]
 
 
-def quiet_logs(verbose: bool) -> None:
-    """The functions log JSON for CloudWatch; in a terminal that is noise unless asked for."""
+@contextlib.contextmanager
+def quiet_logs(verbose: bool) -> Iterator[None]:
+    """The functions log JSON for CloudWatch; in a terminal that is noise unless asked for.
+
+    Logging is process-wide: what the command changes (levels, the handler's stream, urllib3's handlers)
+    is put back when it returns, so that a program calling ``main()`` keeps its own logging as it was.
+    """
     from aws_lambda_powertools import Logger  # noqa: PLC0415
     from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers  # noqa: PLC0415
 
     from credit_monitor.polling.redaction import redact_log_output  # noqa: PLC0415
 
     logger = Logger()
-    if verbose:
-        handler = logger.registered_handler
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(sys.stderr)
-        copy_config_to_registered_loggers(source_logger=logger, include={"urllib3"})
-        redact_log_output(handler)
-        return
-    logger.setLevel(logging.CRITICAL)
-    logging.getLogger("urllib3").setLevel(logging.CRITICAL)
+    handler = logger.registered_handler
+    urllib3_logger = logging.getLogger("urllib3")
+    saved = (logger.log_level, urllib3_logger.level, list(urllib3_logger.handlers), urllib3_logger.propagate)
+    stream = handler.stream if isinstance(handler, logging.StreamHandler) else None
+    try:
+        if verbose:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(sys.stderr)
+            copy_config_to_registered_loggers(source_logger=logger, include={"urllib3"})
+            redact_log_output(handler)
+        else:
+            logger.setLevel(logging.CRITICAL)
+            urllib3_logger.setLevel(logging.CRITICAL)
+        yield
+    finally:
+        logging.getLogger(logger.name).setLevel(saved[0])  # the level as it was, NOTSET included
+        urllib3_logger.setLevel(saved[1])
+        urllib3_logger.handlers[:] = saved[2]
+        urllib3_logger.propagate = saved[3]
+        if stream is not None and isinstance(handler, logging.StreamHandler):
+            handler.setStream(stream)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     prepare_environment()
-    quiet_logs(getattr(args, "verbose", False))
-    return reported(lambda: run(args))
+    with quiet_logs(getattr(args, "verbose", False)):
+        return reported(lambda: run(args))
 
 
 def run(args: argparse.Namespace) -> int:
     if args.command == "check":
-        from credit_monitor.cli.check import run_check  # noqa: PLC0415
+        from credit_monitor_cli.check import run_check  # noqa: PLC0415
 
         return run_check(args.provider, args.definition, args.key_env, args.base_url, args.account, args.var, args.explain)
     if args.command == "validate-providers":
@@ -154,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "test-alert":
         return run_test_alert(args)
     if args.command == "spend":
-        from credit_monitor.cli.spend import read_spend  # noqa: PLC0415
+        from credit_monitor_cli.spend import read_spend  # noqa: PLC0415
 
         query = {name: value for name in ("since", "until", "provider", "account", "label") if (value := getattr(args, name))}
         print("\n".join(read_spend(args.stack_name, args.api_url, args.api_key_env, {**query, "group_by": args.group_by, "limit": "100"})))
@@ -163,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_test_alert(args: argparse.Namespace) -> int:
-    from credit_monitor.cli.send_test import run_test_alert  # noqa: PLC0415
+    from credit_monitor_cli.send_test import run_test_alert  # noqa: PLC0415
 
     status, lines = run_test_alert(args.stack_name, args.channel, args.wait)
     print("\n".join(lines))
@@ -171,7 +193,7 @@ def run_test_alert(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from credit_monitor.cli.status import balance_table, read_balances  # noqa: PLC0415
+    from credit_monitor_cli.status import balance_table, read_balances  # noqa: PLC0415
 
     balances = read_balances(args.stack_name, args.api_url, args.api_key_env, args.from_table)
     print("\n".join(balance_table(balances)) if balances else "no accounts yet: fill the providers' secrets")
@@ -179,9 +201,9 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_replay(stack_name: str) -> int:
-    from credit_monitor import aws  # noqa: PLC0415
-    from credit_monitor.cli.replay import lambda_invoker, replay  # noqa: PLC0415
-    from credit_monitor.cli.stack import required_output, stack_outputs  # noqa: PLC0415
+    from credit_monitor_cli import aws  # noqa: PLC0415
+    from credit_monitor_cli.replay import lambda_invoker, replay  # noqa: PLC0415
+    from credit_monitor_cli.stack import required_output, stack_outputs  # noqa: PLC0415
 
     outputs = stack_outputs(stack_name)
     queues = {key: required_output(outputs, key, stack_name) for key in ("AsyncDeadLetterQueueUrl", "AggregatorDeadLetterQueueUrl")}

@@ -13,9 +13,9 @@ import unicodedata
 from typing import Any
 from urllib.parse import quote
 
-from credit_monitor import aws
-from credit_monitor.cli.errors import CommandError, UsageError
-from credit_monitor.cli.stack import required_output, stack_outputs
+from credit_monitor_cli import aws
+from credit_monitor_cli.errors import CommandError, UsageError
+from credit_monitor_cli.stack import required_output, stack_outputs
 
 TIMEOUT_SECONDS = 15
 MAX_PAGES = 100_000  # 100 million accounts at 1,000 a page: more means the API is handing out the same pages again
@@ -88,9 +88,10 @@ def api_key(api_key_env: str | None) -> str | None:
 def balances_from_table(table_name: str, providers: list[str]) -> list[dict[str, Any]]:
     """Every account of ``providers``, read a page at a time from the table (as the API does)."""
     from credit_monitor.api.queries import to_balance  # noqa: PLC0415
+    from credit_monitor.aws import table  # noqa: PLC0415 - the layer's table resource, as the API reads it
     from credit_monitor.storage import BalanceStore  # noqa: PLC0415
 
-    store = BalanceStore(aws.table(table_name))
+    store = BalanceStore(table(table_name))
     return [dataclasses.asdict(to_balance(s)) for provider in providers for s in store.each_account(provider) if s.balance is not None]
 
 

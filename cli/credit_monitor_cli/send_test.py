@@ -10,11 +10,15 @@ is read from its AWS/Events metrics, which CloudWatch publishes within a few min
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from credit_monitor.alerting.notify import Notifier, marked_alert_id, marked_test_alert, rule_deliveries
-from credit_monitor.cli.errors import UsageError
-from credit_monitor.cli.stack import required_output, stack_outputs
+from credit_monitor.alerting.notify import Notifier
+from credit_monitor.model import AlertMessage, format_time
+from credit_monitor_cli import aws
+from credit_monitor_cli.errors import UsageError
+from credit_monitor_cli.stack import required_output, stack_outputs
 
 # Channel name -> the stack output naming its rule (present only when the channel is configured).
 RULES = {"chat": "ChatRuleName", "slack-webhook": "SlackWebhookRuleName", "discord-webhook": "DiscordWebhookRuleName",
@@ -25,6 +29,49 @@ POLL_SECONDS = 3.0
 
 class TestAlertError(UsageError):
     """The command cannot run as asked (an unknown or unconfigured channel); exit status 2."""
+
+
+def marked_test_alert(now: datetime | None = None) -> AlertMessage:
+    """A clearly marked test alert: it passes every channel's filter (``test`` is true) and says what it is."""
+    when = format_time(now or datetime.now(UTC))
+    subject = "[TEST] credit-monitor test alert"
+    body = (f"{subject}, sent {when} by credit-monitor test-alert.\n\nThis is not about any account: it checks that this "
+            "channel receives the monitor's alerts.\n\nWhat to do: nothing.")  # fmt: skip
+    detail = {"provider": "credit-monitor", "account": "test-alert", "event": "test", "level": "warning", "previous_level": None,
+              "condition": "test", "resolved": True, "severity": "info", "reminder": False, "available": None, "unit": None,
+              "threshold": None, "threshold_days": None, "days_left": None, "fetched_at": when, "error_kind": None}  # fmt: skip
+    attributes = {"provider": "credit-monitor", "account": "test-alert", "level": "warning", "event": "test"}
+    return AlertMessage(subject, body, f"{subject} ({when})", attributes, detail)
+
+
+def marked_alert_id() -> str:
+    """A test alert's id: like an alert's, marked (schemas/credit-balance-alert.v1.json)."""
+    return f"test-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class RuleDeliveries:
+    invocations: int  # events the rule's target was invoked for (each counted once, after its retries)
+    failed: int  # of those, the ones that failed for good (dead-lettered)
+
+
+def rule_deliveries(rule_names: list[str], since: datetime) -> dict[str, RuleDeliveries]:
+    """What EventBridge reports (AWS/Events metrics) each rule delivered since ``since``."""
+    cloudwatch = aws.cloudwatch()
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    found = {}
+    for name in rule_names:
+        totals = {}
+        for metric in ("Invocations", "FailedInvocations"):
+            dimensions = [{"Name": "RuleName", "Value": name}]
+            window = {"StartTime": since - timedelta(minutes=1), "EndTime": end, "Period": 60}
+            answer = cloudwatch.get_metric_statistics(
+                Namespace="AWS/Events", MetricName=metric, Dimensions=dimensions, Statistics=["Sum"], **window
+            )
+            points = answer["Datapoints"]
+            totals[metric] = int(sum(p["Sum"] for p in points))
+        found[name] = RuleDeliveries(totals["Invocations"], totals["FailedInvocations"])
+    return found
 
 
 def configured_channels(outputs: dict[str, str]) -> list[str]:

@@ -1,0 +1,3 @@
+from credit_monitor_cli import main
+
+raise SystemExit(main())

@@ -1,3 +1,0 @@
-from credit_monitor.cli import main
-
-raise SystemExit(main())
