@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.anomaly import anomaly
 from bench.fleet import fleet
 from bench.report import RESULTS, goals, load, render
 from bench.vendor import bench_keys
@@ -240,6 +241,8 @@ def main() -> int:
         calls = calls_per_operation(stack, sim)
     print("fleet: 10,000 accounts over several secrets, one sharded round through the state machine ...", flush=True)
     fleet_round = fleet()
+    print("anomaly rule: one account's week of spend, and the aggregator's cost per record with and without a rule ...", flush=True)
+    anomaly_cost = anomaly()
     print("handler durations and item sizes for make cost ...", flush=True)
     measured = cost.measure().as_record()
     print("bundle size (sam build) ...", flush=True)
@@ -248,7 +251,8 @@ def main() -> int:
     layer = layer_size()
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     results = {"date": today, "cores": os.cpu_count(), "fan_out": fan, "capacity": room, "cold_start": cold, "calls": calls,
-               "bundle": bundle, "layer": layer, "fleet": fleet_round, "measured": {**measured, "date": today}}  # fmt: skip
+               "bundle": bundle, "layer": layer, "fleet": fleet_round, "anomaly": anomaly_cost,
+               "measured": {**measured, "date": today}}  # fmt: skip
     results["goals"] = [{"goal": g, "measured": v, "met": ok} for g, v, ok in goals(results)]
     results["wall_s"] = time.monotonic() - started
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

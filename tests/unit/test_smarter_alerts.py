@@ -47,6 +47,8 @@ FULL = {
         }
     ],
     "prices": {"currency": "USD", "sunor": 0.01, "crun/prod": 0.002},
+    "labels": {"default": {"team": "platform"}, "pixverse": {"team": "video"}, "crun/stag*": {"env": "staging"}},
+    "anomaly": {"default": {"factor": 5, "floor": 50}, "pixverse/prod": {"factor": 10, "recent_minutes": 30}},
 }
 
 
@@ -255,6 +257,10 @@ def test_without_a_drop_threshold_only_zero_is_suspicious():
         {"srtgen": {"warning": 5, "critical": 1, "info": 1}},
         {"prices": {"currency": "dollars"}},
         {"Crun": {"warning": 5, "critical": 1}},
+        {"labels": {"default": {"Team": "video"}}},
+        {"labels": {"pixverse": {"team": "video, audio"}}},
+        {"anomaly": {"default": {"factor": 1}}},
+        {"anomaly": {"default": {"window": 10}}},
     ],
 )
 def test_the_json_schema_rejects_what_the_validator_rejects(document):

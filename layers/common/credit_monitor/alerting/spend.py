@@ -11,8 +11,10 @@ Two uses:
 - **Reports** (GET /spend, ``credit-monitor spend``, the digest): spend and top-ups over a time range, from
   the account's history (a reading when it changed, and hourly otherwise);
 - **Anomalies**: the aggregator keeps, on each account's alert item, its spend per hour over the baseline
-  window, per day for a month, and the last intervals, all updated from each balance record (the reading
-  it replaced is in the record): no history is read to tell a leaked key from the usual.
+  window, per day for a month, and the last intervals, counted hourly from the history it reads for the
+  forecast; the usual rate comes from that tally. A balance record reads the recent window of history only
+  when its own interval (the reading it replaced to this one) spends at the anomaly line or faster, or an
+  anomaly stands: an account's usual records cost no more with an anomaly rule than without.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import pairwise
 
-from credit_monitor.alerting.forecast import HistoryPoint as Reading
+from credit_monitor.alerting.forecast import HistoryPoint
 from credit_monitor.model import format_time, parse_time
 
 HOUR = timedelta(hours=1)
@@ -40,7 +42,7 @@ class Movement:
     reset: bool = False
 
 
-def movement(before: Reading, after: Reading) -> Movement:
+def movement(before: HistoryPoint, after: HistoryPoint) -> Movement:
     if after.reset_marker != before.reset_marker:
         return Movement(before.at, after.at, reset=True)
     change = after.available - before.available
@@ -65,7 +67,7 @@ class Totals:
     resets: int = 0
 
 
-def totals(readings: Iterable[Reading], since: datetime, until: datetime) -> Totals:
+def totals(readings: Iterable[HistoryPoint], since: datetime, until: datetime) -> Totals:
     """Spend, top-ups and resets between ``since`` and ``until``; ``readings`` sorted by time, from the one at
     or before ``since`` (what the balance was then) on."""
     spent = topped = 0.0
@@ -95,14 +97,15 @@ class Tally:
     recent: tuple[tuple[str, str, float], ...] = ()  # (start, end, spend) of the intervals of the last hours
 
 
-def account(tally: Tally, before: Reading, after: Reading, baseline: timedelta) -> Tally:
+def account(tally: Tally, before: HistoryPoint, after: HistoryPoint, baseline: timedelta) -> Tally:
     """The tally with the interval from ``before`` to ``after`` counted (once: ``after`` newer than what was)."""
     end = format_time(after.at)
     if tally.accounted_at is not None and end <= tally.accounted_at:
         return tally
     move = movement(before, after)
     hours, days = dict(tally.hours), dict(tally.days)
-    recent = [r for r in tally.recent if parse_time(r[1]) > after.at - RECENT_KEPT]
+    kept_after = format_time(after.at - RECENT_KEPT)  # stored times are fixed-width: their text sorts as time does
+    recent = [r for r in tally.recent if r[1] > kept_after]
     if move.spent > 0:
         moment = move.start.replace(minute=0, second=0, microsecond=0)
         while moment < move.end:
