@@ -35,7 +35,7 @@ def split_into_secrets(keys: dict[str, str], limit: int = int(SECRET_BYTES * FIL
     secrets: list[dict[str, str]] = [{}]
     size = 2  # "{}"
     for name, key in keys.items():
-        entry = len(json.dumps({name: key})) - 2 + 2  # the pair, its comma and space
+        entry = len(json.dumps(name)) + len(json.dumps(key)) + 4  # "name": "key", and the ", " before the next
         if secrets[-1] and size + entry > limit:
             secrets.append({})
             size = 2

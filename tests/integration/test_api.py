@@ -40,6 +40,18 @@ def api(stack):
     return get
 
 
+def pages(api, path, **query):
+    """Every page of a listing, following next_token until the API says there is no more."""
+    token = None
+    while True:
+        answer = api(path, **query, **({"next_token": token} if token else {}))
+        assert answer.status == 200, answer.body
+        yield answer.body
+        token = answer.body["next_token"]
+        if token is None:
+            return
+
+
 @pytest.fixture
 def dynamodb_calls():
     """Every DynamoDB operation the API's client makes, counted at the client."""
@@ -70,17 +82,10 @@ def test_all_balances_a_page_at_a_time_each_provider_one_page_of_reads(accounts,
 
 
 def test_all_balances_page_through_every_provider_without_gaps_or_repeats(accounts, api):
-    seen, token, pages = [], None, 0
-    while True:
-        body = api("/balances", limit=2, **({"next_token": token} if token else {})).body
-        assert len(body["balances"]) <= 2
-        seen += [(b["provider"], b["account"]) for b in body["balances"]]
-        pages += 1
-        token = body["next_token"]
-        if token is None:
-            break
+    listing = list(pages(api, "/balances", limit=2))
+    assert [len(body["balances"]) for body in listing] == [2, 1]
+    seen = [(b["provider"], b["account"]) for body in listing for b in body["balances"]]
     assert seen == [("crun", "prod"), ("crun", "staging"), ("sunor", "team")]  # in the stack's Providers order
-    assert pages == 2
     crun = api("/balances/crun", limit=1).body
     assert [b["account"] for b in crun["balances"]] == ["prod"]
     rest = api("/balances/crun", limit=1, next_token=crun["next_token"]).body
@@ -191,15 +196,9 @@ def write_history(stack, count, provider="crun", account="prod"):
 
 def test_history_pages_through_everything_newest_first_without_gaps(accounts, stack, api):
     write_history(stack, 250)
-    seen, token, pages = [], None, 0
-    while True:
-        page = api("/balances/crun/prod/history", limit=100, **({"next_token": token} if token else {})).body
-        seen += [item["fetched_at"] for item in page["items"]]
-        pages += 1
-        token = page["next_token"]
-        if token is None:
-            break
-    assert pages == 3
+    listing = list(pages(api, "/balances/crun/prod/history", limit=100))
+    seen = [item["fetched_at"] for page in listing for item in page["items"]]
+    assert len(listing) == 3
     assert len(seen) == 251  # 250 written + the poller's own reading
     assert seen == sorted(seen, reverse=True)
     assert len(set(seen)) == len(seen)
@@ -283,13 +282,13 @@ def test_a_sparse_label_filter_fills_its_pages_and_pages_through_every_match(sta
     # at 1 in 400 the matches are further apart than a page's reads reach: a short page, then the rest.
     teams = ["video" if (i < 1500 and i % 25 == 0) or i in (2400, 3600) else "other" for i in range(4000)]
     write_alerts(stack, teams)
-    seen, token, pages = [], None, []
+    seen, token, sizes = [], None, []
     while True:
         dynamodb_calls.clear()
         answer = api("/alerts", label="team=video", limit=5, **({"next_token": token} if token else {}))
         assert answer.status == 200, answer.body
         body = answer.body
-        pages.append(len(body["items"]))
+        sizes.append(len(body["items"]))
         assert dynamodb_calls.count("Query") <= storage_query.FILTERED_READS  # bounded, never the partition whole
         seen += [item["subject"] for item in body["items"]]
         token = body["next_token"]
@@ -297,8 +296,8 @@ def test_a_sparse_label_filter_fills_its_pages_and_pages_through_every_match(sta
             break
     matches = [i for i, team in enumerate(teams) if team == "video"]
     assert seen == [f"alert {i} video" for i in reversed(matches)]  # every match, newest first, once
-    assert pages[:2] == [1, 1]
-    assert pages[-4:-1] == [5, 5, 5]
+    assert sizes[:2] == [1, 1]
+    assert sizes[-4:-1] == [5, 5, 5]
 
 
 def test_openapi_json_is_current():
@@ -314,15 +313,9 @@ def test_a_listing_cut_by_dynamodbs_1_mb_page_says_there_is_more_and_skips_no_ac
     with table.batch_writer() as batch:
         for name in names:
             batch.put_item(Item={**stored, "sk": name, "account": name, "breakdown": {"plan": "x" * 3000}})
-    seen, token, pages = [], None, 0
-    while True:
-        body = api("/balances/crun", limit=1000, **({"next_token": token} if token else {})).body
-        seen += [b["account"] for b in body["balances"]]
-        pages += 1
-        token = body["next_token"]
-        if token is None:
-            break
-    assert pages >= 2  # one 1 MB page could not hold them
+    listing = list(pages(api, "/balances/crun", limit=1000))
+    seen = [b["account"] for body in listing for b in body["balances"]]
+    assert len(listing) >= 2  # one 1 MB page could not hold them
     assert seen == sorted([*names, "prod", "staging"])  # every account once, in order
 
 
@@ -332,12 +325,6 @@ def test_a_history_page_cut_by_dynamodbs_1_mb_cap_goes_on_where_it_stopped(accou
     with table.batch_writer() as batch:  # ~3 KB each: 600 readings are more than one 1 MB Query page
         for item in table.query(KeyConditionExpression=Key("pk").eq(history_pk("crun", "prod")))["Items"]:
             batch.put_item(Item={**item, "pad": "x" * 3000})
-    seen, token = [], None
-    while True:
-        page = api("/balances/crun/prod/history", limit=1000, **({"next_token": token} if token else {})).body
-        seen += [item["fetched_at"] for item in page["items"]]
-        token = page["next_token"]
-        if token is None:
-            break
+    seen = [item["fetched_at"] for page in pages(api, "/balances/crun/prod/history", limit=1000) for item in page["items"]]
     assert len(seen) == len(set(seen)) == 601  # 600 written + the poller's own reading, none lost at the cut
     assert seen == sorted(seen, reverse=True)

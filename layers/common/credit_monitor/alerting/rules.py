@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 
 from credit_monitor.alerting import spend
-from credit_monitor.alerting.forecast import BurnForecast, HistoryPoint
+from credit_monitor.alerting.forecast import BurnForecast, HistoryPoint, reset_marker
 from credit_monitor.alerting.rule_settings import AlertSettings
 from credit_monitor.alerting.thresholds import AnomalyRule, Threshold, top_up_base
 from credit_monitor.model import RANK, AlertState, BalanceItem, format_time, parse_time
@@ -227,6 +227,50 @@ def evaluate_anomaly(state: AlertState, recent: float, spent: float, rule: Anoma
         calm = replace(state, anomaly_since=None, anomaly_rate=round(recent, 6), anomaly_spent=total)
         return calm, [AlertEvent(RECOVERY, state.level_name, state.level_name, about="anomaly")]
     return state, []
+
+
+def anomaly_window_needed(state: AlertState, previous: BalanceItem | None, balance: BalanceItem, rule: AnomalyRule,
+                          now: datetime) -> tuple[AlertState, bool]:  # fmt: skip
+    """Whether a changed balance must read the recent window of history to check ``rule``; and the state, which
+    remembers a fast interval for as long as it stays in the window.
+
+    The recent rate is the spend of the intervals in the window, spread evenly, over the window: at most the
+    rate of the fastest of them (nothing before the first reading counts as 0). So the window can reach the
+    line (``max(factor x usual, floor)``) only while an interval at that rate or faster is in it: this record's
+    own (the reading it replaced to this one, both in the record), or an earlier one remembered here. Any
+    interval at half the line or faster is remembered (the state is written only then), so a usual rate that
+    falls at the next hour does not hide it. Everything slower reads nothing: with an anomaly rule, an
+    account's usual records cost what they cost without one. Without a usual rate nothing is anomalous."""
+    usual = spend.usual_rate(tally_of(state), now, rule.baseline, int(rule.min_hours))
+    if usual is None:
+        return state, False
+    line = max(rule.factor * usual, rule.floor)
+    remembered = state.fast_until is not None and now < parse_time(state.fast_until)
+    watching = remembered and (state.fast_rate or 0.0) >= line
+    rate = _interval_rate(previous, balance)
+    if rate is None:  # nothing to tell this interval by: read the window
+        return state, True
+    if rate > 0 and rate >= line / 2:
+        until = parse_time(balance.fetched_at) + rule.recent
+        if remembered:
+            until, rate_kept = max(until, parse_time(state.fast_until)), max(rate, state.fast_rate or 0.0)
+        else:
+            rate_kept = rate
+        state = replace(state, fast_until=format_time(until), fast_rate=round(rate_kept, 6))
+    return state, (rate > 0 and rate >= line) or watching
+
+
+def _interval_rate(previous: BalanceItem | None, balance: BalanceItem) -> float | None:
+    """Credits an hour spent from ``previous`` to ``balance`` (0 for a top-up or a reset); None when it cannot be told."""
+    if previous is None or previous.available is None or previous.fetched_at is None or balance.fetched_at is None:
+        return None
+    before = HistoryPoint(parse_time(previous.fetched_at), float(previous.available), reset_marker(previous.breakdown or {}))
+    after = HistoryPoint(parse_time(balance.fetched_at), float(balance.available), reset_marker(balance.breakdown or {}))
+    move = spend.movement(before, after)
+    if move.reset or move.spent <= 0:
+        return 0.0
+    hours = (move.end - move.start) / spend.HOUR
+    return None if hours <= 0 else move.spent / hours
 
 
 def tally_of(state: AlertState) -> spend.Tally:

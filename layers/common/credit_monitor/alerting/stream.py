@@ -18,14 +18,21 @@ from datetime import datetime, timedelta
 from aws_lambda_powertools import Logger
 
 from credit_monitor.alerting import spend
-from credit_monitor.alerting.forecast import HistoryPoint, point_from_reading, reset_marker
+from credit_monitor.alerting.forecast import HistoryPoint, point_from_reading
 from credit_monitor.alerting.forecast import forecast as make_forecast
 from credit_monitor.alerting.incidents import assess_round
 from credit_monitor.alerting.messages import AccountContext, incident_message, render
 from credit_monitor.alerting.pipeline import labelled
-from credit_monitor.alerting.rules import count_spend, evaluate_anomaly, evaluate_balance, evaluate_failure, evaluate_forecast, tally_of
+from credit_monitor.alerting.rules import (
+    anomaly_window_needed,
+    count_spend,
+    evaluate_anomaly,
+    evaluate_balance,
+    evaluate_failure,
+    evaluate_forecast,
+)
 from credit_monitor.alerting.service import Alerting
-from credit_monitor.alerting.thresholds import AnomalyRule, Thresholds, threshold_for
+from credit_monitor.alerting.thresholds import Thresholds, threshold_for
 from credit_monitor.model import AlertState, BalanceItem, IncidentState, RoundSummary, format_time, parse_time
 
 logger = Logger()
@@ -59,8 +66,10 @@ def handle_balance(service: Alerting, balance: BalanceItem, previous: BalanceIte
                                                    "burn_per_day": result.burn_per_day, "depletes_at": result.depletes_at,
                                                    "available": balance.available, "unit": balance.unit})  # fmt: skip
         moved = previous is not None and (previous.digest is None or previous.digest != balance.digest)
-        # A change fast enough to matter (or an anomaly to see end): how fast it spends now, from history.
-        if anomaly is not None and (new.anomaly_since or (moved and _fast_enough_to_check(new, previous, balance, anomaly, now))):
+        read = False
+        if anomaly is not None and moved:  # only a change fast enough to matter reads history (rules.anomaly_window_needed)
+            new, read = anomaly_window_needed(new, previous, balance, anomaly, now)
+        if anomaly is not None and (read or new.anomaly_since):  # how fast it spends now (or an anomaly to see end)
             recent = reads.totals(now - anomaly.recent, now).spent
             began = reads.totals(parse_time(new.anomaly_since), now).spent if new.anomaly_since else None
             new, more = evaluate_anomaly(new, recent / (anomaly.recent / spend.HOUR), recent, anomaly, now, began)
@@ -72,30 +81,6 @@ def handle_balance(service: Alerting, balance: BalanceItem, previous: BalanceIte
 
     # A balance's own events (thresholds, recoveries, forecasts, anomalies) are never an incident's to hold back.
     return service.pipeline.run(balance.provider, balance.account, rules, words, config, NO_INCIDENT, now).sent
-
-
-def _fast_enough_to_check(state: AlertState, previous: BalanceItem | None, balance: BalanceItem, rule: AnomalyRule, now: datetime) -> bool:
-    """Whether this record's own interval (the reading it replaced to this one) spends at the rule's line or faster.
-
-    The recent rate is the spend of the intervals in the rule's window, spread evenly, over the window: an average
-    of their rates (nothing before the first reading counts as 0), so it reaches the line only if one of them does.
-    Each interval is checked at its own record, so a slower one needs no history read: with an anomaly rule, an
-    account's usual records cost what they cost without one (make bench measures it). Without a usual rate (too
-    little history) nothing can be anomalous."""
-    usual = spend.usual_rate(tally_of(state), now, rule.baseline, int(rule.min_hours))
-    if usual is None:
-        return False
-    if previous is None or previous.available is None or previous.fetched_at is None or balance.fetched_at is None:
-        return True  # nothing to tell the interval by: read the window
-    move = spend.movement(_point(previous), _point(balance))
-    if move.reset or move.spent <= 0:
-        return False
-    hours = (move.end - move.start) / spend.HOUR
-    return hours <= 0 or move.spent / hours >= max(rule.factor * usual, rule.floor)
-
-
-def _point(balance: BalanceItem) -> HistoryPoint:
-    return HistoryPoint(parse_time(balance.fetched_at), float(balance.available), reset_marker(balance.breakdown or {}))
 
 
 def _forecast_due(service: Alerting, state: AlertState, balance: BalanceItem, now: datetime) -> bool:

@@ -41,11 +41,13 @@ class AlertState:
     anomaly_rate: float | None = None  # credits an hour when the anomaly was seen
     usual_rate: float | None = None  # its usual rate then
     anomaly_spent: float | None = None  # spent since the anomaly began
+    fast_until: str | None = None  # a fast interval stays in the anomaly rule's window until then (rules.anomaly_window_needed)
+    fast_rate: float | None = None  # the fastest such interval's credits an hour
     version: int = 0
 
     STORED = ("level", "failure", "stale", "forecast_alerted", "notified_at", "seen_polled_at", "burn_per_day", "days_left",
               "depletes_at", "forecast_at", "forecast_digest", "top_up_base", "silenced_at", "silence_reason", "reported", "spend",
-              "anomaly_since", "anomaly_rate", "usual_rate", "anomaly_spent")  # fmt: skip
+              "anomaly_since", "anomaly_rate", "usual_rate", "anomaly_spent", "fast_until", "fast_rate")  # fmt: skip
 
     def stored_fields(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.STORED}
