@@ -184,12 +184,49 @@ def _copy_attribute_values_through() -> None:
     BaseJSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
 
 
+_QUERIED_PARTITION = threading.local()  # the (table, hash key) a base-table Query on this thread reads
+
+
+def _query_one_partition() -> None:
+    """moto answers a Query on a table's key by sorting every item of the table and keeping the partition's:
+    each Query costs the whole table, so a thousand accounts' history reads took minutes here where DynamoDB
+    reads one partition. A base-table Query now starts from that partition's items (moto keeps them by hash
+    key), and moto does the rest as before: sort by range key, conditions, Limit, the 1 MB page, filters.
+    Index queries and Scans keep moto's own path. The answer is the same (tests/integration exercise it)."""
+    from moto.dynamodb.models.table import Table  # noqa: PLC0415
+
+    if getattr(Table.query, "reads_one_partition", False):
+        return
+    every_item, query = Table.all_items, Table.query
+
+    def all_items(self: Any) -> list[Any]:
+        hint = getattr(_QUERIED_PARTITION, "value", None)
+        if hint is None or hint[0] is not self:
+            return every_item(self)
+        found = self.items.get(hint[1])  # .get: self.items is a defaultdict, and a read must not add a key
+        if found is None:
+            return []
+        return list(found.values()) if self.range_key_attr else [found]
+
+    def query_partition(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        _QUERIED_PARTITION.value = None if index_name or hash_key is None else (self, hash_key)
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            _QUERIED_PARTITION.value = None
+
+    query_partition.reads_one_partition = True  # type: ignore[attr-defined]
+    Table.all_items, Table.query = all_items, query_partition  # type: ignore[method-assign]
+
+
 class MotoServer:
     """moto's server on a free loopback port, with every call counted (``calls``)."""
 
     def __init__(self) -> None:
         self.counter = CountingMiddleware(DomainDispatcherApplication(create_backend_app))
         _copy_attribute_values_through()
+        _query_one_partition()
         self._server: BaseWSGIServer = make_server("127.0.0.1", 0, self.counter, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
 
