@@ -189,7 +189,10 @@ def test_make_cost_prints_counts_as_integers_with_thousands_separated():
     assert rows["Secrets Manager secrets"] == "4"
     assert rows["CloudWatch alarms"] == "6"
     assert re.fullmatch(r"\d{1,3}(,\d{3})+", rows["DynamoDB writes"])
-    assert not re.search(r"\b\d+\.0 ", out)
+    # Counts are whole ("5 secrets", not "5.0 secrets"); measured times keep their decimal ("1.0 ms" may be one).
+    assert not [quantity for quantity in rows.values() if re.fullmatch(r"[\d,]+\.0", quantity)]
+    [resources] = [line for line in out.splitlines() if line.startswith("Resources:")]
+    assert not re.search(r"\b\d+\.0 ", resources)
 
 
 def test_a_digest_is_published_and_emailed_every_day():
